@@ -1,0 +1,59 @@
+"""The VAE objective, written once in keras.ops so every backend computes the same numbers."""
+
+from __future__ import annotations
+
+from keras import ops
+
+RECONSTRUCTION_LOSSES = ("bce", "mse")
+REDUCTIONS = ("sum", "mean")
+
+
+def reconstruction_loss(x, x_hat, recon_loss: str = "bce", reduction: str = "sum"):
+    """Per-image reconstruction loss: BCE or squared error, summed or averaged over pixels."""
+    if recon_loss == "bce":
+        per_pixel = ops.binary_crossentropy(x, x_hat)
+    else:
+        per_pixel = ops.square(ops.subtract(x, x_hat))
+    pixel_axes = tuple(range(1, len(per_pixel.shape)))
+    reduce = ops.sum if reduction == "sum" else ops.mean
+    return reduce(per_pixel, axis=pixel_axes)
+
+
+def kl_per_dimension(z_mean, z_log_var):
+    """KL(N(mean, exp(log_var)) || N(0, 1)) for every latent dimension, in closed form."""
+    return 0.5 * (ops.square(z_mean) + ops.exp(z_log_var) - 1.0 - z_log_var)
+
+
+def loss_terms(
+    x,
+    x_hat,
+    z_mean=None,
+    z_log_var=None,
+    *,
+    recon_loss: str = "bce",
+    reduction: str = "sum",
+    beta=1.0,
+    reconstruction_weight: float = 1.0,
+) -> dict:
+    """Batch means of every logged term; without z_mean (an autoencoder) there is no KL."""
+    recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
+    if z_mean is None:
+        return {"loss": recon, "reconstruction_loss": recon}
+    kl = ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1))
+    return {
+        "loss": reconstruction_weight * recon + beta * kl,
+        "reconstruction_loss": recon,
+        "kl_loss": kl,
+    }
+
+
+def check_loss_options(recon_loss: str, reduction: str, beta: float, reconstruction_weight: float) -> None:
+    """Raise ValueError naming the first option out of range."""
+    if recon_loss not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"recon_loss must be one of {RECONSTRUCTION_LOSSES}, got {recon_loss!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if reconstruction_weight < 0:
+        raise ValueError(f"reconstruction_weight must be >= 0, got {reconstruction_weight}")
