@@ -1,0 +1,21 @@
+"""The backend seam: `TrainStep` holds train_step and test_step for the active Keras backend.
+
+Each module here supplies the same two steps in its backend's idiom, as Keras keeps
+`keras/src/backend/<name>/trainer.py`. They only need the model to provide
+`compute_terms(x, training)` (a dict of loss terms, "loss" among them) and
+`update_trackers(terms, batch_size)` (the logs); both are written once, in keras.ops.
+"""
+
+import importlib
+
+import keras
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
+
+if keras.backend.backend() not in SUPPORTED_BACKENDS:
+    raise ImportError(
+        f"keras_vae supports the Keras backends {', '.join(SUPPORTED_BACKENDS)}; "
+        f"KERAS_BACKEND is {keras.backend.backend()!r}."
+    )
+
+TrainStep = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}").TrainStep

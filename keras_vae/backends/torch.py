@@ -1,0 +1,20 @@
+"""Training step for the PyTorch backend: backward() on the loss, then the optimizer."""
+
+import keras
+import torch
+
+
+class TrainStep:
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.zero_grad()
+        terms = self.compute_terms(x, training=True)
+        terms["loss"].backward()
+        variables = self.trainable_variables
+        with torch.no_grad():
+            self.optimizer.apply([v.value.grad for v in variables], variables)
+        return self.update_trackers(terms, x.shape[0])
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.update_trackers(self.compute_terms(x, training=False), x.shape[0])
