@@ -1,0 +1,124 @@
+"""Encoder and decoder sub-models by architecture name: dense, conv, deep-conv.
+
+Each architecture is a pair of functions: a trunk from images to features, and a head
+from a latent vector to images in [0, 1]. The latent layers (z, or z_mean, z_log_var and
+Sampling) are shared by all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from keras_vae.models import Sampling
+
+Shape = tuple[int, int, int]
+
+
+def _dense_trunk(x):
+    x = layers.Flatten()(x)
+    return layers.Dense(400, activation="relu")(x)
+
+
+def _dense_head(z, shape: Shape):
+    x = layers.Dense(400, activation="relu")(z)
+    x = layers.Dense(math.prod(shape), activation="sigmoid")(x)
+    return layers.Reshape(shape)(x)
+
+
+def _conv_trunk(x):
+    """The keras.io VAE example: two stride-2 convolutions and a 16-unit dense layer."""
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    return layers.Dense(16, activation="relu")(x)
+
+
+def _conv_head(z, shape: Shape):
+    x = _dense_to_grid(z, shape, channels=64, activation="relu")
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(shape[2], 3, padding="same", activation="sigmoid")(x)
+    return _crop_to(x, shape)
+
+
+def _deep_conv_trunk(x):
+    """Conv, BatchNorm, LeakyReLU and max-pooling blocks, then dense layers with dropout."""
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256)(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return layers.Dropout(0.25)(x)
+
+
+def _deep_conv_head(z, shape: Shape):
+    x = layers.Dense(256)(z)
+    x = layers.LeakyReLU(0.2)(x)
+    x = _dense_to_grid(x, shape, channels=64, activation=None)
+    x = layers.LeakyReLU(0.2)(x)
+    for filters in (64, 32):
+        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(shape[2], 3, padding="same", activation="sigmoid")(x)
+    return _crop_to(x, shape)
+
+
+def _dense_to_grid(x, shape: Shape, channels: int, activation: str | None):
+    """A dense layer reshaped to a quarter-size grid that two 2x upsamplings bring back to shape."""
+    height, width = math.ceil(shape[0] / 4), math.ceil(shape[1] / 4)
+    x = layers.Dense(height * width * channels, activation=activation)(x)
+    return layers.Reshape((height, width, channels))(x)
+
+
+def _crop_to(x, shape: Shape):
+    """Crop the bottom and right edges an upsampling added beyond the image size."""
+    extra_rows, extra_cols = x.shape[1] - shape[0], x.shape[2] - shape[1]
+    if extra_rows or extra_cols:
+        x = layers.Cropping2D(((0, extra_rows), (0, extra_cols)))(x)
+    return x
+
+
+ARCHITECTURES: dict[str, tuple[Callable, Callable]] = {
+    "dense": (_dense_trunk, _dense_head),
+    "conv": (_conv_trunk, _conv_head),
+    "deep-conv": (_deep_conv_trunk, _deep_conv_head),
+}
+
+
+def check_architecture(arch: str, input_shape: Shape, latent_dim: int) -> None:
+    """Raise ValueError naming the first argument a model cannot be built from."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {tuple(ARCHITECTURES)}, got {arch!r}")
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be (height, width, channels), all >= 1, got {input_shape}")
+    if latent_dim < 1:
+        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+
+
+def build_encoder(arch: str, input_shape: Shape, latent_dim: int, variational: bool, seed: int | None = None) -> keras.Model:
+    """Images to z (an AE) or to (z_mean, z_log_var, z) (a VAE)."""
+    trunk, _ = ARCHITECTURES[arch]
+    images = keras.Input(shape=input_shape, name="images")
+    features = trunk(images)
+    if not variational:
+        return keras.Model(images, layers.Dense(latent_dim, name="z")(features), name="encoder")
+    z_mean = layers.Dense(latent_dim, name="z_mean")(features)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(features)
+    z = Sampling(seed=seed, name="z")([z_mean, z_log_var])
+    return keras.Model(images, [z_mean, z_log_var, z], name="encoder")
+
+
+def build_decoder(arch: str, input_shape: Shape, latent_dim: int) -> keras.Model:
+    """Latent vectors to images of input_shape with values in [0, 1]."""
+    _, head = ARCHITECTURES[arch]
+    z = keras.Input(shape=(latent_dim,), name="z")
+    return keras.Model(z, head(z, tuple(input_shape)), name="decoder")
