@@ -1,0 +1,79 @@
+"""Every loss term against a NumPy hand computation, for each option."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+
+import keras_vae
+from keras_vae.losses import loss_terms
+
+EPS = keras.config.epsilon()
+RNG = np.random.default_rng(1)
+X = RNG.random((5, 4, 3, 2)).astype("float32")
+X_HAT = RNG.random((5, 4, 3, 2)).astype("float32")
+Z_MEAN = RNG.normal(size=(5, 3)).astype("float32")
+Z_LOG_VAR = RNG.normal(size=(5, 3)).astype("float32")
+
+
+def hand_reconstruction(recon_loss: str, reduction: str) -> float:
+    if recon_loss == "bce":
+        p = np.clip(X_HAT.astype("float64"), EPS, 1 - EPS)
+        per_pixel = -(X * np.log(p) + (1 - X) * np.log(1 - p))
+    else:
+        per_pixel = (X.astype("float64") - X_HAT) ** 2
+    per_image = per_pixel.reshape(5, -1)
+    return float((per_image.sum(1) if reduction == "sum" else per_image.mean(1)).mean())
+
+
+def hand_kl() -> float:
+    var = np.exp(Z_LOG_VAR.astype("float64"))
+    per_dim = 0.5 * (Z_MEAN**2 + var - 1 - Z_LOG_VAR)
+    return float(per_dim.sum(1).mean())
+
+
+@pytest.mark.parametrize("recon_loss", ["bce", "mse"])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("beta, reconstruction_weight", [(1.0, 1.0), (4.0, 1.0), (0.0, 1.0), (1.0, 0.0), (0.5, 2.0)])
+def test_vae_terms_match_hand_computation(recon_loss, reduction, beta, reconstruction_weight):
+    terms = loss_terms(
+        X, X_HAT, Z_MEAN, Z_LOG_VAR,
+        recon_loss=recon_loss, reduction=reduction, beta=beta, reconstruction_weight=reconstruction_weight,
+    )
+    recon, kl = hand_reconstruction(recon_loss, reduction), hand_kl()
+    assert set(terms) == {"loss", "reconstruction_loss", "kl_loss"}
+    np.testing.assert_allclose(to_numpy(terms["reconstruction_loss"]), recon, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(terms["kl_loss"]), kl, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(terms["loss"]), reconstruction_weight * recon + beta * kl, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("recon_loss", ["bce", "mse"])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_autoencoder_terms_have_no_kl(recon_loss, reduction):
+    terms = loss_terms(X, X_HAT, recon_loss=recon_loss, reduction=reduction)
+    assert set(terms) == {"loss", "reconstruction_loss"}
+    np.testing.assert_allclose(to_numpy(terms["loss"]), hand_reconstruction(recon_loss, reduction), rtol=1e-5)
+
+
+def test_kl_is_zero_at_the_prior():
+    zeros = np.zeros((2, 4), "float32")
+    assert to_numpy(loss_terms(X[:2], X_HAT[:2], zeros, zeros)["kl_loss"]) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"recon_loss": "l1"}, "recon_loss"),
+        ({"reduction": "max"}, "reduction"),
+        ({"beta": -1.0}, "beta"),
+        ({"reconstruction_weight": -0.5}, "reconstruction_weight"),
+        ({"kl_warmup_epochs": -1}, "kl_warmup_epochs"),
+        ({"arch": "resnet"}, "arch"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"input_shape": (28, 28)}, "input_shape"),
+        ({"model": "gan"}, "model"),
+    ],
+)
+def test_bad_options_raise_value_error_naming_the_option(options, message):
+    with pytest.raises(ValueError, match=message):
+        keras_vae.build_model(**{"arch": "dense", "input_shape": (8, 8, 1), **options})

@@ -1,0 +1,60 @@
+"""Shapes and value ranges for every architecture, input shape and model kind."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+
+import keras_vae
+from keras_vae import Sampling
+
+INPUT_SHAPES = [(28, 28, 1), (32, 32, 3), (8, 8, 1), (30, 26, 1)]
+
+
+@pytest.mark.parametrize("arch", list(keras_vae.ARCHITECTURES))
+@pytest.mark.parametrize("input_shape", INPUT_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("latent_dim", [1, 3])
+def test_vae_shapes(arch, input_shape, latent_dim):
+    model = keras_vae.build_model("vae", arch=arch, latent_dim=latent_dim, input_shape=input_shape)
+    x = np.random.default_rng(0).random((2, *input_shape), dtype="float32")
+    z_mean, z_log_var, z = model.encoder(x)
+    assert [tuple(t.shape) for t in (z_mean, z_log_var, z)] == [(2, latent_dim)] * 3
+    images = to_numpy(model.decoder(z))
+    assert images.shape == (2, *input_shape)
+    assert images.min() >= 0 and images.max() <= 1
+    assert tuple(model(x).shape) == (2, *input_shape)
+
+
+@pytest.mark.parametrize("arch", list(keras_vae.ARCHITECTURES))
+@pytest.mark.parametrize("input_shape", INPUT_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_autoencoder_shapes(arch, input_shape):
+    model = keras_vae.build_model("ae", arch=arch, latent_dim=2, input_shape=input_shape)
+    x = np.random.default_rng(0).random((2, *input_shape), dtype="float32")
+    z = model.encoder(x)
+    assert tuple(z.shape) == (2, 2)
+    assert tuple(model.decoder(z).shape) == (2, *input_shape)
+
+
+def test_public_names():
+    from keras_vae import VAE, AutoEncoder
+
+    assert isinstance(keras_vae.build_model("vae", arch="dense", input_shape=(8, 8, 1)), VAE)
+    assert isinstance(keras_vae.build_model("ae", arch="dense", input_shape=(8, 8, 1)), AutoEncoder)
+
+
+def test_sampling_is_the_reparameterisation_trick():
+    n = 20_000
+    z_mean = np.full((n, 2), [1.0, -2.0], "float32")
+    z_log_var = np.full((n, 2), np.log([4.0, 0.25]), "float32")
+    z = to_numpy(Sampling(seed=3)([z_mean, z_log_var]))
+    np.testing.assert_allclose(z.mean(0), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.std(0), [2.0, 0.5], rtol=0.03)
+
+
+def test_call_decodes_the_mean_deterministically():
+    model = keras_vae.build_model("vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1))
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype="float32")
+    z_mean, _, _ = model.encoder(x)
+    np.testing.assert_allclose(to_numpy(model(x)), to_numpy(model.decoder(z_mean)), atol=1e-6)
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(model(x)))
+    assert isinstance(model.kl_scale, keras.Variable)

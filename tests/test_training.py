@@ -1,0 +1,94 @@
+"""fit(), evaluate() and train_on_batch() through the per-backend train_step and test_step."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+
+import keras_vae
+from keras_vae.losses import kl_per_dimension, reconstruction_loss
+
+
+def trained(model_kind: str, images: np.ndarray, epochs: int = 2, seed: int = 0, **options):
+    """A dense model on the 8x8 images after `epochs` epochs, and its History."""
+    keras.utils.set_random_seed(seed)
+    model = keras_vae.build_model(model_kind, arch="dense", latent_dim=2, input_shape=(8, 8, 1), **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(images, epochs=epochs, batch_size=8, validation_data=(images[:10],), verbose=0)
+    return model, history
+
+
+@pytest.mark.parametrize("model_kind", ["vae", "ae"])
+def test_a_few_epochs_reduce_the_loss(model_kind, images):
+    _, history = trained(model_kind, images, epochs=8)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_vae_logs_every_term_for_train_and_validation(images):
+    model, history = trained("vae", images)
+    names = {"loss", "reconstruction_loss", "kl_loss"}
+    assert set(history.history) == names | {f"val_{name}" for name in names}
+    assert set(model.evaluate(images, verbose=0, return_dict=True)) == names
+
+
+def test_autoencoder_reports_no_kl(images):
+    model, history = trained("ae", images)
+    assert set(history.history) == {"loss", "reconstruction_loss", "val_loss", "val_reconstruction_loss"}
+    assert "kl_loss" not in model.evaluate(images, verbose=0, return_dict=True)
+
+
+def test_evaluate_matches_a_hand_computation_over_uneven_batches(images):
+    """Batches of 4, 4 and 2: the logged means weight each batch by its size."""
+    model, _ = trained("vae", images[:10], recon_loss="mse", reduction="mean")
+    logs = model.evaluate(images[:10], batch_size=4, verbose=0, return_dict=True)
+    z_mean, z_log_var, _ = model.encoder(images[:10])
+    kl = to_numpy(kl_per_dimension(z_mean, z_log_var)).sum(1).mean()
+    np.testing.assert_allclose(logs["kl_loss"], kl, rtol=1e-5)
+
+    ae, _ = trained("ae", images[:10])
+    recon = to_numpy(reconstruction_loss(images[:10], ae.predict(images[:10], verbose=0))).mean()
+    np.testing.assert_allclose(ae.evaluate(images[:10], batch_size=4, verbose=0), recon, rtol=1e-5)
+
+
+def test_kl_warmup_ramps_beta_and_the_logged_loss_agrees(images):
+    scales = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: scales.append(float(to_numpy(model.kl_scale)))
+    )
+    keras.utils.set_random_seed(0)
+    model = keras_vae.build_model(
+        "vae", arch="dense", input_shape=(8, 8, 1), beta=0.5, reconstruction_weight=2.0, kl_warmup_epochs=2
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(images, epochs=4, batch_size=8, callbacks=[record], verbose=0).history
+    np.testing.assert_allclose(scales, [1 / 3, 2 / 3, 1, 1], rtol=1e-6)
+    expected = 2.0 * np.array(history["reconstruction_loss"]) + 0.5 * np.array(scales) * history["kl_loss"]
+    np.testing.assert_allclose(history["loss"], expected, rtol=1e-5)
+
+
+def test_reconstruction_weight_zero_trains_kl_only(images):
+    _, history = trained("vae", images, epochs=4, reconstruction_weight=0.0)
+    np.testing.assert_allclose(history.history["loss"], history.history["kl_loss"], rtol=1e-6)
+    assert history.history["kl_loss"][-1] < history.history["kl_loss"][0]
+
+
+def test_same_seed_reproduces_a_run(images):
+    first, first_history = trained("vae", images, seed=7)
+    second, second_history = trained("vae", images, seed=7)
+    assert first_history.history == second_history.history
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    _, other_history = trained("vae", images, seed=8)
+    assert other_history.history != first_history.history
+
+
+def test_sampling_noise_differs_every_step(images):
+    """With a zero learning rate the weights stay put: only fresh noise can change the loss."""
+    keras.utils.set_random_seed(0)
+    model = keras_vae.build_model("vae", arch="dense", input_shape=(8, 8, 1))
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    steps = [model.train_on_batch(images, return_dict=True) for _ in range(3)]
+    reconstruction = [step["reconstruction_loss"] for step in steps]
+    assert len(set(reconstruction)) == 3, reconstruction
+    np.testing.assert_allclose([step["kl_loss"] for step in steps], steps[0]["kl_loss"], rtol=1e-6)
