@@ -1,0 +1,1 @@
+"""The keras-vae command line."""
