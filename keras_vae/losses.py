@@ -47,7 +47,7 @@ def loss_terms(
     }
 
 
-def check_loss_options(recon_loss: str, reduction: str, beta: float, reconstruction_weight: float) -> None:
+def check_loss_options(recon_loss: str, reduction: str, beta: float = 1.0, reconstruction_weight: float = 1.0) -> None:
     """Raise ValueError naming the first option out of range."""
     if recon_loss not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"recon_loss must be one of {RECONSTRUCTION_LOSSES}, got {recon_loss!r}")

@@ -45,7 +45,7 @@ class _Autoencoding(TrainStep, keras.Model):
     metric_names: tuple[str, ...] = ("loss", "reconstruction_loss")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):
-        check_loss_options(recon_loss, reduction, beta=0.0, reconstruction_weight=0.0)
+        check_loss_options(recon_loss, reduction)
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
