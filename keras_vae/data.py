@@ -1,17 +1,21 @@
-"""Image data as float32 NHWC arrays in [0, 1]."""
+"""Image data as float32 NHWC arrays in [0, 1]: from tensorflow-datasets, IDX folders or .npz files."""
 
 from __future__ import annotations
 
 import gzip
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from keras_vae.errors import KerasVAEError
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataError(ValueError):
+class DataError(KerasVAEError):
     """A data file is missing, unreadable or not what it claims to be."""
 
 
@@ -42,14 +46,132 @@ def load_idx_split(folder: str | Path, split: str = "t10k") -> tuple[np.ndarray,
     folder = Path(folder)
     images_path = _find(folder, f"{split}-images-idx3-ubyte")
     labels_path = _find(folder, f"{split}-labels-idx1-ubyte")
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if len(images) != len(labels):
-        raise DataError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
-    return (images[..., None] / np.float32(255)).astype("float32"), labels.astype("int64")
+    return _as_images(read_idx(images_path), read_idx(labels_path), f"{images_path} and {labels_path}")
 
 
 def _find(folder: Path, stem: str) -> Path:
     for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
+        if candidate.exists():
             return candidate
     raise DataError(f"no {stem}[.gz] in {folder}")
+
+
+@dataclass
+class Dataset:
+    """Train and validation images with their labels, and where they came from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    source: str
+    class_names: list[str] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.x_train.shape[1:])
+
+
+def load_dataset(name: str = "mnist", data_dir: str | Path | None = None, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """A data set from local files (data_dir) or tensorflow-datasets (name), split into train and validation.
+
+    The validation split is the data set's test split when there is one; otherwise a seeded
+    random val_fraction of the training images is held out.
+    """
+    if data_dir is not None:
+        train, val, source, class_names = *_from_files(Path(data_dir)), None
+    else:
+        train, val, class_names = _from_tfds(name)
+        source = f"tensorflow-datasets:{name}"
+    if val is None:
+        train, val = _hold_out(*train, val_fraction, seed)
+    return Dataset(*train, *val, source=source, class_names=class_names)
+
+
+def _from_files(path: Path):
+    if not path.exists():
+        raise DataError(f"--data-dir {path} does not exist: give a folder of IDX files or a .npz file")
+    if path.is_file():
+        return _from_npz(path)
+    npz_files = sorted(path.glob("*.npz"))
+    if not any(path.glob("*-images-idx3-ubyte*")) and len(npz_files) == 1:
+        return _from_npz(npz_files[0])
+    splits = [split for split in ("train", "t10k") if any(path.glob(f"{split}-images-idx3-ubyte*"))]
+    if not splits:
+        raise DataError(f"no *-images-idx3-ubyte[.gz] files and no single .npz file in {path}")
+    train = load_idx_split(path, splits[0])
+    val = load_idx_split(path, "t10k") if splits == ["train", "t10k"] else None
+    return train, val, f"idx:{path}"
+
+
+def _from_npz(path: Path):
+    """A keras.datasets-style .npz: x_train and y_train, optionally x_test and y_test."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            arrays = {key: arrays[key] for key in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"cannot read {path} as .npz: {error}") from error
+    if not {"x_train", "y_train"} <= set(arrays):
+        raise DataError(f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has {sorted(arrays)}")
+    train = _as_images(arrays["x_train"], arrays["y_train"], f"{path} x_train and y_train")
+    has_test = {"x_test", "y_test"} <= set(arrays)
+    val = _as_images(arrays["x_test"], arrays["y_test"], f"{path} x_test and y_test") if has_test else None
+    return train, val, f"npz:{path}"
+
+
+def _from_tfds(name: str):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise DataError(f"tensorflow-datasets is not installed ({error}): pip install tensorflow-datasets, or use --data-dir") from error
+    try:
+        builder = tfds.builder(name)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise DataError(f"unknown dataset {name!r}: give a tensorflow-datasets image data set such as mnist, fashion_mnist, kmnist or cifar10") from error
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise DataError(f"dataset {name!r} is not an image classification data set (it has no image and label features)")
+    try:
+        builder.download_and_prepare()
+    except Exception as error:  # tfds raises many kinds: requests, urllib, gcs, missing modules
+        raise DataError(
+            f"tensorflow-datasets could not download {name!r} ({type(error).__name__}); offline? "
+            "use --data-dir with local IDX or .npz files"
+        ) from error
+    splits = builder.info.splits
+    val_split = next((split for split in ("test", "validation") if split in splits), None)
+    train = _tfds_split(builder, "train")
+    val = _tfds_split(builder, val_split) if val_split else None
+    return train, val, list(features["label"].names)
+
+
+def _tfds_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One whole split as NumPy arrays (batch_size=-1 crashes tensorflow-datasets' mock data)."""
+    ds = builder.as_dataset(split=split, as_supervised=True)
+    images, labels = ds.batch(1 << 30).get_single_element()
+    return _as_images(images.numpy(), labels.numpy(), f"{builder.name}:{split}")
+
+
+def _as_images(images: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W[, C]) integers 0-255 or floats in [0, 1] -> float32 NHWC in [0, 1]; labels int64."""
+    if len(images) != len(labels):
+        raise DataError(f"{what}: {len(images)} images but {len(labels)} labels")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or len(images) == 0:
+        raise DataError(f"{what}: expected a non-empty array of images (N, H, W[, C]), got shape {images.shape}")
+    if np.issubdtype(images.dtype, np.integer):
+        images = images / np.float32(255)
+    images = images.astype("float32")
+    if images.min() < 0 or images.max() > 1:
+        raise DataError(f"{what}: float images must lie in [0, 1], got [{images.min()}, {images.max()}]")
+    return images, labels.astype("int64").reshape(-1)
+
+
+def _hold_out(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """A seeded random fraction of the images as validation, the rest as training."""
+    n_val = max(1, round(len(x) * fraction))
+    if not 0 < fraction < 1 or n_val >= len(x):
+        raise DataError(f"--val-fraction {fraction} must lie in (0, 1) and leave training images ({len(x)} in all)")
+    order = np.random.default_rng(seed).permutation(len(x))
+    return (x[order[n_val:]], y[order[n_val:]]), (x[order[:n_val]], y[order[:n_val]])
