@@ -1,0 +1,68 @@
+"""Every option of a training run in one dataclass, checked once and saved as config.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from keras_vae.errors import KerasVAEError
+
+
+class ConfigError(KerasVAEError):
+    """An option is out of range."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    model: str = "vae"
+    arch: str = "conv"
+    latent_dim: int = 2
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    recon_loss: str = "bce"
+    reduction: str = "sum"
+    beta: float = 1.0
+    reconstruction_weight: float = 1.0
+    kl_warmup: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from keras_vae.architectures import ARCHITECTURES
+        from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
+
+        checks = [
+            (self.model in ("vae", "ae"), "--model must be vae, ae or both"),
+            (self.arch in ARCHITECTURES, f"--arch must be one of {', '.join(ARCHITECTURES)}"),
+            (self.latent_dim >= 1, "--latent-dim must be >= 1"),
+            (self.epochs >= 1, "--epochs must be >= 1"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.learning_rate > 0, "--learning-rate must be > 0"),
+            (self.recon_loss in RECONSTRUCTION_LOSSES, f"--recon-loss must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
+            (self.reduction in REDUCTIONS, f"--reduction must be one of {', '.join(REDUCTIONS)}"),
+            (self.beta >= 0, "--beta must be >= 0"),
+            (self.reconstruction_weight >= 0, "--reconstruction-weight must be >= 0"),
+            (self.kl_warmup >= 0, "--kl-warmup must be >= 0"),
+            (0 < self.val_fraction < 1, "--val-fraction must lie strictly between 0 and 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def loss_options(self) -> dict:
+        """The keyword arguments build_model takes for this kind of model."""
+        options = {"recon_loss": self.recon_loss, "reduction": self.reduction}
+        if self.model == "vae":
+            options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_epochs": self.kl_warmup}
+        return options
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, options: dict) -> TrainConfig:
+        names = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in options.items() if key in names})
