@@ -1,4 +1,4 @@
-"""The backend seam: `TrainStep` holds train_step and test_step for the active Keras backend.
+"""The backend seam: `TrainStep` (train_step and test_step) and `devices()` for the active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
 `keras/src/backend/<name>/trainer.py`. They only need the model to provide
@@ -18,4 +18,6 @@ if keras.backend.backend() not in SUPPORTED_BACKENDS:
         f"KERAS_BACKEND is {keras.backend.backend()!r}."
     )
 
-TrainStep = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}").TrainStep
+_module = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}")
+TrainStep = _module.TrainStep
+devices = _module.devices

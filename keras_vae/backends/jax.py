@@ -43,3 +43,7 @@ class TrainStep:
         _, (terms, non_trainable) = self._stateless_terms(trainable, non_trainable, x, False)
         logs, metrics_variables = self._stateless_logs(metrics_variables, terms, x.shape[0])
         return logs, (trainable, non_trainable, metrics_variables)
+
+
+def devices() -> list[str]:
+    return [f"{device.platform}:{device.id} {device.device_kind}" for device in jax.devices()]

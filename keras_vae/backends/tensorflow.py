@@ -16,3 +16,7 @@ class TrainStep:
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.update_trackers(self.compute_terms(x, training=False), tf.shape(x)[0])
+
+
+def devices() -> list[str]:
+    return [f"{device.device_type}:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_physical_devices()]

@@ -18,3 +18,7 @@ class TrainStep:
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.update_trackers(self.compute_terms(x, training=False), x.shape[0])
+
+
+def devices() -> list[str]:
+    return ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]

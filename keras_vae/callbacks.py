@@ -1,0 +1,129 @@
+"""Keras callbacks of a training run: history rows, the best model, rich progress."""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import keras
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from keras_vae.runs import write_atomic, write_csv_atomic
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Ctrl-C during fit becomes a KeyboardInterrupt raised between two batches.
+
+    Python raises KeyboardInterrupt wherever the signal lands; inside a garbage-collector
+    callback (JAX has one) it is printed and dropped, and training goes on. Here SIGINT only
+    sets a flag that the next batch end turns into the interrupt. A second Ctrl-C interrupts at once.
+    Use as a context manager around fit, so the handler is restored whatever happens.
+    """
+
+    def __enter__(self) -> CtrlC:
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _interrupt_if_requested(self, batch: int, logs=None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = _interrupt_if_requested
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv: a row per epoch with every logged metric, the epoch's seconds and training images/s.
+
+    Rows of epochs at or after the one just finished are replaced, so a resumed run
+    never repeats an epoch; the file is rewritten whole and renamed into place.
+    """
+
+    def __init__(self, path: Path, rows: list[dict], train_images: int):
+        super().__init__()
+        self.path, self.rows, self.train_images = path, rows, train_images
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.started = self.trained = time.perf_counter()
+
+    def on_test_begin(self, logs=None) -> None:
+        self.trained = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        now = time.perf_counter()
+        train_seconds = (self.trained if self.trained > self.started else now) - self.started
+        row = {"epoch": epoch + 1, **{name: float(value) for name, value in (logs or {}).items()}}
+        row |= {"epoch_seconds": round(now - self.started, 4), "images_per_s": round(self.train_images / train_seconds, 1)}
+        self.rows = [r for r in self.rows if int(r["epoch"]) <= epoch] + [row]
+        write_csv_atomic(self.path, self.rows)
+
+
+class BestModel(keras.callbacks.Callback):
+    """Saves the whole model whenever the monitored loss improves, to a temporary file renamed onto path."""
+
+    def __init__(self, path: Path, monitor: str = "val_loss", best: float = math.inf):
+        super().__init__()
+        self.path, self.monitor, self.best = path, monitor, best
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        value = float((logs or {}).get(self.monitor, math.nan))
+        if value < self.best:
+            self.best = value
+            write_atomic(self.path, self.model.save)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A rich progress bar per epoch showing the running loss terms (refreshed a few times a second)."""
+
+    def __init__(self, console: Console, epochs: int, steps: int, refresh_seconds: float = 0.25):
+        super().__init__()
+        self.epochs, self.steps, self.refresh_seconds = epochs, steps, refresh_seconds
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[logs]}"),
+            console=console,
+        )
+
+    def on_train_begin(self, logs=None) -> None:
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps, logs="")
+        self.shown = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if time.monotonic() - self.shown > self.refresh_seconds:
+            self.progress.update(self.task, completed=batch + 1, logs=format_logs(logs))
+            self.shown = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.progress.update(self.task, completed=self.steps, logs=format_logs(logs))
+
+    def on_train_end(self, logs=None) -> None:
+        self.progress.stop()
+
+
+SHORT_NAMES = {"loss": "loss", "reconstruction_loss": "recon", "kl_loss": "kl", "val_loss": "val_loss"}
+
+
+def format_logs(logs: dict | None) -> str:
+    """The running terms, briefly: 'loss 200.6 recon 192.8 kl 7.85 val_loss 193.2'."""
+    logs = logs or {}
+    return " ".join(f"{short} {float(logs[name]):.4g}" for name, short in SHORT_NAMES.items() if name in logs)

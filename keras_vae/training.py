@@ -1,0 +1,99 @@
+"""One training run: options and data in, a complete run folder out."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+
+import keras
+from rich.console import Console
+
+from keras_vae import __version__, build_model
+from keras_vae.callbacks import BestModel, CtrlC, HistoryCSV, RichProgress
+from keras_vae.config import TrainConfig
+from keras_vae.data import Dataset
+from keras_vae.runs import Run, RunError, write_json_atomic
+
+PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages a run depends on (without importing them)."""
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def run_metadata(config: TrainConfig, data: Dataset) -> dict:
+    """config.json: every option, where the data came from, the backend and package versions."""
+    return {
+        "keras_vae_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "backend": keras.backend.backend(),
+        "versions": versions(),
+        "options": config.to_dict(),
+        "data": {
+            "source": data.source,
+            "input_shape": list(data.input_shape),
+            "train_images": len(data.x_train),
+            "val_images": len(data.x_val),
+            "class_names": data.class_names,
+        },
+        "model_file": {"path": "model.keras", "holds": "the epoch with the lowest val_loss"},
+    }
+
+
+def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) -> dict:
+    """Train (or, when run.history has rows, continue) one model; return the summary of the run."""
+    history = run.read_history()
+    if len(history) >= config.epochs:
+        raise RunError(f"{run.root} already finished its {config.epochs} epochs: nothing to resume")
+    if not history:
+        write_json_atomic(run.config, run_metadata(config, data))
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
+    )
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    steps = math.ceil(len(data.x_train) / config.batch_size)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
+        keras.callbacks.TerminateOnNaN(),
+        BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
+        HistoryCSV(run.history, history, len(data.x_train)),
+        keras.callbacks.TensorBoard(str(run.logs)),
+        RichProgress(console, config.epochs, steps),
+    ]
+    started = time.perf_counter()
+    with CtrlC() as ctrl_c:
+        model.fit(
+            data.x_train,
+            validation_data=(data.x_val,),
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            shuffle=True,
+            callbacks=[*callbacks, ctrl_c],
+            verbose=0,
+        )
+    return summarize(run, time.perf_counter() - started)
+
+
+def summarize(run: Run, seconds: float) -> dict:
+    rows = run.read_history()
+    last = rows[-1]
+    steady = [float(row["images_per_s"]) for row in rows[1:]] or [float(last["images_per_s"])]
+    return {
+        "run": str(run.root),
+        "epochs": int(last["epoch"]),
+        **{name: float(value) for name, value in last.items() if "loss" in name},
+        "best_val_loss": min(float(row["val_loss"]) for row in rows),
+        "seconds": round(seconds, 1),
+        "images_per_s": round(sum(steady) / len(steady), 1),
+    }
