@@ -1,15 +1,74 @@
-"""The `keras-vae` command. Keras and its backends are imported inside commands, never at start-up."""
+"""The `keras-vae` command. Keras and its backends are imported inside commands, never at start-up,
+so `--help` is instant and `--backend` can still choose the backend."""
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+BACKENDS = ("tensorflow", "jax", "torch")
 
 app = typer.Typer(
     name="keras-vae",
     help="Train, explore, evaluate and export autoencoders and VAEs with Keras 3 (TensorFlow, JAX or PyTorch).",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+
+BackendOption = typer.Option(
+    None, "--backend", help="tensorflow, jax or torch. Default: $KERAS_BACKEND, else tensorflow.", show_default=False
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr and a non-zero exit: how every bad input ends."""
+    typer.echo(f"keras-vae: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def use_backend(backend: Optional[str]) -> None:
+    """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import)."""
+    chosen = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    if chosen not in BACKENDS:
+        fail(f"unknown backend {chosen!r}: use one of {', '.join(BACKENDS)}")
+    if "keras" in sys.modules and sys.modules["keras"].backend.backend() != chosen:
+        fail(f"keras is already running on {sys.modules['keras'].backend.backend()} in this process; cannot switch to {chosen}")
+    os.environ["KERAS_BACKEND"] = chosen
+    with native_stderr_silenced():
+        import keras  # noqa: F401  (TensorFlow, loaded by keras, logs from C++ while it starts)
+
+
+@contextmanager
+def native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for a while. TensorFlow's C++ start-up lines go through absl
+    before it is initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence; Python errors still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextmanager
+def user_errors():
+    """Turn the package's own errors into one line on stderr and exit code 2."""
+    from keras_vae.errors import KerasVAEError
+
+    try:
+        yield
+    except KerasVAEError as error:
+        fail(str(error))
 
 
 def _print_version(value: bool) -> None:
@@ -25,6 +84,123 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Autoencoders and variational autoencoders for Keras 3."""
+
+
+@app.command()
+def train(
+    dataset: str = typer.Option("mnist", help="A tensorflow-datasets image data set: mnist, fashion_mnist, kmnist, cifar10, ..."),
+    data_dir: Optional[Path] = typer.Option(
+        None, help="Offline data instead: a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz."
+    ),
+    val_fraction: float = typer.Option(0.1, help="Held out for validation when the data has no test split."),
+    model: str = typer.Option("vae", help="vae, ae, or both (an AE and a VAE, one run each)."),
+    arch: str = typer.Option("conv", help="dense, conv or deep-conv."),
+    latent_dim: int = typer.Option(2, help="Size of the latent code."),
+    epochs: int = typer.Option(10),
+    batch_size: int = typer.Option(128),
+    learning_rate: float = typer.Option(1e-3, help="Adam's learning rate."),
+    recon_loss: str = typer.Option("bce", help="bce or mse."),
+    reduction: str = typer.Option("sum", help="How the reconstruction loss reduces over pixels: sum or mean."),
+    beta: float = typer.Option(1.0, help="Weight of the KL term (VAE)."),
+    reconstruction_weight: float = typer.Option(1.0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
+    kl_warmup: int = typer.Option(0, help="Epochs over which beta ramps up linearly (VAE)."),
+    seed: int = typer.Option(0, help="Seeds weights, sampling, shuffling and the validation hold-out."),
+    name: Optional[str] = typer.Option(None, help="Run folder name. Default: DATASET-ARCH-zLATENT-MODEL."),
+    output_dir: Path = typer.Option(Path("saved_models"), help="Where run folders go."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run NAME to its planned epochs, with its saved options."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run NAME if it exists."),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
+    use_backend(backend)
+    with user_errors():
+        from rich.console import Console
+
+        from keras_vae.config import ConfigError, TrainConfig
+        from keras_vae.data import load_dataset
+        from keras_vae.runs import clear, open_run
+
+        kinds = ("ae", "vae") if model == "both" else (model,)
+        options = config_options(locals())
+        configs = {kind: TrainConfig(**{**options, "model": kind}) for kind in kinds}
+        base = name or f"{data_dir.stem if data_dir else dataset}-{arch}-z{latent_dim}"
+        names = {kind: f"{base}-{kind}" if model == "both" or not name else name for kind in kinds}
+        runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
+        if resume:
+            configs = {kind: TrainConfig.from_dict(runs[kind].read_config()["options"]) for kind in kinds}
+        if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
+            raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
+        first = next(iter(configs.values()))
+        data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed)
+        console = Console()
+        summaries = []
+        for kind in kinds:
+            if overwrite:
+                clear(runs[kind])
+            summaries.append(train_one(configs[kind], data, runs[kind], console, output_dir))
+        print_summary(console, summaries)
+
+
+def config_options(arguments: dict) -> dict:
+    """The train command's arguments that are TrainConfig fields."""
+    from dataclasses import fields
+
+    from keras_vae.config import TrainConfig
+
+    options = {field.name: arguments[field.name] for field in fields(TrainConfig)}
+    return {**options, "data_dir": str(options["data_dir"]) if options["data_dir"] else None}
+
+
+def train_one(config, data, run, console, output_dir: Path) -> dict:
+    from keras_vae.training import train_run
+
+    try:
+        return train_run(config, data, run, console)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted; the last finished epoch is saved. Continue with: "
+            f"keras-vae train --name {run.root.name} --output-dir {output_dir} --resume",
+            code=130,
+        )
+
+
+def print_summary(console, summaries: list[dict]) -> None:
+    """A column per run: final losses, best validation loss, time, throughput, folder."""
+    from rich.table import Table
+
+    rows = ("epochs", "loss", "reconstruction_loss", "kl_loss", "val_loss", "best_val_loss", "seconds", "images_per_s")
+    table = Table(title="keras-vae train")
+    table.add_column("")
+    for summary in summaries:
+        table.add_column(Path(summary["run"]).name, justify="right")
+    for row in rows:
+        table.add_row(row, *(format_cell(summary.get(row)) for summary in summaries))
+    console.print(table)
+    for summary in summaries:
+        console.print(f"{summary['run']}/: config.json, model.keras (lowest val_loss), history.csv, logs/ (TensorBoard)")
+
+
+def format_cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+def info(backend: Optional[str] = BackendOption) -> None:
+    """The backend, its devices (GPUs too), and the versions of Keras and the frameworks."""
+    use_backend(backend)
+    import keras
+
+    from keras_vae.backends import devices
+    from keras_vae.training import versions
+
+    typer.echo(f"backend: {keras.backend.backend()}")
+    typer.echo(f"devices: {', '.join(devices())}")
+    for package, version in versions().items():
+        typer.echo(f"{package}: {version}")
 
 
 if __name__ == "__main__":
