@@ -16,8 +16,8 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype("u1").tobytes()
 
 
-def write_split(folder: Path, images: np.ndarray, labels: np.ndarray, compress: bool) -> None:
-    for name, array in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)):
+def write_split(folder: Path, images: np.ndarray, labels: np.ndarray, compress: bool, split: str = "t10k") -> None:
+    for name, array in ((f"{split}-images-idx3-ubyte", images), (f"{split}-labels-idx1-ubyte", labels)):
         data = idx_bytes(array)
         if compress:
             (folder / f"{name}.gz").write_bytes(gzip.compress(data))
