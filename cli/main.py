@@ -32,8 +32,12 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def use_backend(backend: Optional[str]) -> None:
-    """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import)."""
+def use_backend(backend: Optional[str], with_tensorflow: bool = False) -> None:
+    """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import), then load it.
+
+    TensorFlow is started here too when it is the backend or when the command needs it anyway
+    (train's TensorBoard logging), so that its native start-up lines can be kept off the terminal.
+    """
     chosen = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     if chosen not in BACKENDS:
         fail(f"unknown backend {chosen!r}: use one of {', '.join(BACKENDS)}")
@@ -41,7 +45,19 @@ def use_backend(backend: Optional[str]) -> None:
         fail(f"keras is already running on {sys.modules['keras'].backend.backend()} in this process; cannot switch to {chosen}")
     os.environ["KERAS_BACKEND"] = chosen
     with native_stderr_silenced():
-        import keras  # noqa: F401  (TensorFlow, loaded by keras, logs from C++ while it starts)
+        import keras
+
+        if with_tensorflow or keras.backend.backend() == "tensorflow":
+            start_tensorflow()
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow, if installed, and let it look for devices: both log from C++ when they first run."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
+    tf.config.list_physical_devices()
 
 
 @contextmanager
@@ -112,7 +128,7 @@ def train(
     backend: Optional[str] = BackendOption,
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
-    use_backend(backend)
+    use_backend(backend, with_tensorflow=True)
     with user_errors():
         from rich.console import Console
 

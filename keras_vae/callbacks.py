@@ -87,18 +87,20 @@ class BestModel(keras.callbacks.Callback):
 
 
 class RichProgress(keras.callbacks.Callback):
-    """A rich progress bar per epoch showing the running loss terms (refreshed a few times a second)."""
+    """A rich progress bar per epoch showing the running loss terms (refreshed a few times a second);
+    when the output is not a terminal (a log file, CI), one plain line per finished epoch instead."""
 
     def __init__(self, console: Console, epochs: int, steps: int, refresh_seconds: float = 0.25):
         super().__init__()
         self.epochs, self.steps, self.refresh_seconds = epochs, steps, refresh_seconds
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
+            BarColumn(bar_width=10),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[logs]}"),
             console=console,
+            disable=not console.is_terminal,
         )
 
     def on_train_begin(self, logs=None) -> None:
@@ -115,15 +117,17 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.progress.update(self.task, completed=self.steps, logs=format_logs(logs))
+        if not self.progress.console.is_terminal:
+            self.progress.console.print(f"epoch {epoch + 1}/{self.epochs} {format_logs(logs)}")
 
     def on_train_end(self, logs=None) -> None:
         self.progress.stop()
 
 
-SHORT_NAMES = {"loss": "loss", "reconstruction_loss": "recon", "kl_loss": "kl", "val_loss": "val_loss"}
+SHORT_NAMES = {"loss": "loss", "reconstruction_loss": "recon", "kl_loss": "kl", "val_loss": "val"}
 
 
 def format_logs(logs: dict | None) -> str:
-    """The running terms, briefly: 'loss 200.6 recon 192.8 kl 7.85 val_loss 193.2'."""
+    """The running terms, briefly: 'loss 200.6 recon 192.8 kl 7.85 val 193.2'."""
     logs = logs or {}
     return " ".join(f"{short} {float(logs[name]):.4g}" for name, short in SHORT_NAMES.items() if name in logs)

@@ -59,6 +59,7 @@ def test_train_writes_a_complete_run_folder(idx_dir, tmp_path):
     assert isinstance(model, keras_vae.VAE) and model.beta == 0.5
     assert list((run / "logs").rglob("events.out.tfevents*")), "TensorBoard wrote no event file"
     assert not (run / "backup").exists(), "a finished run keeps no resume state"
+    assert "epoch 2/2 loss " in result.stdout, "without a terminal, each epoch prints a line"
     assert "keras-vae train" in result.stdout and "best_val_loss" in result.stdout
 
 
