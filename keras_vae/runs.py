@@ -26,12 +26,27 @@ class Run:
     history = property(lambda self: self.root / "history.csv")
     logs = property(lambda self: self.root / "logs")
     backup = property(lambda self: self.root / "backup")
+    snapshots = property(lambda self: self.root / "snapshots")
+    figures = property(lambda self: self.root / "figures")
 
     def read_config(self) -> dict:
         try:
             return json.loads(self.config.read_text())
         except (OSError, ValueError) as error:
             raise RunError(f"cannot read {self.config}: {error}") from error
+
+    def load_model(self):
+        """model.keras in Keras' safe mode (no arbitrary code), without its optimizer."""
+        import keras
+
+        import keras_vae  # noqa: F401  (registers the model classes)
+
+        if not self.model.exists():
+            raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
+        try:
+            return keras.saving.load_model(self.model, compile=False, safe_mode=True)
+        except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
+            raise RunError(f"cannot load {self.model}: {type(error).__name__}: {error}".splitlines()[0]) from error
 
     def read_history(self) -> list[dict]:
         if not self.history.exists():

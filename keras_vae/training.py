@@ -15,6 +15,7 @@ from keras_vae.callbacks import BestModel, CtrlC, HistoryCSV, RichProgress
 from keras_vae.config import TrainConfig
 from keras_vae.data import Dataset
 from keras_vae.runs import Run, RunError, write_json_atomic
+from keras_vae.snapshots import Snapshots
 
 PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
 
@@ -67,6 +68,7 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) ->
         keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
         keras.callbacks.TerminateOnNaN(),
         BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
+        Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
         HistoryCSV(run.history, history, len(data.x_train)),
         keras.callbacks.TensorBoard(str(run.logs)),
         RichProgress(console, config.epochs, steps),

@@ -1,0 +1,69 @@
+"""Per-epoch snapshots of the latent space, taken while training, for the pictures and GIFs made later.
+
+`snapshots/fixed.npz` holds, once, a fixed labelled subset of the validation images and a fixed
+noise batch; `snapshots/epoch_NNNN.npz` holds, each epoch, the subset's latent codes (z_mean for a
+VAE), the noise batch decoded, and reconstructions of the first few subset images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_vae.runs import write_atomic
+
+SUBSET = 2000
+SAMPLES = 64
+RECONSTRUCTIONS = 16
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(images, 0, 1) * 255).astype("uint8")
+
+
+def encode_means(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """z_mean of a VAE, z of an AE."""
+    codes = model.encoder.predict(images, batch_size=batch_size, verbose=0)
+    return np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
+
+
+def decode(model, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.asarray(model.decoder.predict(z, batch_size=batch_size, verbose=0))
+
+
+def save_npz(path: Path, **arrays) -> None:
+    write_atomic(path, lambda temporary: np.savez_compressed(temporary, **arrays))
+
+
+class Snapshots(keras.callbacks.Callback):
+    def __init__(self, folder: Path, images: np.ndarray, labels: np.ndarray, latent_dim: int, seed: int):
+        super().__init__()
+        self.folder = folder
+        self.images = images[:SUBSET]
+        self.noise = np.random.default_rng(seed).standard_normal((SAMPLES, latent_dim)).astype("float32")
+        if not (folder / "fixed.npz").exists():
+            save_npz(folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        save_npz(
+            self.folder / f"epoch_{epoch + 1:04d}.npz",
+            latent=encode_means(self.model, self.images).astype("float32"),
+            samples=to_uint8(decode(self.model, self.noise)),
+            reconstructions=to_uint8(decode(self.model, encode_means(self.model, self.images[:RECONSTRUCTIONS]))),
+        )
+
+
+def read_fixed(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "fixed.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+def read_epochs(folder: Path) -> list[dict[str, np.ndarray]]:
+    """Every epoch's snapshot, in order, each with its 'epoch' number."""
+    snapshots = []
+    for path in sorted(folder.glob("epoch_*.npz")):
+        with np.load(path) as data:
+            snapshots.append({"epoch": int(path.stem.split("_")[1]), **{key: data[key] for key in data.files}})
+    return snapshots
