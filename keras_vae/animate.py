@@ -1,0 +1,99 @@
+"""GIFs of a run: the latent space, samples and reconstructions over the epochs (from snapshots),
+and latent traversals and interpolations of the trained model. imageio writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+from keras_vae import plots
+from keras_vae.explore import RunData
+from keras_vae.runs import RunError, write_atomic
+from keras_vae.snapshots import decode, read_epochs
+
+KINDS = ("latent", "samples", "reconstructions", "traversal", "interpolation")
+
+
+def latent_frames(data: RunData, snapshots: list[dict]) -> list[np.ndarray]:
+    """The latent means of the fixed subset at each epoch, on axes fixed over all epochs."""
+    points = [s["latent"] for s in snapshots]
+    if data.latent_dim > 2:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(2, random_state=0).fit(points[-1])
+        points = [pca.transform(p) for p in points]
+    stacked = np.concatenate(points)
+    low, high = np.percentile(stacked, 0.5, axis=0), np.percentile(stacked, 99.5, axis=0)
+    margin = 0.05 * (high - low + 1e-6)
+    limits = list(zip(low - margin, high + margin))
+    frames = []
+    for snapshot, p in zip(snapshots, points):
+        figure, (ax,) = plots.panels(1, 5)
+        plots.draw_latent(ax, p, data.labels, data.class_names, f"{data.name}: latent means, epoch {snapshot['epoch']}", limits)
+        frames.append(plots.to_rgb(figure))
+    return frames
+
+
+def image_frames(data: RunData, snapshots: list[dict], key: str) -> list[np.ndarray]:
+    """The fixed noise batch decoded (samples) or the fixed inputs over their reconstructions, per epoch."""
+    frames = []
+    for snapshot in snapshots:
+        images = snapshot[key]
+        if key == "reconstructions":
+            inputs = np.round(data.images[: len(images)] * 255).astype("uint8")
+            picture, title = plots.tile(np.concatenate([inputs, images]), len(images) // 2), "inputs over reconstructions"
+        else:
+            picture, title = plots.tile(images), "decoded fixed z ~ N(0, I)"
+        figure, (ax,) = plots.panels(1, 5)
+        plots.draw_image(ax, picture, f"{data.name}: {title}, epoch {snapshot['epoch']}")
+        frames.append(plots.to_rgb(figure))
+    return frames
+
+
+def traversal_frames(data: RunData, steps: int = 25, limit: float = 3.0, max_dims: int = 10) -> list[np.ndarray]:
+    """Each latent dimension swept over [-limit, limit] with the others at 0: one image per dimension."""
+    dims = min(data.latent_dim, max_dims)
+    frames = []
+    for value in np.concatenate([np.linspace(-limit, limit, steps), np.linspace(limit, -limit, steps)[1:-1]]):
+        z = np.zeros((dims, data.latent_dim), "float32")
+        z[np.arange(dims), np.arange(dims)] = value
+        figure, (ax,) = plots.panels(1, 5)
+        plots.draw_image(ax, plots.tile(decode(data.model, z), dims), f"{data.name}: z[i] = {value:+.2f}, i = 0..{dims - 1}")
+        frames.append(plots.to_rgb(figure))
+    return frames
+
+
+def interpolation_frames(data: RunData, images: int = 6, steps: int = 8) -> list[np.ndarray]:
+    """A loop through the latent means of test images of different classes, decoded."""
+    _, first = np.unique(data.labels, return_index=True)
+    z = data.z[np.sort(first)[:images]]
+    frames = []
+    for start, end in zip(z, np.roll(z, -1, axis=0)):
+        for weight in np.linspace(0, 1, steps, endpoint=False):
+            image = decode(data.model, ((1 - weight) * start + weight * end)[None].astype("float32"))
+            figure, (ax,) = plots.panels(1, 3)
+            plots.draw_image(ax, plots.tile(image), f"{data.name}: interpolation")
+            frames.append(plots.to_rgb(figure))
+    return frames
+
+
+def animate(path: str | Path, kind: str, out: Path, fps: float = 4.0) -> int:
+    """Write the GIF of one kind to out; returns its number of frames."""
+    if kind not in KINDS:
+        raise RunError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if fps <= 0:
+        raise RunError(f"--fps must be > 0, got {fps}")
+    data = RunData.load(path)
+    if kind == "traversal":
+        frames = traversal_frames(data)
+    elif kind == "interpolation":
+        frames = interpolation_frames(data)
+    else:
+        snapshots = read_epochs(data.run.snapshots)
+        if not snapshots:
+            raise RunError(f"{data.run.snapshots} holds no epoch snapshots to animate")
+        frames = latent_frames(data, snapshots) if kind == "latent" else image_frames(data, snapshots, kind)
+    write_atomic(out, lambda temporary: imageio.mimsave(temporary, frames, duration=1000 / fps, loop=0))
+    return len(frames)

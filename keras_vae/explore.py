@@ -1,0 +1,193 @@
+"""Pictures of a trained run's latent space: `keras-vae explore`, `compare` and `generate`.
+
+All of it starts from the run folder: model.keras, config.json and the fixed validation subset
+that training saved in snapshots/fixed.npz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from statistics import NormalDist
+
+import keras
+import numpy as np
+
+from keras_vae import plots
+from keras_vae.metrics import kl_per_dimension, pixel_accuracy
+from keras_vae.runs import Run, RunError, write_text_atomic
+from keras_vae.snapshots import decode, encode_means, read_fixed
+
+FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+GRID = 15
+
+
+@dataclass
+class RunData:
+    """A trained run as the pictures need it: model, options, fixed images and labels, their latent codes."""
+
+    run: Run
+    config: dict
+    model: keras.Model
+    images: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunData:
+        run = Run(Path(path))
+        if not run.config.exists():
+            raise RunError(f"{run.root} is not a run folder (no config.json): give a folder keras-vae train wrote")
+        config = run.read_config()
+        if not (run.snapshots / "fixed.npz").exists():
+            raise RunError(f"{run.root} has no snapshots/fixed.npz: it was not trained by this version of keras-vae")
+        fixed = read_fixed(run.snapshots)
+        return cls(run, config, run.load_model(), fixed["images"].astype("float32") / 255, fixed["labels"])
+
+    @property
+    def name(self) -> str:
+        return self.run.root.name
+
+    @property
+    def is_vae(self) -> bool:
+        return self.config["options"]["model"] == "vae"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config["options"]["latent_dim"]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        data = self.config["data"]
+        if data.get("class_names"):
+            return data["class_names"]
+        return FASHION_MNIST if "fashion" in data["source"].lower() else None
+
+    @cached_property
+    def z(self) -> np.ndarray:
+        return encode_means(self.model, self.images)
+
+    @cached_property
+    def reconstructions(self) -> np.ndarray:
+        return decode(self.model, self.z)
+
+    def samples(self, n: int = 64, seed: int = 0) -> np.ndarray:
+        """Images decoded from n draws of N(0, I)."""
+        noise = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        return decode(self.model, noise)
+
+    def grid(self, coordinates: np.ndarray) -> np.ndarray:
+        """A 2-D latent decoded on coordinates x coordinates, high z[1] at the top."""
+        z0, z1 = np.meshgrid(coordinates, coordinates[::-1])
+        return plots.tile(decode(self.model, np.stack([z0.ravel(), z1.ravel()], 1).astype("float32")), len(coordinates))
+
+    def projection(self, method: str = "pca") -> np.ndarray:
+        """The latent codes in 2-D: as they are when the latent has at most 2 dimensions, else PCA or t-SNE."""
+        if self.latent_dim <= 2 and method == "pca":
+            return self.z
+        from sklearn.decomposition import PCA
+        from sklearn.manifold import TSNE
+
+        if method == "tsne":
+            return TSNE(2, init="pca", perplexity=min(30, len(self.z) - 1), random_state=0).fit_transform(self.z)
+        return PCA(2, random_state=0).fit_transform(self.z)
+
+
+def draw_reconstructions(ax, data: RunData, n: int = 8) -> None:
+    accuracy = pixel_accuracy(data.images, data.reconstructions)
+    pairs = np.concatenate([data.images[:n], data.reconstructions[:n]])
+    plots.draw_image(ax, plots.tile(pairs, n), f"{data.name}: inputs over reconstructions\npixel accuracy {accuracy:.1%}")
+
+
+def draw_latent(ax, data: RunData) -> None:
+    how = "" if data.latent_dim <= 2 else f" (PCA of {data.latent_dim}-D)"
+    plots.draw_latent(ax, data.projection("pca"), data.labels, data.class_names, f"{data.name}: latent means{how}")
+
+
+def draw_samples(ax, data: RunData) -> None:
+    plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ N(0, I)")
+
+
+def draw_grid(ax, data: RunData, radius: float = 1.5) -> None:
+    picture = data.grid(np.linspace(-radius, radius, GRID))
+    plots.draw_image(ax, picture, f"{data.name}: decoded latent grid", extent=(-radius, radius, -radius, radius))
+
+
+VIEWS = {"reconstructions": draw_reconstructions, "latent": draw_latent, "samples": draw_samples, "latent_grid": draw_grid}
+SIZES = {"reconstructions": (8, 2.6)}
+
+
+def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> list[Path]:
+    """Every picture of one run, as PNGs in out (default RUN/figures)."""
+    data = RunData.load(path)
+    out = out or data.run.figures
+    written = [one_view(out, "reconstructions", data), one_view(out, "latent", data)]
+    if data.latent_dim > 2:
+        figure, (ax,) = plots.panels(1, 6)
+        plots.draw_latent(ax, data.projection("tsne"), data.labels, data.class_names, f"{data.name}: t-SNE of latent means")
+        written.append(plots.save(figure, out / "latent_tsne.png"))
+    if data.latent_dim == 2:
+        written.append(one_view(out, "latent_grid", data, radius=radius))
+        quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, GRID)])
+        figure, (ax,) = plots.panels(1, 6)
+        plots.draw_image(ax, data.grid(quantiles), f"{data.name}: latent grid over Gaussian quantiles 5%-95%")
+        written.append(plots.save(figure, out / "latent_grid_quantiles.png"))
+    written.append(one_view(out, "samples", data))
+    written.append(interpolation(data, out / "interpolation.png"))
+    if data.is_vae:
+        z_mean, z_log_var, _ = data.model.encoder.predict(data.images, verbose=0)
+        figure, (ax,) = plots.panels(1)
+        kl = kl_per_dimension(np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")).mean(0)
+        plots.draw_bars(ax, kl, f"{data.name}: KL per latent dimension", "latent dimension", "mean KL (nats)")
+        written.append(plots.save(figure, out / "kl_per_dimension.png"))
+    return written
+
+
+def one_view(out: Path, view: str, data: RunData, **options) -> Path:
+    figure, (ax,) = plots.panels(1, *SIZES.get(view, (6,)))
+    VIEWS[view](ax, data, **options)
+    return plots.save(figure, out / f"{view}.png")
+
+
+def interpolation(data: RunData, path: Path, steps: int = 10) -> Path:
+    """Decoded points on the line between the latent means of two images of different classes."""
+    other = int(np.argmax(data.labels != data.labels[0]))
+    weights = np.linspace(0, 1, steps)[:, None]
+    z = (1 - weights) * data.z[0] + weights * data.z[other]
+    strip = np.concatenate([data.images[:1], decode(data.model, z.astype("float32")), data.images[other : other + 1]])
+    figure, ax = plots.plt.subplots(figsize=(12, 1.8))
+    plots.draw_image(ax, plots.tile(strip, len(strip)), f"{data.name}: interpolation between two test images (ends: the inputs)")
+    return plots.save(figure, path)
+
+
+def compare(paths: list[str | Path], out: Path) -> list[Path]:
+    """The shared views of several runs side by side, and out/index.md embedding them with final metrics."""
+    runs = [RunData.load(path) for path in paths]
+    views = [v for v in VIEWS if v != "latent_grid" or all(r.latent_dim == 2 for r in runs)]
+    written = []
+    for view in views:
+        figure, axes = plots.panels(len(runs), *SIZES.get(view, (5,)))
+        for ax, data in zip(axes, runs):
+            VIEWS[view](ax, data)
+        written.append(plots.save(figure, out / f"{view}.png"))
+    write_text_atomic(out / "index.md", summary_page(runs, views))
+    return [*written, out / "index.md"]
+
+
+def summary_page(runs: list[RunData], views: list[str]) -> str:
+    columns = ["loss", "reconstruction_loss", "kl_loss", "val_loss"]
+    lines = ["# keras-vae compare", "", "| run | model | arch | latent | epochs | " + " | ".join(columns) + " |"]
+    lines.append("|" + " --- |" * (5 + len(columns)))
+    for data in runs:
+        last = data.run.read_history()[-1]
+        options = data.config["options"]
+        values = [f"{float(last[c]):.2f}" if c in last else "-" for c in columns]
+        lines.append(f"| {data.name} | {options['model']} | {options['arch']} | {options['latent_dim']} | {last['epoch']} | " + " | ".join(values) + " |")
+    lines.append("")
+    for view in views:
+        lines += [f"## {view.replace('_', ' ')}", "", f"![{view}]({view}.png)", ""]
+    return "\n".join(lines)
+
+
+def generate(path: str | Path, n: int, seed: int) -> np.ndarray:
+    return RunData.load(path).samples(n, seed)
