@@ -58,6 +58,7 @@ def start_tensorflow() -> None:
     except ImportError:
         return
     tf.config.list_physical_devices()
+    tf.get_logger().setLevel("ERROR")  # retracing hints when predict sees arrays of new sizes
 
 
 @contextmanager
@@ -202,6 +203,120 @@ def format_cell(value) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
     return str(value)
+
+
+RunArgument = typer.Argument(..., help="A run folder written by keras-vae train, e.g. saved_models/mnist-conv-z2-vae.")
+
+
+@app.command()
+def explore(
+    run: Path = RunArgument,
+    out: Optional[Path] = typer.Option(None, help="Where the PNGs go. Default: RUN/figures."),
+    radius: float = typer.Option(1.5, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """PNGs of one run: reconstructions, the latent space, decoded grids, samples, an interpolation, KL per dimension."""
+    use_backend(backend)
+    with user_errors():
+        from keras_vae.explore import explore as explore_run
+
+        for path in explore_run(run, out, radius):
+            typer.echo(path)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Two or more run folders."),
+    out: Path = typer.Option(Path("saved_models/compare"), help="Where the PNGs and index.md go."),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """The same views of several runs side by side (an AE beside a VAE), with a summary page index.md."""
+    use_backend(backend)
+    with user_errors():
+        from keras_vae.explore import compare as compare_runs
+
+        for path in compare_runs(runs, out):
+            typer.echo(path)
+
+
+@app.command()
+def evaluate(
+    run: Path = RunArgument,
+    k: int = typer.Option(1000, help="Importance samples per image for the NLL bound."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    seed: int = typer.Option(0),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units."""
+    use_backend(backend)
+    with user_errors():
+        from keras_vae.metrics import evaluate_run
+
+        result = evaluate_run(run, k, seed)
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"keras-vae evaluate {run}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.items():
+        shown = ", ".join(f"{v:.3g}" for v in value) if isinstance(value, list) else format_cell(value)
+        table.add_row(name, shown)
+    Console().print(table)
+
+
+@app.command()
+def generate(
+    run: Path = RunArgument,
+    n: int = typer.Option(64, help="How many images."),
+    out: Path = typer.Option(Path("samples.png"), help="A .png grid or a .npy array (n, H, W, C) in [0, 1]."),
+    seed: int = typer.Option(0),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """Decode n draws of z ~ N(0, I) into new images."""
+    use_backend(backend)
+    with user_errors():
+        from keras_vae.errors import KerasVAEError
+
+        if out.suffix not in (".png", ".npy") or n < 1:
+            raise KerasVAEError(f"--out must end in .png or .npy and --n be >= 1, got {out} and {n}")
+        import imageio.v2 as imageio
+        import numpy as np
+
+        from keras_vae.explore import generate as generate_images
+        from keras_vae.plots import tile
+        from keras_vae.runs import write_atomic
+        from keras_vae.snapshots import to_uint8
+
+        images = generate_images(run, n, seed)
+        if out.suffix == ".npy":
+            write_atomic(out, lambda temporary: np.save(temporary, images))
+        else:
+            write_atomic(out, lambda temporary: imageio.imwrite(temporary, tile(to_uint8(images)).squeeze()))
+    typer.echo(out)
+
+
+@app.command()
+def animate(
+    run: Path = RunArgument,
+    kind: str = typer.Option("latent", help="latent, samples, reconstructions (over epochs), traversal or interpolation."),
+    out: Optional[Path] = typer.Option(None, help="The GIF. Default: RUN/figures/KIND.gif."),
+    fps: float = typer.Option(4.0, help="Frames per second."),
+    backend: Optional[str] = BackendOption,
+) -> None:
+    """A GIF: the latent space, samples or reconstructions as training went on, or a traversal or interpolation."""
+    use_backend(backend)
+    with user_errors():
+        from keras_vae.animate import animate as animate_run
+
+        target = out or run / "figures" / f"{kind}.gif"
+        frames = animate_run(run, kind, target, fps)
+    typer.echo(f"{target} ({frames} frames)")
 
 
 @app.command()
