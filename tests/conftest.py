@@ -11,6 +11,10 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def images() -> np.ndarray:
+    return make_images()
+
+
+def make_images() -> np.ndarray:
     """32 learnable 8x8 images: four bar patterns with a little noise, values in [0, 1]."""
     rng = np.random.default_rng(0)
     patterns = np.zeros((4, 8, 8, 1), "float32")

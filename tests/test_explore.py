@@ -1,0 +1,178 @@
+"""explore, compare, evaluate, generate and animate on tiny runs trained by `keras-vae train`."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+import pytest
+from conftest import make_images
+from test_data import write_split
+from typer.testing import CliRunner
+
+from cli.main import app
+from keras_vae.metrics import active_units, evaluate_vae, pixel_accuracy
+from keras_vae.runs import Run
+
+EPOCHS = 3
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [*map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Runs of 3 epochs on 8x8 images: an AE and a VAE with a 2-D latent, and a VAE with a 3-D one."""
+    root = tmp_path_factory.mktemp("explore")
+    images = (make_images() * 255).astype("u1")[..., 0]
+    labels = np.arange(32) % 4
+    (root / "idx").mkdir()
+    write_split(root / "idx", images, labels, compress=False, split="train")
+    write_split(root / "idx", images[:12], labels[:12], compress=False, split="t10k")
+    common = ["--data-dir", root / "idx", "--epochs", EPOCHS, "--arch", "dense", "--batch-size", 8, "--output-dir", root]
+    assert cli("train", *common, "--model", "both", "--name", "z2").exit_code == 0
+    assert cli("train", *common, "--latent-dim", 3, "--name", "z3").exit_code == 0
+    return {"ae": root / "z2-ae", "vae": root / "z2-vae", "vae3": root / "z3", "root": root}
+
+
+def test_training_snapshots_every_epoch(runs):
+    snapshots = runs["vae"] / "snapshots"
+    assert sorted(p.name for p in snapshots.iterdir()) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz", "fixed.npz"]
+    with np.load(snapshots / "epoch_0003.npz") as epoch, np.load(snapshots / "fixed.npz") as fixed:
+        assert fixed["images"].shape == (12, 8, 8, 1) and fixed["labels"].tolist() == (np.arange(12) % 4).tolist()
+        assert epoch["latent"].shape == (12, 2)
+        assert epoch["samples"].shape == (64, 8, 8, 1) and epoch["samples"].dtype == np.uint8
+        assert epoch["reconstructions"].shape == (12, 8, 8, 1)
+
+
+@pytest.mark.parametrize(
+    "run, expected",
+    [
+        ("vae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "interpolation", "kl_per_dimension"}),
+        ("ae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "interpolation"}),
+        ("vae3", {"reconstructions", "latent", "latent_tsne", "samples", "interpolation", "kl_per_dimension"}),
+    ],
+)
+def test_explore_writes_every_figure(runs, run, expected):
+    result = cli("explore", runs[run])
+    assert result.exit_code == 0, result.output
+    figures = runs[run] / "figures"
+    assert {p.stem for p in figures.glob("*.png")} == expected
+    for path in figures.glob("*.png"):
+        assert iio.imread(path).ndim == 3
+
+
+def test_compare_puts_runs_side_by_side(runs):
+    out = runs["root"] / "compare"
+    result = cli("compare", runs["ae"], runs["vae"], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"reconstructions.png", "latent.png", "samples.png", "latent_grid.png", "index.md"}
+    page = (out / "index.md").read_text()
+    assert "| z2-ae | ae |" in page and "| z2-vae | vae |" in page and "![latent](latent.png)" in page
+
+
+@pytest.mark.parametrize("kind, frames", [("latent", EPOCHS), ("samples", EPOCHS), ("reconstructions", EPOCHS), ("traversal", 48), ("interpolation", 4 * 8)])
+def test_animate_writes_a_gif_with_one_frame_per_step(runs, kind, frames):
+    out = runs["root"] / f"{kind}.gif"
+    result = cli("animate", runs["vae3"] if kind == "latent" else runs["vae"], "--kind", kind, "--out", out, "--fps", 5)
+    assert result.exit_code == 0, result.output
+    gif = iio.imread(out, index=None)
+    assert gif.shape[0] == frames and gif.shape[-1] in (3, 4)
+    assert iio.immeta(out, index=0)["duration"] == 200
+
+
+def test_generate_png_and_npy(runs):
+    out = runs["root"] / "gen.npy"
+    assert cli("generate", runs["vae"], "--n", 5, "--out", out, "--seed", 3).exit_code == 0
+    first = np.load(out)
+    assert first.shape == (5, 8, 8, 1) and first.min() >= 0 and first.max() <= 1
+    assert cli("generate", runs["vae"], "--n", 5, "--out", out, "--seed", 3).exit_code == 0
+    np.testing.assert_array_equal(np.load(out), first)
+    assert cli("generate", runs["vae"], "--n", 9, "--out", runs["root"] / "gen.png").exit_code == 0
+    assert iio.imread(runs["root"] / "gen.png").shape == (26, 26)
+
+
+def test_evaluate_json(runs):
+    result = cli("evaluate", runs["vae"], "--k", 20, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["images"] == 12 and metrics["k"] == 20 and len(metrics["kl_per_dimension"]) == 2
+    assert metrics["iw_nll"] <= metrics["neg_elbo"]
+    np.testing.assert_allclose(metrics["neg_elbo"], metrics["reconstruction"] + metrics["kl"], rtol=1e-9)
+    autoencoder = json.loads(cli("evaluate", runs["ae"], "--json").stdout)
+    assert "iw_nll" not in autoencoder and "no likelihood" in autoencoder["note"]
+
+
+def test_importance_weighted_bound_tightens_and_agrees_with_keras(runs):
+    model = Run(runs["vae"]).load_model()
+    x = make_images()
+    bounds = [evaluate_vae(model, x, k, "bce", seed=1) for k in (1, 30, 300)]
+    nll = [b["iw_nll"] for b in bounds]
+    # Tighter with k in expectation; this tiny model is near its limit by k = 30, so allow MC noise there.
+    assert nll[1] < nll[0] and nll[2] < nll[0] and nll[2] <= nll[1] + 0.05, nll
+    assert all(b["iw_nll"] <= b["neg_elbo"] + 1e-9 for b in bounds[1:])
+    model.compile()
+    keras_terms = model.evaluate(x, batch_size=32, verbose=0, return_dict=True)
+    np.testing.assert_allclose(bounds[2]["kl"], keras_terms["kl_loss"], rtol=1e-4)
+    np.testing.assert_allclose(bounds[2]["reconstruction"], keras_terms["reconstruction_loss"], rtol=0.02)
+
+
+def test_pixel_accuracy_and_active_units_by_hand():
+    x = np.array([[0.9, 0.1], [0.2, 0.7]])
+    x_hat = np.array([[0.6, 0.4], [0.8, 0.2]])
+    assert pixel_accuracy(x, x_hat) == 0.5
+    z = np.array([[0.0, 1.0, 0.5], [0.0, -1.0, 0.6], [0.0, 1.0, 0.55]])
+    assert active_units(z) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["explore", "/no/such/run"], "is not a run folder"),
+        (["animate", "RUN", "--kind", "spin"], "--kind must be one of"),
+        (["evaluate", "RUN", "--k", "0"], "--k must be >= 1"),
+        (["generate", "RUN", "--out", "x.jpg"], "--out must end in .png or .npy"),
+    ],
+)
+def test_bad_input_is_one_line(runs, args, message):
+    result = cli(*[str(runs["vae"]) if a == "RUN" else a for a in args])
+    assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_corrupt_model_is_one_line(runs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["vae"], copy)
+    (copy / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    result = cli("explore", copy)
+    assert result.exit_code == 2 and "cannot load" in result.stderr and result.stderr.count("\n") == 1
+
+
+BLOCK_TENSORFLOW = textwrap.dedent(
+    """
+    import sys
+
+    for name in ("tensorflow", "tensorboard", "tensorflow_datasets"):
+        sys.modules[name] = None  # as if not installed: imports fail, importlib.util.find_spec gives None
+    from cli.main import app
+    try:
+        app(sys.argv[1:])
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+    """
+)
+
+
+@pytest.mark.parametrize("backend", [b for b in ("jax", "torch") if b != keras.backend.backend()][:1])
+def test_pictures_need_no_tensorflow_on_another_backend(runs, backend):
+    """A run trained on this backend, explored and animated under JAX or torch with TensorFlow unimportable."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    for args in (["explore", runs["vae"], "--out", runs["root"] / "no-tf"], ["animate", runs["vae"], "--out", runs["root"] / "no-tf.gif"]):
+        child = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], env=env, capture_output=True, text=True)
+        assert child.returncode == 0, child.stderr[-2000:]
