@@ -165,7 +165,8 @@ def config_options(arguments: dict) -> dict:
     from keras_vae.config import TrainConfig
 
     options = {field.name: arguments[field.name] for field in fields(TrainConfig)}
-    return {**options, "data_dir": str(options["data_dir"]) if options["data_dir"] else None}
+    data_dir = options["data_dir"]
+    return {**options, "data_dir": str(data_dir.resolve()) if data_dir else None}  # absolute: later commands run anywhere
 
 
 def train_one(config, data, run, console, output_dir: Path) -> dict:

@@ -97,6 +97,15 @@ def test_generate_png_and_npy(runs):
     assert iio.imread(runs["root"] / "gen.png").shape == (26, 26)
 
 
+def test_evaluate_from_another_directory_finds_the_data(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(runs["root"])
+    relative = tmp_path / "relative"
+    assert cli("train", "--data-dir", "idx", "--epochs", 1, "--arch", "dense", "--output-dir", relative, "--name", "r").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    result = cli("evaluate", relative / "r", "--k", 2, "--json")
+    assert result.exit_code == 0, result.output
+
+
 def test_evaluate_json(runs):
     result = cli("evaluate", runs["vae"], "--k", 20, "--json")
     assert result.exit_code == 0, result.output
