@@ -262,13 +262,17 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    note = result.pop("note", None)
     table = Table(title=f"keras-vae evaluate {run}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.items():
         shown = ", ".join(f"{v:.3g}" for v in value) if isinstance(value, list) else format_cell(value)
         table.add_row(name, shown)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if note:
+        console.print(f"Note: {note}.")
 
 
 @app.command()

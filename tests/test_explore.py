@@ -115,6 +115,8 @@ def test_evaluate_json(runs):
     np.testing.assert_allclose(metrics["neg_elbo"], metrics["reconstruction"] + metrics["kl"], rtol=1e-9)
     autoencoder = json.loads(cli("evaluate", runs["ae"], "--json").stdout)
     assert "iw_nll" not in autoencoder and "no likelihood" in autoencoder["note"]
+    table = cli("evaluate", runs["ae"]).stdout
+    assert "pixel_accuracy" in table and "Note: an autoencoder has no prior" in table
 
 
 def test_importance_weighted_bound_tightens_and_agrees_with_keras(runs):
