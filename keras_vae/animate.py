@@ -31,7 +31,9 @@ def latent_frames(data: RunData, snapshots: list[dict]) -> list[np.ndarray]:
     frames = []
     for snapshot, p in zip(snapshots, points):
         figure, (ax,) = plots.panels(1, 5)
-        plots.draw_latent(ax, p, data.labels, data.class_names, f"{data.name}: latent means, epoch {snapshot['epoch']}", limits)
+        axes = ("PC 1", "PC 2") if data.latent_dim > 2 else ("z[0]", "z[1]")
+        title = f"{data.name}: latent means, epoch {snapshot['epoch']}"
+        plots.draw_latent(ax, p, data.labels, data.class_names, title, limits, axes)
         frames.append(plots.to_rgb(figure))
     return frames
 

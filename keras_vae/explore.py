@@ -100,8 +100,10 @@ def draw_reconstructions(ax, data: RunData, n: int = 8) -> None:
 
 
 def draw_latent(ax, data: RunData) -> None:
-    how = "" if data.latent_dim <= 2 else f" (PCA of {data.latent_dim}-D)"
-    plots.draw_latent(ax, data.projection("pca"), data.labels, data.class_names, f"{data.name}: latent means{how}")
+    projected = data.latent_dim > 2
+    how = f" (PCA of {data.latent_dim}-D)" if projected else ""
+    axes = ("PC 1", "PC 2") if projected else ("z[0]", "z[1]")
+    plots.draw_latent(ax, data.projection("pca"), data.labels, data.class_names, f"{data.name}: latent means{how}", axes=axes)
 
 
 def draw_samples(ax, data: RunData) -> None:
@@ -124,7 +126,8 @@ def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> l
     written = [one_view(out, "reconstructions", data), one_view(out, "latent", data)]
     if data.latent_dim > 2:
         figure, (ax,) = plots.panels(1, 6)
-        plots.draw_latent(ax, data.projection("tsne"), data.labels, data.class_names, f"{data.name}: t-SNE of latent means")
+        title = f"{data.name}: t-SNE of latent means"
+        plots.draw_latent(ax, data.projection("tsne"), data.labels, data.class_names, title, axes=("t-SNE 1", "t-SNE 2"))
         written.append(plots.save(figure, out / "latent_tsne.png"))
     if data.latent_dim == 2:
         written.append(one_view(out, "latent_grid", data, radius=radius))

@@ -37,8 +37,8 @@ def draw_image(ax, picture: np.ndarray, title: str = "", extent=None) -> None:
         ax.axis("off")
 
 
-def draw_latent(ax, points: np.ndarray, labels: np.ndarray, class_names, title: str, limits=None) -> None:
-    """Latent points coloured by label, with a legend of class names."""
+def draw_latent(ax, points: np.ndarray, labels: np.ndarray, class_names, title: str, limits=None, axes=("z[0]", "z[1]")) -> None:
+    """Latent points (or a 2-D projection of them, named by axes) coloured by label, with a legend of class names."""
     classes = np.unique(labels)
     colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     y = points[:, 1] if points.shape[1] > 1 else labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))
@@ -50,8 +50,8 @@ def draw_latent(ax, points: np.ndarray, labels: np.ndarray, class_names, title: 
         ax.set_xlim(*limits[0])
         ax.set_ylim(*limits[1])
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("z[0]")
-    ax.set_ylabel("z[1]" if points.shape[1] > 1 else "label")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1] if points.shape[1] > 1 else "label")
     ax.legend(fontsize=6, markerscale=3, loc="upper right", framealpha=0.6)
 
 
