@@ -286,24 +286,9 @@ def generate(
     """Decode n draws of z ~ N(0, I) into new images."""
     use_backend(backend)
     with user_errors():
-        from keras_vae.errors import KerasVAEError
-
-        if out.suffix not in (".png", ".npy") or n < 1:
-            raise KerasVAEError(f"--out must end in .png or .npy and --n be >= 1, got {out} and {n}")
-        import imageio.v2 as imageio
-        import numpy as np
-
         from keras_vae.explore import generate as generate_images
-        from keras_vae.plots import tile
-        from keras_vae.runs import write_atomic
-        from keras_vae.snapshots import to_uint8
 
-        images = generate_images(run, n, seed)
-        if out.suffix == ".npy":
-            write_atomic(out, lambda temporary: np.save(temporary, images))
-        else:
-            write_atomic(out, lambda temporary: imageio.imwrite(temporary, tile(to_uint8(images)).squeeze()))
-    typer.echo(out)
+        typer.echo(generate_images(run, n, seed, out))
 
 
 @app.command()

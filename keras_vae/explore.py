@@ -16,8 +16,8 @@ import numpy as np
 
 from keras_vae import plots
 from keras_vae.metrics import kl_per_dimension, pixel_accuracy
-from keras_vae.runs import Run, RunError, write_text_atomic
-from keras_vae.snapshots import decode, encode_means, read_fixed
+from keras_vae.runs import Run, RunError, write_atomic, write_text_atomic
+from keras_vae.snapshots import decode, encode_means, read_fixed, to_uint8
 
 FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 GRID = 15
@@ -192,5 +192,15 @@ def summary_page(runs: list[RunData], views: list[str]) -> str:
     return "\n".join(lines)
 
 
-def generate(path: str | Path, n: int, seed: int) -> np.ndarray:
-    return RunData.load(path).samples(n, seed)
+def generate(path: str | Path, n: int, seed: int, out: Path) -> Path:
+    """n images decoded from z ~ N(0, I), saved as a .png grid or a .npy array (n, H, W, C) in [0, 1]."""
+    if out.suffix not in (".png", ".npy") or n < 1:
+        raise RunError(f"--out must end in .png or .npy and --n be >= 1, got {out} and {n}")
+    images = RunData.load(path).samples(n, seed)
+    if out.suffix == ".npy":
+        write_atomic(out, lambda temporary: np.save(temporary, images))
+    else:
+        import imageio.v2 as imageio
+
+        write_atomic(out, lambda temporary: imageio.imwrite(temporary, plots.tile(to_uint8(images)).squeeze()))
+    return out
