@@ -310,6 +310,30 @@ def animate(
 
 
 @app.command()
+def export(
+    run: Path = RunArgument,
+    format: str = typer.Option("saved_model", "--format", help="saved_model, onnx (one file per endpoint) or keras."),
+    out: Optional[Path] = typer.Option(None, help="Default: RUN/export/saved_model, RUN/export/onnx or RUN/export/model.keras."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Reload what was written and compare it with the Keras model."),
+) -> None:
+    """Export encode, decode and reconstruct endpoints (SavedModel: serving_default = reconstruct). Runs on TensorFlow,
+    which loads models trained on any backend."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        fail("keras-vae export needs TensorFlow, which is not installed: pip install tensorflow")
+    use_backend("tensorflow")
+    with user_errors(), native_stderr_silenced():  # tf2onnx and grappler log from C++ as they convert
+        from keras_vae.export import export_run
+
+        path, difference = export_run(run, format, out, overwrite, verify)
+    typer.echo(f"{path}")
+    if difference is not None:
+        typer.echo(f"verified: largest absolute difference from the Keras model {difference:.3g}")
+
+
+@app.command()
 def info(backend: Optional[str] = BackendOption) -> None:
     """The backend, its devices (GPUs too), and the versions of Keras and the frameworks."""
     use_backend(backend)

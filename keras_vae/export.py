@@ -1,0 +1,136 @@
+"""`keras-vae export`: a trained run as a TensorFlow SavedModel, ONNX files or a .keras copy.
+
+Every format serves three deterministic endpoints: encode (images -> z_mean and z_log_var for a
+VAE, z for an AE), decode (z -> images) and reconstruct (images -> images through the mean); the
+SavedModel adds serving_default = reconstruct. The .keras file loads under TensorFlow whichever
+backend trained it, so exporting runs on TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_vae.runs import Run, RunError
+from keras_vae.snapshots import read_fixed
+
+FORMATS = ("saved_model", "onnx", "keras")
+Endpoint = Callable[[np.ndarray], list]
+
+
+def serving_models(model) -> dict[str, keras.Model]:
+    """Functional models for the endpoints: the encoder without its Sampling layer, the decoder, and both."""
+    codes = model.encoder.outputs[:2] if len(model.encoder.outputs) == 3 else model.encoder.outputs
+    return {
+        "encode": keras.Model(model.encoder.inputs, codes, name="encode"),
+        "decode": model.decoder,
+        "reconstruct": keras.Model(model.encoder.inputs, model.decoder(codes[0]), name="reconstruct"),
+    }
+
+
+def output_names(name: str, model: keras.Model) -> list[str]:
+    if name == "encode":
+        return ["z_mean", "z_log_var"] if len(model.outputs) == 2 else ["z"]
+    return ["images"]
+
+
+def write_saved_model(model, path: Path) -> None:
+    import tensorflow as tf
+
+    models = serving_models(model)
+    archive = keras.export.ExportArchive()
+    for model in models.values():
+        archive.track(model)
+    for name, model in {**models, "serving_default": models["reconstruct"]}.items():
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="z" if name == "decode" else "images")
+        archive.add_endpoint(name, named_outputs(model, output_names(name, model)), [spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def named_outputs(model: keras.Model, names: list[str]):
+    """model as a function returning {name: output}, the form SavedModel signatures take."""
+    return lambda x: dict(zip(names, keras.tree.flatten(model(x))))
+
+
+def write_onnx(model, folder: Path) -> None:
+    folder.mkdir()
+    for name, model in serving_models(model).items():
+        spec = keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32")
+        model.export(str(folder / f"{name}.onnx"), format="onnx", input_signature=[spec], verbose=False)
+
+
+def saved_model_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(str(path)).signatures
+
+    def endpoint(name: str) -> Endpoint:
+        key = "z" if name == "decode" else "images"
+        return lambda x: [signatures[name](**{key: tf.constant(x)})[n].numpy() for n in output_names(name, models[name])]
+
+    return {name: endpoint(name) for name in models}
+
+
+def onnx_endpoints(folder: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
+    import onnxruntime
+
+    def endpoint(name: str) -> Endpoint:
+        session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
+        return lambda x: session.run(None, {session.get_inputs()[0].name: x})
+
+    return {name: endpoint(name) for name in models}
+
+
+def keras_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
+    reloaded = serving_models(keras.saving.load_model(path, compile=False))
+    return {name: lambda x, m=m: keras.tree.flatten(m.predict(x, verbose=0)) for name, m in reloaded.items()}
+
+
+WRITERS = {"saved_model": write_saved_model, "onnx": write_onnx, "keras": lambda model, path: model.save(path)}
+READERS = {"saved_model": saved_model_endpoints, "onnx": onnx_endpoints, "keras": keras_endpoints}
+
+
+def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endpoint], images: np.ndarray) -> float:
+    """The largest absolute difference between every exported endpoint and its Keras model on a batch."""
+    z = keras.tree.flatten(models["encode"].predict(images, verbose=0))[0]
+    largest = 0.0
+    for name, model in models.items():
+        x = z if name == "decode" else images
+        expected = keras.tree.flatten(model.predict(x, verbose=0))
+        for got, want in zip(endpoints[name](x), expected):
+            largest = max(largest, float(np.max(np.abs(np.asarray(got) - np.asarray(want)))))
+    return largest
+
+
+def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = None, overwrite: bool = False, check: bool = True):
+    """Export a run; returns where it went and, unless check is False, the largest difference on a batch."""
+    if fmt not in FORMATS:
+        raise RunError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
+        raise RunError("ONNX export needs tf2onnx and onnx: pip install 'keras-vae[onnx]'")
+    run = Run(Path(path))
+    model = run.load_model()
+    out = out or run.root / "export" / ("model.keras" if fmt == "keras" else fmt)
+    if out.exists() and not overwrite:
+        raise RunError(f"{out} exists: pass --overwrite to replace it, or another --out")
+    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        WRITERS[fmt](model, temporary)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(temporary, out)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary) if temporary.is_dir() else temporary.unlink()
+    if not check or (fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None):
+        return out, None
+    images = read_fixed(run.snapshots)["images"][:8].astype("float32") / 255
+    models = serving_models(model)
+    return out, largest_difference(models, READERS[fmt](out, models), images)
