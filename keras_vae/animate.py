@@ -11,7 +11,7 @@ import numpy as np
 from keras_vae import plots
 from keras_vae.explore import RunData
 from keras_vae.runs import RunError, write_atomic
-from keras_vae.snapshots import decode, read_epochs
+from keras_vae.snapshots import decode, read_epochs, to_uint8
 
 KINDS = ("latent", "samples", "reconstructions", "traversal", "interpolation")
 
@@ -44,7 +44,7 @@ def image_frames(data: RunData, snapshots: list[dict], key: str) -> list[np.ndar
     for snapshot in snapshots:
         images = snapshot[key]
         if key == "reconstructions":
-            inputs = np.round(data.images[: len(images)] * 255).astype("uint8")
+            inputs = to_uint8(data.images[: len(images)])
             picture, title = plots.tile(np.concatenate([inputs, images]), len(images) // 2), "inputs over reconstructions"
         else:
             picture, title = plots.tile(images), "decoded fixed z ~ N(0, I)"

@@ -17,7 +17,7 @@ import numpy as np
 from keras_vae import plots
 from keras_vae.metrics import kl_per_dimension, pixel_accuracy
 from keras_vae.runs import Run, RunError, write_atomic, write_text_atomic
-from keras_vae.snapshots import decode, encode_means, read_fixed, to_uint8
+from keras_vae.snapshots import decode, read_fixed, to_uint8
 
 FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 GRID = 15
@@ -36,8 +36,6 @@ class RunData:
     @classmethod
     def load(cls, path: str | Path) -> RunData:
         run = Run(Path(path))
-        if not run.config.exists():
-            raise RunError(f"{run.root} is not a run folder (no config.json): give a folder keras-vae train wrote")
         config = run.read_config()
         if not (run.snapshots / "fixed.npz").exists():
             raise RunError(f"{run.root} has no snapshots/fixed.npz: it was not trained by this version of keras-vae")
@@ -64,8 +62,14 @@ class RunData:
         return FASHION_MNIST if "fashion" in data["source"].lower() else None
 
     @cached_property
+    def codes(self) -> list[np.ndarray]:
+        """The encoder's outputs for the fixed images: [z_mean, z_log_var, z] for a VAE, [z] for an AE."""
+        return [np.asarray(code) for code in keras.tree.flatten(self.model.encoder.predict(self.images, verbose=0))]
+
+    @property
     def z(self) -> np.ndarray:
-        return encode_means(self.model, self.images)
+        """z_mean of a VAE, z of an AE."""
+        return self.codes[0]
 
     @cached_property
     def reconstructions(self) -> np.ndarray:
@@ -138,9 +142,9 @@ def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> l
     written.append(one_view(out, "samples", data))
     written.append(interpolation(data, out / "interpolation.png"))
     if data.is_vae:
-        z_mean, z_log_var, _ = data.model.encoder.predict(data.images, verbose=0)
+        z_mean, z_log_var, _ = (code.astype("float64") for code in data.codes)
         figure, (ax,) = plots.panels(1)
-        kl = kl_per_dimension(np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")).mean(0)
+        kl = kl_per_dimension(z_mean, z_log_var).mean(0)
         plots.draw_bars(ax, kl, f"{data.name}: KL per latent dimension", "latent dimension", "mean KL (nats)")
         written.append(plots.save(figure, out / "kl_per_dimension.png"))
     return written

@@ -30,6 +30,8 @@ class Run:
     figures = property(lambda self: self.root / "figures")
 
     def read_config(self) -> dict:
+        if not self.config.exists():
+            raise RunError(f"{self.root} is not a run folder (no config.json): give a folder keras-vae train wrote")
         try:
             return json.loads(self.config.read_text())
         except (OSError, ValueError) as error:

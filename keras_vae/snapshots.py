@@ -47,11 +47,12 @@ class Snapshots(keras.callbacks.Callback):
             save_npz(folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise)
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        latent = encode_means(self.model, self.images).astype("float32")
         save_npz(
             self.folder / f"epoch_{epoch + 1:04d}.npz",
-            latent=encode_means(self.model, self.images).astype("float32"),
+            latent=latent,
             samples=to_uint8(decode(self.model, self.noise)),
-            reconstructions=to_uint8(decode(self.model, encode_means(self.model, self.images[:RECONSTRUCTIONS]))),
+            reconstructions=to_uint8(decode(self.model, latent[:RECONSTRUCTIONS])),
         )
 
 

@@ -145,6 +145,7 @@ def test_pixel_accuracy_and_active_units_by_hand():
     "args, message",
     [
         (["explore", "/no/such/run"], "is not a run folder"),
+        (["evaluate", "/no/such/run"], "is not a run folder"),
         (["animate", "RUN", "--kind", "spin"], "--kind must be one of"),
         (["evaluate", "RUN", "--k", "0"], "--k must be >= 1"),
         (["generate", "RUN", "--out", "x.jpg"], "--out must end in .png or .npy"),
