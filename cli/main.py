@@ -122,6 +122,9 @@ def train(
     reconstruction_weight: float = typer.Option(1.0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
     kl_warmup: int = typer.Option(0, help="Epochs over which beta ramps up linearly (VAE)."),
     seed: int = typer.Option(0, help="Seeds weights, sampling, shuffling and the validation hold-out."),
+    distribute: bool = typer.Option(
+        False, "--distribute", help="Data-parallel over every device: JAX DataParallel, TensorFlow MirroredStrategy (see README)."
+    ),
     name: Optional[str] = typer.Option(None, help="Run folder name. Default: DATASET-ARCH-zLATENT-MODEL."),
     output_dir: Path = typer.Option(Path("saved_models"), help="Where run folders go."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run NAME to its planned epochs, with its saved options."),

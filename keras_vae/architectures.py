@@ -13,6 +13,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from keras_vae.layers import Conv2DTranspose
 from keras_vae.models import Sampling
 
 Shape = tuple[int, int, int]
@@ -39,9 +40,9 @@ def _conv_trunk(x):
 
 def _conv_head(z, shape: Shape):
     x = _dense_to_grid(z, shape, channels=64, activation="relu")
-    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv2DTranspose(shape[2], 3, padding="same", activation="sigmoid")(x)
+    x = Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = Conv2DTranspose(shape[2], 3, padding="same", activation="sigmoid")(x)
     return _crop_to(x, shape)
 
 
@@ -65,7 +66,7 @@ def _deep_conv_head(z, shape: Shape):
     x = _dense_to_grid(x, shape, channels=64, activation=None)
     x = layers.LeakyReLU(0.2)(x)
     for filters in (64, 32):
-        x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
+        x = Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Conv2D(shape[2], 3, padding="same", activation="sigmoid")(x)

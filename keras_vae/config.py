@@ -28,6 +28,7 @@ class TrainConfig:
     reconstruction_weight: float = 1.0
     kl_warmup: int = 0
     seed: int = 0
+    distribute: bool = False
 
     def __post_init__(self) -> None:
         from keras_vae.architectures import ARCHITECTURES

@@ -17,19 +17,25 @@ from keras_vae.runs import write_atomic
 SUBSET = 2000
 SAMPLES = 64
 RECONSTRUCTIONS = 16
+PREDICT_BATCH = 256
+
+
+def batches(images: int, batch_size: int) -> set[int]:
+    """The sizes of the batches that cut a number of images: full ones and the last."""
+    return {size for size in (min(images, batch_size), images % batch_size) if size}
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0, 1) * 255).astype("uint8")
 
 
-def encode_means(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def encode_means(model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """z_mean of a VAE, z of an AE."""
     codes = model.encoder.predict(images, batch_size=batch_size, verbose=0)
     return np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
 
 
-def decode(model, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def decode(model, z: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     return np.asarray(model.decoder.predict(z, batch_size=batch_size, verbose=0))
 
 
@@ -45,6 +51,12 @@ class Snapshots(keras.callbacks.Callback):
         self.noise = np.random.default_rng(seed).standard_normal((SAMPLES, latent_dim)).astype("float32")
         if not (folder / "fixed.npz").exists():
             save_npz(folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise)
+
+    @staticmethod
+    def batch_sizes(images: int) -> set[int]:
+        """Every batch size on_epoch_end feeds the model, from that many validation images."""
+        subset = min(images, SUBSET)
+        return batches(subset, PREDICT_BATCH) | {min(subset, RECONSTRUCTIONS), SAMPLES}
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         latent = encode_means(self.model, self.images).astype("float32")

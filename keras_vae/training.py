@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from datetime import datetime, timezone
@@ -11,11 +12,12 @@ import keras
 from rich.console import Console
 
 from keras_vae import __version__, build_model
+from keras_vae.backends import distribution
 from keras_vae.callbacks import BestModel, CtrlC, HistoryCSV, RichProgress
 from keras_vae.config import TrainConfig
 from keras_vae.data import Dataset
 from keras_vae.runs import Run, RunError, write_json_atomic
-from keras_vae.snapshots import Snapshots
+from keras_vae.snapshots import Snapshots, batches
 
 PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
 
@@ -55,36 +57,44 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) ->
     history = run.read_history()
     if len(history) >= config.epochs:
         raise RunError(f"{run.root} already finished its {config.epochs} epochs: nothing to resume")
-    if not history:
-        write_json_atomic(run.config, run_metadata(config, data))
-
     keras.utils.set_random_seed(config.seed)
-    model = build_model(
-        config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
-    )
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    steps = math.ceil(len(data.x_train) / config.batch_size)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
-        keras.callbacks.TerminateOnNaN(),
-        BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
-        Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
-        HistoryCSV(run.history, history, len(data.x_train)),
-        keras.callbacks.TensorBoard(str(run.logs)),
-        RichProgress(console, config.epochs, steps),
-    ]
-    started = time.perf_counter()
-    with CtrlC() as ctrl_c:
-        model.fit(
-            data.x_train,
-            validation_data=(data.x_val,),
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            shuffle=True,
-            callbacks=[*callbacks, ctrl_c],
-            verbose=0,
+    parallel = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(1)
+    with parallel as replicas:
+        if not history:
+            write_json_atomic(run.config, run_metadata(config, data))
+        if replicas > 1:
+            console.print(f"Data-parallel over {replicas} devices: {config.batch_size // replicas} images each per step.")
+        model = build_model(
+            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
         )
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        steps = math.ceil(len(data.x_train) / config.batch_size)
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
+            keras.callbacks.TerminateOnNaN(),
+            BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
+            Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
+            HistoryCSV(run.history, history, len(data.x_train)),
+            keras.callbacks.TensorBoard(str(run.logs)),
+            RichProgress(console, config.epochs, steps),
+        ]
+        started = time.perf_counter()
+        with CtrlC() as ctrl_c:
+            model.fit(
+                data.x_train,
+                validation_data=(data.x_val,),
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                shuffle=True,
+                callbacks=[*callbacks, ctrl_c],
+                verbose=0,
+            )
     return summarize(run, time.perf_counter() - started)
+
+
+def batch_sizes(config: TrainConfig, data: Dataset) -> set[int]:
+    """Every batch size a run feeds its model: training's, validation's and the snapshots'."""
+    return batches(len(data.x_train), config.batch_size) | batches(len(data.x_val), config.batch_size) | Snapshots.batch_sizes(len(data.x_val))
 
 
 def summarize(run: Run, seconds: float) -> dict:

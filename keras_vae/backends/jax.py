@@ -5,8 +5,16 @@ updated non-trainable values (BatchNorm statistics, and the seed state of the Sa
 and Dropout layers, so the noise differs every step) go back out with the new state.
 """
 
+import contextlib
+import functools
+import os
+
 import jax
+import jax.numpy as jnp
 import keras
+import numpy as np
+
+from keras_vae.errors import KerasVAEError
 
 
 class TrainStep:
@@ -43,6 +51,63 @@ class TrainStep:
         _, (terms, non_trainable) = self._stateless_terms(trainable, non_trainable, x, False)
         logs, metrics_variables = self._stateless_logs(metrics_variables, terms, x.shape[0])
         return logs, (trainable, non_trainable, metrics_variables)
+
+
+@functools.cache
+def _subpixel_taps(size: int, stride: int) -> tuple[np.ndarray, int, int]:
+    """Which kernel tap each (shift, phase) of the sub-pixel form of a 'same' transposed convolution uses.
+
+    In one dimension, output stride * p + a sums x[p - d] * kernel[a + pad + stride * d] over the d that
+    index the kernel, where pad = max(size - stride, 0) // 2. Shift j = max(d) - d reads x padded by
+    max(d) before and -min(d) after. Returns taps[j, a] (size where no tap applies) and the two paddings.
+    """
+    pad = max(size - stride, 0) // 2
+    uses = {(a, (t - a - pad) // stride): t for a in range(stride) for t in range(size) if (t - a - pad) % stride == 0}
+    low, high = min(d for _, d in uses), max(d for _, d in uses)
+    taps = np.full((high - low + 1, stride), size)
+    for (a, d), t in uses.items():
+        taps[high - d, a] = t
+    return taps, high, -low
+
+
+def conv_transpose(x, kernel, strides: tuple[int, int]):
+    """A 'same' transposed convolution; on CPU rewritten exactly as stride**2 phases of one plain convolution,
+    each shift a matrix product, then depth-to-space, because XLA's CPU transposed convolution is slow."""
+    if jax.default_backend() != "cpu" or strides[0] != strides[1] or kernel.shape[0] != kernel.shape[1]:
+        return keras.ops.conv_transpose(x, kernel, strides, padding="same")
+    kernel = keras.ops.convert_to_tensor(kernel)
+    stride, (size, _, filters, _) = strides[0], kernel.shape
+    taps, before, after = _subpixel_taps(size, stride)
+    shifts = len(taps)
+    padded_kernel = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+    phases = padded_kernel[taps[:, None, :, None], taps[None, :, None, :]]  # (j_row, j_col, a, b, out, in)
+    phases = jnp.transpose(phases, (0, 1, 5, 2, 3, 4)).reshape(shifts, shifts, -1, stride * stride * filters)
+    x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
+    batch, height, width = x.shape[0], x.shape[1] - shifts + 1, x.shape[2] - shifts + 1
+    y = sum(x[:, i : i + height, j : j + width] @ phases[i, j] for i in range(shifts) for j in range(shifts))
+    y = y.reshape(batch, height, width, stride, stride, filters).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(batch, height * stride, width * stride, filters)
+
+
+@contextlib.contextmanager
+def distribution(batch_sizes: set[int]):
+    """keras.distribution.DataParallel over every device: each batch split across them, the variables replicated.
+    With KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID set, every host joins first."""
+    if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
+        keras.distribution.initialize()
+    devices = keras.distribution.list_devices()
+    uneven = sorted(size for size in batch_sizes if size % len(devices))
+    if uneven:
+        raise KerasVAEError(
+            f"--distribute splits every batch over {len(devices)} devices, and batches of {uneven} images would not split "
+            f"evenly: pick a --batch-size that is a multiple of {len(devices)} and leaves a last batch that is one too"
+        )
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    try:
+        yield len(devices)
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 def devices() -> list[str]:

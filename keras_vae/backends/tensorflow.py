@@ -1,5 +1,8 @@
 """Training step for the TensorFlow backend: one GradientTape around the loss terms."""
 
+import contextlib
+import os
+
 import keras
 import tensorflow as tf
 
@@ -9,13 +12,28 @@ class TrainStep:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
-        gradients = tape.gradient(terms["loss"], self.trainable_variables)
+            # Replicas' gradients are summed, so each contributes its share of the global batch's mean.
+            loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self.update_trackers(terms, tf.shape(x)[0])
 
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.update_trackers(self.compute_terms(x, training=False), tf.shape(x)[0])
+
+
+@contextlib.contextmanager
+def distribution(batch_sizes: set[int]):
+    """tf.distribute: MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster, else MirroredStrategy
+    over every GPU, or every logical CPU where there is none. Uneven batches split fine here."""
+    if "TF_CONFIG" in os.environ:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+    with strategy.scope():
+        yield strategy.num_replicas_in_sync
 
 
 def devices() -> list[str]:

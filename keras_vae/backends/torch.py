@@ -3,6 +3,8 @@
 import keras
 import torch
 
+from keras_vae.errors import KerasVAEError
+
 
 class TrainStep:
     def train_step(self, data):
@@ -18,6 +20,12 @@ class TrainStep:
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.update_trackers(self.compute_terms(x, training=False), x.shape[0])
+
+
+def distribution(batch_sizes: set[int]):
+    raise KerasVAEError(
+        "--distribute runs on the jax and tensorflow backends; on torch, drop --distribute or add --backend jax"
+    )
 
 
 def devices() -> list[str]:

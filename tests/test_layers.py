@@ -1,0 +1,55 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_vae.layers import Conv2DTranspose
+from tests.conftest import to_numpy
+
+
+@pytest.mark.parametrize("kernel_size, strides", [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1)])
+def test_conv2d_transpose_matches_keras(kernel_size, strides):
+    x = np.random.default_rng(0).normal(size=(3, 7, 5, 4)).astype("float32")
+    reference = keras.layers.Conv2DTranspose(6, kernel_size, strides=strides, padding="same", activation="relu")
+    layer = Conv2DTranspose(6, kernel_size, strides=strides, padding="same", activation="relu")
+    reference.build(x.shape)
+    layer.build(x.shape)
+    layer.set_weights([w + 0.1 for w in reference.get_weights()])
+    reference.set_weights(layer.get_weights())
+    expected = to_numpy(reference(x))
+    assert expected.shape == (3, 7 * strides, 5 * strides, 6)
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
+
+
+def test_conv2d_transpose_gradients_match_keras():
+    x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 7, 3)).astype("float32"))
+    layers = [cls(4, 3, strides=2, padding="same") for cls in (keras.layers.Conv2DTranspose, Conv2DTranspose)]
+    for layer in layers:
+        layer.build(x.shape)
+    layers[1].set_weights(layers[0].get_weights())
+    gradients = [to_numpy(g) for g in (_kernel_gradient(layer, x) for layer in layers)]
+    np.testing.assert_allclose(gradients[1], gradients[0], rtol=1e-4, atol=1e-4)
+
+
+def _kernel_gradient(layer, x):
+    """d sum(layer(x)**2) / d kernel, in the active backend's own way."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def loss(kernel):
+            return keras.ops.sum(layer.stateless_call([kernel, layer.bias], [], x)[0] ** 2)
+
+        return jax.grad(loss)(layer.kernel.value)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = keras.ops.sum(layer(x) ** 2)
+        return tape.gradient(loss, layer.kernel.value)
+    keras.ops.sum(layer(x) ** 2).backward()
+    return layer.kernel.value.grad
+
+
+def test_conv2d_transpose_refuses_what_it_does_not_rewrite():
+    with pytest.raises(ValueError, match="padding='same'"):
+        Conv2DTranspose(4, 3, padding="valid")
