@@ -28,48 +28,54 @@ def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     return 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
 
 
-def log_likelihood(x: np.ndarray, x_hat: np.ndarray, recon_loss: str) -> np.ndarray:
-    """log p(x | z) per image, from the training loss summed over pixels: Bernoulli for bce; for mse a
-    Gaussian of variance 1/2, whose negative log-likelihood is the squared error plus (D / 2) log(pi)."""
-    nll = keras.ops.convert_to_numpy(reconstruction_loss(x, x_hat, recon_loss, "sum")).astype("float64")
-    if recon_loss == "mse":
-        nll += 0.5 * math.prod(x.shape[1:]) * math.log(math.pi)
-    return -nll
+def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> float:
+    """log p(x | z) is minus the training loss summed over pixels, plus this: 0 for bce (Bernoulli); for mse
+    a Gaussian of variance 1/2, whose negative log-likelihood is the squared error plus (D / 2) log(pi)."""
+    return -0.5 * math.prod(image_shape) * math.log(math.pi) if recon_loss == "mse" else 0.0
+
+
+def likelihood_model(decoder: keras.Model, k: int, recon_loss: str) -> keras.Model:
+    """(images, their k latent samples each) -> log p(x | z) per sample, less the constant: one graph, so only
+    (images, k) numbers leave the backend, never the k decoded images."""
+    latent_dim = decoder.input_shape[-1]
+    x = keras.Input(decoder.output_shape[1:])
+    z = keras.Input((k, latent_dim))
+    x_hat = decoder(keras.ops.reshape(z, (-1, latent_dim)))
+    nll = reconstruction_loss(keras.ops.repeat(x, k, axis=0), x_hat, recon_loss, "sum")
+    return keras.Model([x, z], -keras.ops.reshape(nll, (-1, k)))
 
 
 def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
     return np.sum(-0.5 * (math.log(2 * math.pi) + log_var + np.square(z - mean) / np.exp(log_var)), axis=-1)
 
 
-def importance_weights(model, x: np.ndarray, k: int, recon_loss: str, rng: np.random.Generator, chunk: int = 8192):
-    """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (k, N), and log p(x|z)."""
+def importance_weights(
+    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 4096
+):
+    """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z)."""
+    k = likelihood.output_shape[-1]
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(x, verbose=0))
-    samples_per_call = max(1, chunk // len(x))
-    log_w, log_px = [], []
-    for start in range(0, k, samples_per_call):
-        s = min(samples_per_call, k - start)
-        z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal((s, *z_mean.shape))
-        x_hat = decode(model, z.reshape(-1, z.shape[-1]).astype("float32"), batch_size=chunk)
-        x_repeated = np.broadcast_to(x, (s, *x.shape)).reshape(x_hat.shape)
-        lp = log_likelihood(x_repeated, x_hat, recon_loss).reshape(s, len(x))
-        log_px.append(lp)
-        log_w.append(lp + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean, z_log_var))
-    return np.concatenate(log_w), np.concatenate(log_px), z_mean, z_log_var
+    z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * rng.standard_normal((len(x), k, z_mean.shape[-1]))
+    log_px = likelihood.predict([x, z.astype("float32")], batch_size=max(1, decodes_per_step // k), verbose=0)
+    log_px = log_px.astype("float64") + log_likelihood_constant(recon_loss, x.shape[1:])
+    log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean[:, None], z_log_var[:, None])
+    return log_w, log_px, z_mean, z_log_var
 
 
-def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0, batch_size: int = 100) -> dict:
+def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0, batch_size: int = 500) -> dict:
     """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
     importance-weighted bound on -log p(x), in nats per image and bits per dimension."""
     rng = np.random.default_rng(seed)
+    likelihood = likelihood_model(model.decoder, k, recon_loss)
     neg_recon, kl, iw_nll, means, kl_dims = [], [], [], [], []
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
-        log_w, log_px, z_mean, z_log_var = importance_weights(model, batch, k, recon_loss, rng)
-        neg_recon.append(-log_px.mean(axis=0))
+        log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood, batch, recon_loss, rng)
+        neg_recon.append(-log_px.mean(axis=1))
         kl_dims.append(kl_per_dimension(z_mean, z_log_var))
         kl.append(kl_dims[-1].sum(axis=1))
-        top = log_w.max(axis=0)
-        iw_nll.append(-(top + np.log(np.mean(np.exp(log_w - top), axis=0))))
+        top = log_w.max(axis=1, keepdims=True)
+        iw_nll.append(-(top[:, 0] + np.log(np.mean(np.exp(log_w - top), axis=1))))
         means.append(z_mean)
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
     dims = math.prod(x.shape[1:])
@@ -102,7 +108,7 @@ def evaluate_autoencoder(model, x: np.ndarray, recon_loss: str, reduction: str) 
     }
 
 
-def evaluate_run(path, k: int = 1000, seed: int = 0, batch_size: int = 100) -> dict:
+def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     """The metrics of a run's model on its test split (the held-out validation images when it has none)."""
     from pathlib import Path
 
@@ -118,4 +124,4 @@ def evaluate_run(path, k: int = 1000, seed: int = 0, batch_size: int = 100) -> d
     x = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed).x_val
     if config.model == "ae":
         return {"run": str(run.root), "model": "ae", **evaluate_autoencoder(model, x, config.recon_loss, config.reduction)}
-    return {"run": str(run.root), "model": "vae", **evaluate_vae(model, x, k, config.recon_loss, seed, batch_size)}
+    return {"run": str(run.root), "model": "vae", **evaluate_vae(model, x, k, config.recon_loss, seed)}

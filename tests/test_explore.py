@@ -15,7 +15,7 @@ from test_data import write_split
 from typer.testing import CliRunner
 
 from cli.main import app
-from keras_vae.metrics import active_units, evaluate_vae, pixel_accuracy
+from keras_vae.metrics import active_units, evaluate_vae, importance_weights, likelihood_model, pixel_accuracy
 from keras_vae.runs import Run
 
 EPOCHS = 3
@@ -131,6 +131,28 @@ def test_importance_weighted_bound_tightens_and_agrees_with_keras(runs):
     keras_terms = model.evaluate(x, batch_size=32, verbose=0, return_dict=True)
     np.testing.assert_allclose(bounds[2]["kl"], keras_terms["kl_loss"], rtol=1e-4)
     np.testing.assert_allclose(bounds[2]["reconstruction"], keras_terms["reconstruction_loss"], rtol=0.02)
+
+
+@pytest.mark.parametrize("recon_loss", ["bce", "mse"])
+def test_importance_weights_match_a_hand_computation(runs, recon_loss):
+    """log p(x|z), log p(z) and log q(z|x) of every sample against NumPy, in steps that split the images unevenly."""
+    model = Run(runs["vae"]).load_model()
+    x, k = make_images()[:7], 3
+    log_w, log_px, z_mean, z_log_var = importance_weights(
+        model, likelihood_model(model.decoder, k, recon_loss), x, recon_loss, np.random.default_rng(5), decodes_per_step=6
+    )
+    z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * np.random.default_rng(5).standard_normal((7, k, 2))
+    x_hat = np.asarray(model.decoder.predict(z.reshape(-1, 2).astype("float32"), verbose=0), "float64").reshape(7, k, -1)
+    pixels = np.broadcast_to(x.reshape(7, 1, -1), x_hat.shape)
+    if recon_loss == "bce":
+        clipped = np.clip(x_hat, 1e-7, 1 - 1e-7)
+        expected_px = np.sum(pixels * np.log(clipped) + (1 - pixels) * np.log(1 - clipped), axis=-1)
+    else:  # a Gaussian of variance 1/2 per pixel
+        expected_px = np.sum(-np.square(pixels - x_hat) - 0.5 * np.log(np.pi), axis=-1)
+    np.testing.assert_allclose(log_px, expected_px, rtol=1e-4)
+    log_prior = np.sum(-0.5 * (np.log(2 * np.pi) + z**2), axis=-1)
+    log_posterior = np.sum(-0.5 * (np.log(2 * np.pi) + z_log_var[:, None] + (z - z_mean[:, None]) ** 2 / np.exp(z_log_var[:, None])), axis=-1)
+    np.testing.assert_allclose(log_w, expected_px + log_prior - log_posterior, rtol=1e-4)
 
 
 def test_pixel_accuracy_and_active_units_by_hand():
