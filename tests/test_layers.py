@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_vae.layers import Conv2DTranspose
-from tests.conftest import to_numpy
+from conftest import to_numpy
 
 
 @pytest.mark.parametrize("kernel_size, strides", [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1)])
