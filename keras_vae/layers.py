@@ -1,7 +1,7 @@
 """Conv2DTranspose: keras.layers.Conv2DTranspose with the transposed convolution taken from the backend seam.
 
 Same weights, same config, same outputs; only the kernel that computes them may differ per backend
-(on JAX's CPU, an exact sub-pixel rewrite, because XLA's CPU transposed convolution is slow).
+(on JAX's CPU, an exact sub-pixel rewrite of the strided ones, because XLA's CPU transposed convolution is slow).
 """
 
 import keras

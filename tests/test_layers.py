@@ -20,34 +20,38 @@ def test_conv2d_transpose_matches_keras(kernel_size, strides):
     np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
 
 
-def test_conv2d_transpose_gradients_match_keras():
-    x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 7, 3)).astype("float32"))
-    layers = [cls(4, 3, strides=2, padding="same") for cls in (keras.layers.Conv2DTranspose, Conv2DTranspose)]
+@pytest.mark.parametrize("kernel_size, strides", [(3, 2), (4, 2), (3, 3), (3, 1)])
+def test_conv2d_transpose_gradients_match_keras(kernel_size, strides):
+    x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 6, 3)).astype("float32"))
+    layers = [cls(4, kernel_size, strides=strides, padding="same") for cls in (keras.layers.Conv2DTranspose, Conv2DTranspose)]
     for layer in layers:
         layer.build(x.shape)
     layers[1].set_weights(layers[0].get_weights())
-    gradients = [to_numpy(g) for g in (_kernel_gradient(layer, x) for layer in layers)]
-    np.testing.assert_allclose(gradients[1], gradients[0], rtol=1e-4, atol=1e-4)
+    expected, actual = (_gradients(layer, x) for layer in layers)
+    for name, want, got in zip(("kernel", "input"), expected, actual):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-4, atol=1e-4, err_msg=name)
 
 
-def _kernel_gradient(layer, x):
-    """d sum(layer(x)**2) / d kernel, in the active backend's own way."""
+def _gradients(layer, x) -> tuple:
+    """d sum(sin(layer(x))) by the kernel and by x, in the active backend's own way."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        def loss(kernel):
-            return keras.ops.sum(layer.stateless_call([kernel, layer.bias], [], x)[0] ** 2)
+        def loss(kernel, x):
+            return keras.ops.sum(keras.ops.sin(layer.stateless_call([kernel, layer.bias], [], x)[0]))
 
-        return jax.grad(loss)(layer.kernel.value)
+        return jax.grad(loss, argnums=(0, 1))(layer.kernel.value, x)
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = keras.ops.sum(layer(x) ** 2)
-        return tape.gradient(loss, layer.kernel.value)
-    keras.ops.sum(layer(x) ** 2).backward()
-    return layer.kernel.value.grad
+            tape.watch(x)
+            loss = keras.ops.sum(keras.ops.sin(layer(x)))
+        return tuple(tape.gradient(loss, [layer.kernel.value, x]))
+    x = x.detach().requires_grad_(True)
+    keras.ops.sum(keras.ops.sin(layer(x))).backward()
+    return layer.kernel.value.grad, x.grad
 
 
 def test_conv2d_transpose_refuses_what_it_does_not_rewrite():

@@ -71,9 +71,9 @@ def _subpixel_taps(size: int, stride: int) -> tuple[np.ndarray, int, int]:
 
 
 def conv_transpose(x, kernel, strides: tuple[int, int]):
-    """A 'same' transposed convolution; on CPU rewritten exactly as stride**2 phases of one plain convolution,
-    each shift a matrix product, then depth-to-space, because XLA's CPU transposed convolution is slow."""
-    if jax.default_backend() != "cpu" or strides[0] != strides[1] or kernel.shape[0] != kernel.shape[1]:
+    """A 'same' transposed convolution. On CPU with a stride it is rewritten exactly as stride**2 phases of one
+    plain convolution, then depth-to-space, because XLA's CPU transposed convolution with a stride is slow."""
+    if jax.default_backend() != "cpu" or strides[0] != strides[1] or strides[0] == 1 or kernel.shape[0] != kernel.shape[1]:
         return keras.ops.conv_transpose(x, kernel, strides, padding="same")
     kernel = keras.ops.convert_to_tensor(kernel)
     stride, (size, _, filters, _) = strides[0], kernel.shape
@@ -83,10 +83,39 @@ def conv_transpose(x, kernel, strides: tuple[int, int]):
     phases = padded_kernel[taps[:, None, :, None], taps[None, :, None, :]]  # (j_row, j_col, a, b, out, in)
     phases = jnp.transpose(phases, (0, 1, 5, 2, 3, 4)).reshape(shifts, shifts, -1, stride * stride * filters)
     x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
-    batch, height, width = x.shape[0], x.shape[1] - shifts + 1, x.shape[2] - shifts + 1
-    y = sum(x[:, i : i + height, j : j + width] @ phases[i, j] for i in range(shifts) for j in range(shifts))
-    y = y.reshape(batch, height, width, stride, stride, filters).transpose(0, 1, 3, 2, 4, 5)
-    return y.reshape(batch, height * stride, width * stride, filters)
+    y = _valid_conv(x, phases)  # channels ordered (row phase, column phase, filter)
+    batch, height, width = y.shape[:3]
+    row_phases = [y[..., a * stride * filters : (a + 1) * stride * filters] for a in range(stride)]
+    return jnp.stack(row_phases, axis=2).reshape(batch, height * stride, width * stride, filters)
+
+
+def _conv(x, kernel):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@jax.custom_vjp
+def _valid_conv(x, kernel):
+    """A stride-1 'valid' convolution with the gradients XLA's CPU computes fastest: the input's as a
+    convolution of the padded output gradient, the kernel's as a matrix product per kernel tap."""
+    return _conv(x, kernel)
+
+
+def _valid_conv_forward(x, kernel):
+    return _conv(x, kernel), (x, kernel)
+
+
+def _valid_conv_backward(residuals, dy):
+    x, kernel = residuals
+    rows, cols = kernel.shape[:2]
+    padded = jnp.pad(dy, ((0, 0), (rows - 1, rows - 1), (cols - 1, cols - 1), (0, 0)))
+    dx = _conv(padded, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))
+    height, width, channels = dy.shape[1], dy.shape[2], x.shape[-1]
+    dy = dy.reshape(-1, dy.shape[-1])
+    shifted = [x[:, i : i + height, j : j + width].reshape(-1, channels) for i in range(rows) for j in range(cols)]
+    return dx, jnp.stack([patch.T @ dy for patch in shifted]).reshape(kernel.shape)
+
+
+_valid_conv.defvjp(_valid_conv_forward, _valid_conv_backward)
 
 
 @contextlib.contextmanager
