@@ -1,20 +1,24 @@
 """Training throughput of keras-vae on each backend and architecture, against two baselines of the `conv`
 architecture: the keras.io VAE example's way (TensorFlow, GradientTape) and a plain PyTorch loop.
 
-    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-size 128] [--archs dense conv deep-conv]
+    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-size 128] [--images 10000] [--archs dense conv deep-conv]
 
 Each measurement runs in its own process (a fresh backend, an honest peak memory), every case once per
 round, rounds repeated; a case's images/s is its best round, since a shared machine only ever slows a
-run down. Data: the MNIST test set in ../shared/data/mnist-test (10,000 images). Writes docs/benchmarks.md.
+run down. Data: the MNIST test set in ../shared/data/mnist-test (10,000 images; --images tiles it, e.g. to
+60,000 for a GPU). Without TensorFlow the keras.io baseline is left out; on a GPU the PyTorch baseline runs
+there. Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -26,19 +30,23 @@ DATA = ROOT.parent / "shared" / "data" / "mnist-test"
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def load_images():
+def load_images(count: int):
+    """The MNIST test set, tiled or cut to count images."""
     sys.path.insert(0, str(ROOT))
+    import numpy as np
+
     from keras_vae.data import load_idx_split
 
-    return load_idx_split(DATA)[0]
+    images = load_idx_split(DATA)[0]
+    return np.resize(images, (count, *images.shape[1:]))
 
 
-def keras_vae_epochs(arch: str, epochs: int, batch_size: int) -> list[float]:
+def keras_vae_epochs(arch: str, epochs: int, batch_size: int, count: int) -> list[float]:
     import keras
 
     from keras_vae import build_model
 
-    x = load_images()
+    x = load_images(count)
     keras.utils.set_random_seed(0)
     model = build_model("vae", arch=arch, latent_dim=2, input_shape=x.shape[1:])
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -51,7 +59,7 @@ def keras_vae_epochs(arch: str, epochs: int, batch_size: int) -> list[float]:
     return seconds
 
 
-def keras_io_epochs(epochs: int, batch_size: int) -> list[float]:
+def keras_io_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
     """The keras.io VAE example (Variational AutoEncoder, fchollet) as written there: TensorFlow, GradientTape."""
     import keras
     import tensorflow as tf
@@ -103,7 +111,7 @@ def keras_io_epochs(epochs: int, batch_size: int) -> list[float]:
             self.total_loss_tracker.update_state(total_loss)
             return {"loss": self.total_loss_tracker.result()}
 
-    x = load_images()
+    x = load_images(count)
     keras.utils.set_random_seed(0)
     vae = VAE(encoder, decoder)
     vae.compile(optimizer=keras.optimizers.Adam())
@@ -115,7 +123,7 @@ def keras_io_epochs(epochs: int, batch_size: int) -> list[float]:
     return seconds
 
 
-def plain_torch_epochs(epochs: int, batch_size: int) -> list[float]:
+def plain_torch_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
     """The same conv VAE as a plain PyTorch module and loop."""
     import torch
     from torch import nn
@@ -143,43 +151,47 @@ def plain_torch_epochs(epochs: int, batch_size: int) -> list[float]:
             return self.decoder(z), mean, log_var
 
     torch.manual_seed(0)
-    x = torch.from_numpy(load_images()).permute(0, 3, 1, 2).contiguous()
-    model = ConvVAE()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x = torch.from_numpy(load_images(count)).permute(0, 3, 1, 2).contiguous().to(device)
+    model = ConvVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     seconds = []
     for _ in range(epochs):
         started = time.perf_counter()
-        for batch in x[torch.randperm(len(x))].split(batch_size):
+        for batch in x[torch.randperm(len(x), device=device)].split(batch_size):
             reconstruction, mean, log_var = model(batch)
             reconstruction_loss = nn.functional.binary_cross_entropy(reconstruction, batch, reduction="sum") / len(batch)
             kl = (-0.5 * (1 + log_var - mean.square() - log_var.exp())).sum(1).mean()
             optimizer.zero_grad()
             (reconstruction_loss + kl).backward()
             optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
         seconds.append(time.perf_counter() - started)
     return seconds
 
 
-def measure(case: dict, epochs: int, batch_size: int) -> dict:
+def measure(case: dict, epochs: int, batch_size: int, count: int) -> dict:
     """Run in the child process: epoch times, then throughput over the steady epochs and peak memory."""
     if case["kind"] == "keras-vae":
-        seconds = keras_vae_epochs(case["arch"], epochs, batch_size)
+        seconds = keras_vae_epochs(case["arch"], epochs, batch_size, count)
     elif case["kind"] == "keras.io":
-        seconds = keras_io_epochs(epochs, batch_size)
+        seconds = keras_io_epochs(epochs, batch_size, count)
     else:
-        seconds = plain_torch_epochs(epochs, batch_size)
+        seconds = plain_torch_epochs(epochs, batch_size, count)
     steady = sorted(seconds[1:])[len(seconds[1:]) // 2]
     return {
         **case,
         "first_epoch_s": round(seconds[0], 2),
-        "images_per_s": round(10_000 / steady),
+        "images_per_s": round(count / steady),
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 
-def run_child(case: dict, epochs: int, batch_size: int) -> dict:
+def run_child(case: dict, epochs: int, batch_size: int, count: int) -> dict:
     env = {**os.environ, "KERAS_BACKEND": case["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, __file__, "--child", json.dumps(case), "--epochs", str(epochs), "--batch-size", str(batch_size)]
+    command += ["--images", str(count)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
@@ -205,16 +217,27 @@ def cpu_name() -> str:
     return platform.processor()
 
 
-def report(results: list[dict], command: str, epochs: int, batch_size: int, repeats: int) -> str:
-    torch_baseline = next(r for r in results if r["kind"] == "plain PyTorch")["images_per_s"]
-    keras_io = next(r for r in results if r["kind"] == "keras.io")["images_per_s"]
+def gpu_name() -> str | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    return ", ".join(done.stdout.split("\n")[:-1]) or None
+
+
+def ratio(images_per_s: int, baseline: dict | None) -> str:
+    return f"{images_per_s / baseline['images_per_s']:.2f}x" if baseline else "-"
+
+
+def report(results: list[dict], command: str, epochs: int, batch_size: int, repeats: int, count: int) -> str:
+    torch_baseline = next(r for r in results if r["kind"] == "plain PyTorch")
+    keras_io = next((r for r in results if r["kind"] == "keras.io"), None)
     lines = [
         "# Benchmarks",
         "",
         f"Command: `{command}`",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores ({cpu_name()}), no GPU. {versions()}.",
-        f"Data: the MNIST test set, 10,000 images; VAE with a 2-D latent; batch {batch_size}; {epochs} epochs; each row in a fresh process.",
-        f"Images/s is 10,000 over the median of epochs 2 onwards (the first compiles), the best of {repeats} rounds that run every case in turn;",
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores ({cpu_name()}), {gpu_name() or 'no GPU'}. {versions()}.",
+        f"Data: the MNIST test set tiled to {count:,} images; VAE with a 2-D latent; batch {batch_size}; {epochs} epochs; each row in a fresh process.",
+        f"Images/s is {count:,} over the median of epochs 2 onwards (the first compiles), the best of {repeats} rounds that run every case in turn;",
         "first epoch and peak memory (the process's maximum resident set) are from that round.",
         "",
         "| implementation | backend | arch | images/s | first epoch (s) | peak memory (MB) | vs plain PyTorch | vs keras.io TF |",
@@ -222,7 +245,7 @@ def report(results: list[dict], command: str, epochs: int, batch_size: int, repe
     ]
     for r in results:
         ratios = (
-            f"{r['images_per_s'] / torch_baseline:.2f}x | {r['images_per_s'] / keras_io:.2f}x"
+            f"{ratio(r['images_per_s'], torch_baseline)} | {ratio(r['images_per_s'], keras_io)}"
             if r["arch"] == "conv"
             else "- | -"
         )
@@ -237,6 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--images", type=int, default=10_000, help="tile the 10,000 test images to this many")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     parser.add_argument("--archs", nargs="+", default=["dense", "conv", "deep-conv"])
@@ -244,20 +268,19 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(json.loads(args.child), args.epochs, args.batch_size)))
+        print(json.dumps(measure(json.loads(args.child), args.epochs, args.batch_size, args.images)))
         return
     if not DATA.is_dir():
         sys.exit(f"benchmarks need the MNIST test set in {DATA}")
-    cases = [
-        {"kind": "plain PyTorch", "backend": "torch", "arch": "conv"},
-        {"kind": "keras.io", "backend": "tensorflow", "arch": "conv"},
-        *({"kind": "keras-vae", "backend": b, "arch": a} for b in args.backends for a in args.archs),
-    ]
-    rounds = [[run_child(case, args.epochs, args.batch_size) for case in cases] for _ in range(args.repeats)]
+    baselines = [{"kind": "plain PyTorch", "backend": "torch", "arch": "conv"}]
+    if importlib.util.find_spec("tensorflow"):
+        baselines.append({"kind": "keras.io", "backend": "tensorflow", "arch": "conv"})
+    cases = [*baselines, *({"kind": "keras-vae", "backend": b, "arch": a} for b in args.backends for a in args.archs)]
+    rounds = [[run_child(case, args.epochs, args.batch_size, args.images) for case in cases] for _ in range(args.repeats)]
     results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(results, command.strip(), args.epochs, args.batch_size, args.repeats))
+    args.out.write_text(report(results, command.strip(), args.epochs, args.batch_size, args.repeats, args.images))
     print(f"wrote {args.out}")
 
 
