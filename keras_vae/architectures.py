@@ -13,7 +13,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from keras_vae.layers import Conv2DTranspose
+from keras_vae.layers import Conv2D, Conv2DTranspose
 from keras_vae.models import Sampling
 
 Shape = tuple[int, int, int]
@@ -32,8 +32,8 @@ def _dense_head(z, shape: Shape):
 
 def _conv_trunk(x):
     """The keras.io VAE example: two stride-2 convolutions and a 16-unit dense layer."""
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     return layers.Dense(16, activation="relu")(x)
 
@@ -49,7 +49,7 @@ def _conv_head(z, shape: Shape):
 def _deep_conv_trunk(x):
     """Conv, BatchNorm, LeakyReLU and max-pooling blocks, then dense layers with dropout."""
     for filters in (32, 64):
-        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = Conv2D(filters, 3, padding="same")(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
@@ -69,7 +69,7 @@ def _deep_conv_head(z, shape: Shape):
         x = Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(shape[2], 3, padding="same", activation="sigmoid")(x)
+    x = Conv2D(shape[2], 3, padding="same", activation="sigmoid")(x)
     return _crop_to(x, shape)
 
 

@@ -2,58 +2,67 @@ import keras
 import numpy as np
 import pytest
 
-from keras_vae.layers import Conv2DTranspose
+from keras_vae.layers import Conv2D, Conv2DTranspose
 from conftest import to_numpy
 
+OURS_AND_KERAS = [(Conv2D, keras.layers.Conv2D), (Conv2DTranspose, keras.layers.Conv2DTranspose)]
+SIZES = [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1), (4, 3)]
 
-@pytest.mark.parametrize("kernel_size, strides", [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1)])
-def test_conv2d_transpose_matches_keras(kernel_size, strides):
+
+@pytest.mark.parametrize("ours, theirs", OURS_AND_KERAS, ids=["conv", "transpose"])
+@pytest.mark.parametrize("kernel_size, strides", SIZES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias):
     x = np.random.default_rng(0).normal(size=(3, 7, 5, 4)).astype("float32")
-    reference = keras.layers.Conv2DTranspose(6, kernel_size, strides=strides, padding="same", activation="relu")
-    layer = Conv2DTranspose(6, kernel_size, strides=strides, padding="same", activation="relu")
+    reference = theirs(6, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
+    layer = ours(6, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
     reference.build(x.shape)
     layer.build(x.shape)
     layer.set_weights([w + 0.1 for w in reference.get_weights()])
     reference.set_weights(layer.get_weights())
     expected = to_numpy(reference(x))
-    assert expected.shape == (3, 7 * strides, 5 * strides, 6)
+    assert expected.shape[1:3] == ((7 * strides, 5 * strides) if ours is Conv2DTranspose else (-(-7 // strides), -(-5 // strides)))
     np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("ours, theirs", OURS_AND_KERAS, ids=["conv", "transpose"])
 @pytest.mark.parametrize("kernel_size, strides", [(3, 2), (4, 2), (3, 3), (3, 1)])
-def test_conv2d_transpose_gradients_match_keras(kernel_size, strides):
+def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides):
     x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 6, 3)).astype("float32"))
-    layers = [cls(4, kernel_size, strides=strides, padding="same") for cls in (keras.layers.Conv2DTranspose, Conv2DTranspose)]
+    layers = [cls(4, kernel_size, strides=strides, padding="same") for cls in (theirs, ours)]
     for layer in layers:
         layer.build(x.shape)
     layers[1].set_weights(layers[0].get_weights())
     expected, actual = (_gradients(layer, x) for layer in layers)
-    for name, want, got in zip(("kernel", "input"), expected, actual):
+    for name, want, got in zip(("kernel", "bias", "input"), expected, actual):
         np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-4, atol=1e-4, err_msg=name)
 
 
 def _gradients(layer, x) -> tuple:
-    """d sum(sin(layer(x))) by the kernel and by x, in the active backend's own way."""
+    """d sum(sin(layer(x))) by the kernel, the bias and x, in the active backend's own way."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        def loss(kernel, x):
-            return keras.ops.sum(keras.ops.sin(layer.stateless_call([kernel, layer.bias], [], x)[0]))
+        def loss(kernel, bias, x):
+            return keras.ops.sum(keras.ops.sin(layer.stateless_call([kernel, bias], [], x)[0]))
 
-        return jax.grad(loss, argnums=(0, 1))(layer.kernel.value, x)
+        return jax.grad(loss, argnums=(0, 1, 2))(layer.kernel.value, layer.bias.value, x)
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = keras.ops.sum(keras.ops.sin(layer(x)))
-        return tuple(tape.gradient(loss, [layer.kernel.value, x]))
+        return tuple(tape.gradient(loss, [layer.kernel.value, layer.bias.value, x]))
     x = x.detach().requires_grad_(True)
     keras.ops.sum(keras.ops.sin(layer(x))).backward()
-    return layer.kernel.value.grad, x.grad
+    return layer.kernel.value.grad, layer.bias.value.grad, x.grad
 
 
-def test_conv2d_transpose_refuses_what_it_does_not_rewrite():
+@pytest.mark.parametrize("ours", [Conv2D, Conv2DTranspose])
+def test_convolutions_refuse_what_the_seam_does_not_compute(ours):
     with pytest.raises(ValueError, match="padding='same'"):
-        Conv2DTranspose(4, 3, padding="valid")
+        ours(4, 3, padding="valid")
+    with pytest.raises(ValueError, match="dilation"):
+        ours(4, 3, dilation_rate=2)

@@ -1,5 +1,5 @@
-"""The backend seam: `TrainStep` (train_step and test_step), `conv_transpose`, `distribution()` (a context in
-which models build and train data-parallel) and `devices()` for the active Keras backend.
+"""The backend seam: `TrainStep` (train_step and test_step), `conv` and `conv_transpose`, `distribution()` (a
+context in which models build and train data-parallel) and `devices()` for the active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
 `keras/src/backend/<name>/trainer.py`. They only need the model to provide
@@ -25,9 +25,15 @@ devices = _module.devices
 distribution = _module.distribution
 
 
+def keras_conv(x, kernel, strides: tuple[int, int]):
+    """A 'same' convolution by Keras's own op, for backends with no faster route."""
+    return keras.ops.conv(x, kernel, strides, padding="same")
+
+
 def keras_conv_transpose(x, kernel, strides: tuple[int, int]):
     """A 'same' transposed convolution by Keras's own op, for backends with no faster route."""
     return keras.ops.conv_transpose(x, kernel, strides, padding="same")
 
 
+conv = getattr(_module, "conv", keras_conv)
 conv_transpose = getattr(_module, "conv_transpose", keras_conv_transpose)

@@ -1,7 +1,9 @@
-"""Training step for the PyTorch backend: backward() on the loss, then the optimizer."""
+"""Training step for the PyTorch backend: backward() on the loss, then the optimizer. Convolutions run on the
+NHWC tensors viewed as channels-last NCHW, so no layout is copied (Keras's own ops copy to NCHW and back)."""
 
 import keras
 import torch
+import torch.nn.functional as F
 
 from keras_vae.errors import KerasVAEError
 
@@ -20,6 +22,34 @@ class TrainStep:
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self.update_trackers(self.compute_terms(x, training=False), x.shape[0])
+
+
+def conv(x, kernel, strides: tuple[int, int]):
+    """A 'same' convolution (TensorFlow's padding: any odd pixel after)."""
+    x, kernel = x.permute(0, 3, 1, 2), keras.ops.convert_to_tensor(kernel).permute(3, 2, 0, 1)
+    (top, bottom), (left, right) = (_same_padding(x.shape[2 + i], kernel.shape[2 + i], strides[i]) for i in (0, 1))
+    if (top, left) != (bottom, right):
+        x, top, left = F.pad(x, (left, right, top, bottom)), 0, 0
+    return F.conv2d(x, kernel, None, strides, (top, left)).permute(0, 2, 3, 1)
+
+
+def _same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
+    total = max((-(-length // stride) - 1) * stride + size - length, 0)
+    return total // 2, total - total // 2
+
+
+def conv_transpose(x, kernel, strides: tuple[int, int]):
+    """A 'same' transposed convolution: Keras's 'same' output is torch's full output from index
+    max(size - stride, 0) // 2 on, for stride * the input's length."""
+    kernel = keras.ops.convert_to_tensor(kernel)
+    if any(size < stride for size, stride in zip(kernel.shape[:2], strides)):  # Keras's output then pads with zeros
+        from keras_vae.backends import keras_conv_transpose
+
+        return keras_conv_transpose(x, kernel, strides)
+    padding = tuple(max(size - stride, 0) // 2 for size, stride in zip(kernel.shape[:2], strides))
+    height, width = x.shape[1] * strides[0], x.shape[2] * strides[1]
+    y = F.conv_transpose2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), None, strides, padding)
+    return y[:, :, :height, :width].permute(0, 2, 3, 1)
 
 
 def distribution(batch_sizes: set[int]):
