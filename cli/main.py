@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -133,21 +133,23 @@ def train(
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
     use_backend(backend, with_tensorflow=True)
-    with user_errors():
+    with user_errors(), ExitStack() as locks:
         from rich.console import Console
 
         from keras_vae.config import ConfigError, TrainConfig
         from keras_vae.data import load_dataset
-        from keras_vae.runs import clear, open_run
+        from keras_vae.runs import clear, lock, open_run
 
         kinds = ("ae", "vae") if model == "both" else (model,)
         options = config_options(locals())
         configs = {kind: TrainConfig(**{**options, "model": kind}) for kind in kinds}
         base = name or f"{data_dir.stem if data_dir else dataset}-{arch}-z{latent_dim}"
         names = {kind: f"{base}-{kind}" if model == "both" or not name else name for kind in kinds}
+        for kind in kinds:
+            locks.enter_context(lock(output_dir, names[kind]))
         runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
         if resume:
-            configs = {kind: TrainConfig.from_dict(runs[kind].read_config()["options"]) for kind in kinds}
+            configs = {kind: runs[kind].read_options() for kind in kinds}
         if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         first = next(iter(configs.values()))

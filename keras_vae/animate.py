@@ -3,6 +3,7 @@ and latent traversals and interpolations of the trained model. imageio writes th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -85,8 +86,8 @@ def animate(path: str | Path, kind: str, out: Path, fps: float = 4.0) -> int:
     """Write the GIF of one kind to out; returns its number of frames."""
     if kind not in KINDS:
         raise RunError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if fps <= 0:
-        raise RunError(f"--fps must be > 0, got {fps}")
+    if not 0 < fps < math.inf:
+        raise RunError(f"--fps must be a finite number > 0, got {fps}")
     data = RunData.load(path)
     if kind == "traversal":
         frames = traversal_frames(data)

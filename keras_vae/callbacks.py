@@ -1,8 +1,11 @@
-"""Keras callbacks of a training run: history rows, the best model, rich progress."""
+"""Keras callbacks of a training run: resume state, a stop on non-finite losses, history rows, the best model,
+rich progress."""
 
 from __future__ import annotations
 
 import math
+import re
+import shutil
 import signal
 import threading
 import time
@@ -12,7 +15,72 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from keras_vae.runs import write_atomic, write_csv_atomic
+from keras_vae.errors import KerasVAEError
+from keras_vae.runs import RunError, write_atomic, write_csv_atomic
+
+
+class Backup(keras.callbacks.Callback):
+    """The state to resume from after every finished epoch: backup/epoch_NNNN.weights.h5 (weights, optimizer and
+    seed states), written under a temporary name and renamed, so one rename commits an epoch; the older file goes
+    after. Put it after every other callback that writes at the end of an epoch: what it commits is then complete.
+
+    Keras's BackupAndRestore writes its weights and its epoch counter in place, as two files, which a kill
+    during either write or between them leaves damaged or out of step.
+    """
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def latest(self) -> tuple[int, Path | None]:
+        """The last committed epoch and its file; (0, None) before the first."""
+        names = (re.fullmatch(r"epoch_(\d+)\.weights\.h5", path.name) for path in self.folder.glob("*.weights.h5"))
+        return max(((int(name[1]), self.folder / name[0]) for name in names if name), default=(0, None))
+
+    def restore(self, model: keras.Model) -> int:
+        """Load the last committed epoch into a compiled model; return how many epochs it had finished."""
+        epoch, path = self.latest()
+        if path is None:
+            return 0
+        model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(path)
+        except Exception as error:  # h5py and Keras raise many kinds for a damaged file
+            raise RunError(f"cannot resume from {path} ({type(error).__name__}): start the run again with --overwrite") from error
+        return epoch
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        write_atomic(self.folder / f"epoch_{epoch + 1:04d}.weights.h5", self.model.save_weights)
+        for path in self.folder.glob("epoch_*.weights.h5"):
+            if path.name != f"epoch_{epoch + 1:04d}.weights.h5":
+                path.unlink()
+
+    def on_train_end(self, logs=None) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LossNotFinite(KerasVAEError):
+    """The loss became NaN or infinite."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first batch (or validation) whose loss is NaN or infinite, by raising before anything of that
+    epoch is saved: the best model and the resume state stay those of the last good epoch."""
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._check(logs, "loss", f"epoch {self.epoch}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._check(logs, "val_loss", f"the validation of epoch {self.epoch}")
+
+    @staticmethod
+    def _check(logs: dict | None, name: str, where: str) -> None:
+        value = float((logs or {}).get(name, 0.0))
+        if not math.isfinite(value):
+            raise LossNotFinite(f"the {name.replace('_', ' ')} became {value} in {where}")
 
 
 class CtrlC(keras.callbacks.Callback):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from keras_vae.errors import KerasVAEError
@@ -40,11 +41,11 @@ class TrainConfig:
             (self.latent_dim >= 1, "--latent-dim must be >= 1"),
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.learning_rate > 0, "--learning-rate must be > 0"),
+            (0 < self.learning_rate < math.inf, "--learning-rate must be a finite number > 0"),
             (self.recon_loss in RECONSTRUCTION_LOSSES, f"--recon-loss must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
             (self.reduction in REDUCTIONS, f"--reduction must be one of {', '.join(REDUCTIONS)}"),
-            (self.beta >= 0, "--beta must be >= 0"),
-            (self.reconstruction_weight >= 0, "--reconstruction-weight must be >= 0"),
+            (0 <= self.beta < math.inf, "--beta must be a finite number >= 0"),
+            (0 <= self.reconstruction_weight < math.inf, "--reconstruction-weight must be a finite number >= 0"),
             (self.kl_warmup >= 0, "--kl-warmup must be >= 0"),
             (0 < self.val_fraction < 1, "--val-fraction must lie strictly between 0 and 1"),
         ]

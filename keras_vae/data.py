@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"cannot read {path}: {error}") from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
@@ -36,7 +38,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{path} is truncated (header of {ndim} dimensions)")
     shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    if len(raw) - header != int(np.prod(shape)) * dtype.itemsize:
+    if len(raw) - header != math.prod(shape) * dtype.itemsize:
         raise DataError(f"{path} holds {len(raw) - header} data bytes, its header promises shape {shape}")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
@@ -109,8 +111,9 @@ def _from_npz(path: Path):
     try:
         with np.load(path, allow_pickle=False) as arrays:
             arrays = {key: arrays[key] for key in arrays.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"cannot read {path} as .npz: {error}") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError) as error:
+        # np.load parses a zip of .npy headers: damaged bytes raise any of these
+        raise DataError(f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]) from error
     if not {"x_train", "y_train"} <= set(arrays):
         raise DataError(f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has {sorted(arrays)}")
     train = _as_images(arrays["x_train"], arrays["y_train"], f"{path} x_train and y_train")
@@ -163,8 +166,8 @@ def _as_images(images: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.nd
     if np.issubdtype(images.dtype, np.integer):
         images = images / np.float32(255)
     images = images.astype("float32")
-    if images.min() < 0 or images.max() > 1:
-        raise DataError(f"{what}: float images must lie in [0, 1], got [{images.min()}, {images.max()}]")
+    if not np.all((images >= 0) & (images <= 1)):  # NaN fails both comparisons
+        raise DataError(f"{what}: float images must lie in [0, 1] with no NaN, got values from {np.min(images)} to {np.max(images)}")
     return images, labels.astype("int64").reshape(-1)
 
 

@@ -6,6 +6,7 @@ that training saved in snapshots/fixed.npz.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -124,6 +125,8 @@ SIZES = {"reconstructions": (8, 2.6)}
 
 
 def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> list[Path]:
+    if not 0 < radius < math.inf:
+        raise RunError(f"--radius must be a finite number > 0, got {radius}")
     """Every picture of one run, as PNGs in out (default RUN/figures)."""
     data = RunData.load(path)
     out = out or data.run.figures

@@ -121,14 +121,16 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
         raise RunError(f"{out} exists: pass --overwrite to replace it, or another --out")
     temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    replaced = out.with_name(f".{out.stem}.{os.getpid()}.old{out.suffix}")
     try:
         WRITERS[fmt](model, temporary)
         if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+            os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
         os.replace(temporary, out)
     finally:
-        if temporary.exists():
-            shutil.rmtree(temporary) if temporary.is_dir() else temporary.unlink()
+        for leftover in (temporary, replaced):
+            if leftover.exists():
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     if not check or (fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None):
         return out, None
     images = read_fixed(run.snapshots)["images"][:8].astype("float32") / 255

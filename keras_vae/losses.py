@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 from keras import ops
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
@@ -11,7 +12,10 @@ REDUCTIONS = ("sum", "mean")
 def reconstruction_loss(x, x_hat, recon_loss: str = "bce", reduction: str = "sum"):
     """Per-image reconstruction loss: BCE or squared error, summed or averaged over pixels."""
     if recon_loss == "bce":
-        per_pixel = ops.binary_crossentropy(x, x_hat)
+        # Written out rather than ops.binary_crossentropy: torch's raises on a NaN output instead of returning NaN,
+        # and clamps its logarithms differently from TensorFlow and JAX, which clip the output by epsilon as here.
+        x_hat = ops.clip(x_hat, keras.config.epsilon(), 1.0 - keras.config.epsilon())
+        per_pixel = -ops.add(ops.multiply(x, ops.log(x_hat)), ops.multiply(ops.subtract(1.0, x), ops.log(ops.subtract(1.0, x_hat))))
     else:
         per_pixel = ops.square(ops.subtract(x, x_hat))
     pixel_axes = tuple(range(1, len(per_pixel.shape)))

@@ -112,14 +112,13 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     """The metrics of a run's model on its test split (the held-out validation images when it has none)."""
     from pathlib import Path
 
-    from keras_vae.config import TrainConfig
     from keras_vae.data import load_dataset
     from keras_vae.runs import Run, RunError
 
     if k < 1:
         raise RunError(f"--k must be >= 1, got {k}")
     run = Run(Path(path))
-    config = TrainConfig.from_dict(run.read_config()["options"])
+    config = run.read_options()
     model = run.load_model()
     x = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed).x_val
     if config.model == "ae":

@@ -13,10 +13,10 @@ from rich.console import Console
 
 from keras_vae import __version__, build_model
 from keras_vae.backends import distribution
-from keras_vae.callbacks import BestModel, CtrlC, HistoryCSV, RichProgress
+from keras_vae.callbacks import Backup, BestModel, CtrlC, HistoryCSV, LossNotFinite, RichProgress, StopOnNonFinite
 from keras_vae.config import TrainConfig
 from keras_vae.data import Dataset
-from keras_vae.runs import Run, RunError, write_json_atomic
+from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries, write_json_atomic
 from keras_vae.snapshots import Snapshots, batches
 
 PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
@@ -36,6 +36,7 @@ def versions() -> dict[str, str]:
 def run_metadata(config: TrainConfig, data: Dataset) -> dict:
     """config.json: every option, where the data came from, the backend and package versions."""
     return {
+        "run_format": RUN_FORMAT,
         "keras_vae_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "backend": keras.backend.backend(),
@@ -53,14 +54,16 @@ def run_metadata(config: TrainConfig, data: Dataset) -> dict:
 
 
 def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) -> dict:
-    """Train (or, when run.history has rows, continue) one model; return the summary of the run."""
-    history = run.read_history()
-    if len(history) >= config.epochs:
+    """Train one model, or continue it from its last committed epoch; return the summary of the run.
+    Hold runs.lock() for the run around it."""
+    backup = Backup(run.backup)
+    if len(run.read_history()) >= config.epochs and backup.latest()[1] is None:
         raise RunError(f"{run.root} already finished its {config.epochs} epochs: nothing to resume")
+    remove_temporaries(run)
     keras.utils.set_random_seed(config.seed)
     parallel = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(1)
     with parallel as replicas:
-        if not history:
+        if not run.config.exists():
             write_json_atomic(run.config, run_metadata(config, data))
         if replicas > 1:
             console.print(f"Data-parallel over {replicas} devices: {config.batch_size // replicas} images each per step.")
@@ -68,28 +71,43 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) ->
             config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        done = backup.restore(model)
+        history = [row for row in run.read_history() if int(row["epoch"]) <= done]
         steps = math.ceil(len(data.x_train) / config.batch_size)
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
-            keras.callbacks.TerminateOnNaN(),
+            StopOnNonFinite(),
             BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
             Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
             HistoryCSV(run.history, history, len(data.x_train)),
             keras.callbacks.TensorBoard(str(run.logs)),
             RichProgress(console, config.epochs, steps),
+            backup,
         ]
         started = time.perf_counter()
         with CtrlC() as ctrl_c:
-            model.fit(
-                data.x_train,
-                validation_data=(data.x_val,),
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                shuffle=True,
-                callbacks=[*callbacks, ctrl_c],
-                verbose=0,
-            )
+            try:
+                model.fit(
+                    data.x_train,
+                    validation_data=(data.x_val,),
+                    initial_epoch=done,
+                    epochs=config.epochs,
+                    batch_size=config.batch_size,
+                    shuffle=True,
+                    callbacks=[ctrl_c, *callbacks],
+                    verbose=0,
+                )
+            except LossNotFinite as error:
+                raise LossNotFinite(f"training stopped: {error}; {last_good_model(run)}; lower --learning-rate and train again with --overwrite") from None
     return summarize(run, time.perf_counter() - started)
+
+
+def last_good_model(run: Run) -> str:
+    """Where the best model of the finished epochs is, in words."""
+    rows = run.read_history()
+    if not rows or not run.model.exists():
+        return "no epoch finished, so there is no model to keep"
+    best = min(rows, key=lambda row: float(row["val_loss"]))
+    return f"the best model so far (epoch {best['epoch']}, val_loss {float(best['val_loss']):.4g}) stays in {run.model}"
 
 
 def batch_sizes(config: TrainConfig, data: Dataset) -> set[int]:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 
@@ -111,8 +112,9 @@ def test_existing_target_is_kept_without_overwrite(trained):
 def test_bad_input_is_one_line(trained, tmp_path):
     root, _ = trained
     missing = export(tmp_path / "no-run")
-    assert missing.returncode == 2 and "no model.keras" in missing.stderr and missing.stderr.count("\n") == 1
+    assert missing.returncode == 2 and "not a run folder" in missing.stderr and missing.stderr.count("\n") == 1
     (tmp_path / "broken").mkdir()
+    shutil.copy(root / "m-vae" / "config.json", tmp_path / "broken")
     (tmp_path / "broken" / "model.keras").write_bytes(b"PK\x03\x04 not a model")
     corrupt = export(tmp_path / "broken")
     assert corrupt.returncode == 2 and "cannot load" in corrupt.stderr and corrupt.stderr.count("\n") == 1

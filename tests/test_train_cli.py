@@ -137,7 +137,7 @@ def test_bad_data_dir_is_one_line(idx_dir, tmp_path, spoil, message):
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--batch-size", "-1"], "--batch-size must be >= 1"),
         (["--latent-dim", "0"], "--latent-dim must be >= 1"),
-        (["--beta", "-0.1"], "--beta must be >= 0"),
+        (["--beta", "-0.1"], "--beta must be a finite number >= 0"),
         (["--arch", "resnet"], "--arch must be one of"),
         (["--model", "gan"], "--model must be vae, ae or both"),
         (["--backend", "mxnet"], "unknown backend 'mxnet'"),
