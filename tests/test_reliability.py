@@ -72,22 +72,25 @@ def assert_every_file_complete(run: Path) -> None:
 
 
 def test_sigkill_at_any_moment_loses_nothing_and_resume_matches_an_uninterrupted_run(npz, tmp_path):
-    args = ("--data-dir", npz, "--epochs", 4, "--output-dir", tmp_path / "runs", "--seed", 3, *FAST)
+    args = ("--data-dir", npz, "--epochs", 5, "--output-dir", tmp_path / "runs", "--seed", 3, *FAST)
     reference = subprocess.run(command(*args, "--name", "whole"), capture_output=True, text=True)
     assert reference.returncode == 0, reference.stderr
-    run, delays = tmp_path / "runs" / "killed", np.random.default_rng(0).uniform(0, 1.5, size=3)
+    run, delays, killed_while_training = tmp_path / "runs" / "killed", np.random.default_rng(0).uniform(0, 1.0, size=3), 0
     child = train_process(*args, "--name", "killed")
-    for delay in delays:
-        wait_for(lambda: (run / "history.csv").exists(), child)
+    for delay in delays:  # each time: once the process has finished a new epoch, kill it somewhere in the next
+        rows = len(history(run)) if (run / "history.csv").exists() else 0
+        wait_for(lambda: (run / "history.csv").exists() and len(history(run)) > rows, child)
         time.sleep(delay)
+        killed_while_training += child.poll() is None
         child.send_signal(signal.SIGKILL)
         child.wait()
         assert_every_file_complete(run)
         child = train_process("--name", "killed", "--output-dir", tmp_path / "runs", "--resume")
     _, stderr = child.communicate(timeout=300)
     assert child.returncode in (0, 2), stderr  # 2: an earlier resume already finished the run
+    assert killed_while_training >= 2
     assert_every_file_complete(run)
-    assert [row["epoch"] for row in history(run)] == ["1", "2", "3", "4"]
+    assert [row["epoch"] for row in history(run)] == ["1", "2", "3", "4", "5"]
     assert not (run / "backup").exists() and not list(run.rglob(".*.tmp*"))
     whole, killed = float(history(tmp_path / "runs" / "whole")[-1]["val_loss"]), float(history(run)[-1]["val_loss"])
     assert killed == pytest.approx(whole, rel=0.1)
