@@ -118,17 +118,20 @@ def test_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_model(npz, tmp_
 
 def test_a_second_training_of_the_same_run_refuses_while_the_first_runs(npz, tmp_path):
     runs = tmp_path / "runs"
-    first = train_process("--data-dir", npz, "--epochs", 3, "--name", "same", "--output-dir", runs, *FAST)
-    wait_for(lambda: (runs / ".same.lock").exists() and (runs / "same" / "config.json").exists(), first)
+    first = train_process("--data-dir", npz, "--epochs", 200, "--name", "same", "--output-dir", runs, *FAST)
+    wait_for(lambda: (runs / ".same.lock").exists() and (runs / "same" / "history.csv").exists(), first)
     second = subprocess.run(
         command("--data-dir", npz, "--epochs", 1, "--name", "same", "--output-dir", runs, "--overwrite", *FAST),
         capture_output=True, text=True,
     )
     assert second.returncode == 2 and second.stderr.count("\n") == 1
     assert f"is being trained by process {first.pid}" in second.stderr
+    assert first.poll() is None, "the first training goes on"
+    first.send_signal(signal.SIGINT)
     _, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert [row["epoch"] for row in history(runs / "same")] == ["1", "2", "3"]
+    assert first.returncode == 130, stderr
+    epochs = [int(row["epoch"]) for row in history(runs / "same")]
+    assert epochs == list(range(1, len(epochs) + 1)) and epochs, "the first run's history is its own, every epoch once"
     assert not (runs / ".same.lock").exists()
 
 
