@@ -50,9 +50,10 @@ class Backup(keras.callbacks.Callback):
         return epoch
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        write_atomic(self.folder / f"epoch_{epoch + 1:04d}.weights.h5", self.model.save_weights)
+        committed = self.folder / f"epoch_{epoch + 1:04d}.weights.h5"
+        write_atomic(committed, self.model.save_weights)
         for path in self.folder.glob("epoch_*.weights.h5"):
-            if path.name != f"epoch_{epoch + 1:04d}.weights.h5":
+            if path != committed:
                 path.unlink()
 
     def on_train_end(self, logs=None) -> None:

@@ -125,9 +125,9 @@ SIZES = {"reconstructions": (8, 2.6)}
 
 
 def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> list[Path]:
+    """Every picture of one run, as PNGs in out (default RUN/figures)."""
     if not 0 < radius < math.inf:
         raise RunError(f"--radius must be a finite number > 0, got {radius}")
-    """Every picture of one run, as PNGs in out (default RUN/figures)."""
     data = RunData.load(path)
     out = out or data.run.figures
     written = [one_view(out, "reconstructions", data), one_view(out, "latent", data)]

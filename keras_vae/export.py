@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_vae.runs import Run, RunError
+from keras_vae.runs import Run, RunError, temporary_path
 from keras_vae.snapshots import read_fixed
 
 FORMATS = ("saved_model", "onnx", "keras")
@@ -119,9 +119,8 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     out = out or run.root / "export" / ("model.keras" if fmt == "keras" else fmt)
     if out.exists() and not overwrite:
         raise RunError(f"{out} exists: pass --overwrite to replace it, or another --out")
-    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    temporary, replaced = temporary_path(out), temporary_path(out, "old")
     out.parent.mkdir(parents=True, exist_ok=True)
-    replaced = out.with_name(f".{out.stem}.{os.getpid()}.old{out.suffix}")
     try:
         WRITERS[fmt](model, temporary)
         if out.exists():

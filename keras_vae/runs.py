@@ -88,8 +88,8 @@ class Run:
 
 
 def open_run(output_dir: str | Path, name: str, resume: bool, overwrite: bool) -> Run:
-    """The run folder to train into; refuses to touch an existing one unless told how. Call it under lock()."""
-    check_name(name)
+    """The run folder to train into; refuses to touch an existing one unless told how. Call it under lock(),
+    which checks the name."""
     run = Run(Path(output_dir) / name)
     exists = run.root.exists()
     if resume and overwrite:
@@ -146,11 +146,16 @@ def clear(run: Run) -> None:
         shutil.rmtree(run.root)
 
 
+def temporary_path(path: Path, tag: str = "tmp") -> Path:
+    """A hidden name beside path for this process; every suffix kept, since Keras checks for '.weights.h5'."""
+    stem, dot, suffixes = path.name.partition(".")
+    return path.with_name(f".{stem}.{os.getpid()}.{tag}{dot}{suffixes}")
+
+
 def write_atomic(path: Path, write) -> None:
     """Call write(temporary_path), then rename the result onto path in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    stem, dot, suffixes = path.name.partition(".")  # keep every suffix: Keras checks for '.weights.h5'
-    temporary = path.with_name(f".{stem}.{os.getpid()}.tmp{dot}{suffixes}")
+    temporary = temporary_path(path)
     try:
         write(Path(temporary))
         os.replace(temporary, path)
