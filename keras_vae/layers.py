@@ -1,8 +1,8 @@
 """Conv2D and Conv2DTranspose: the Keras layers with the convolution taken from the backend seam.
 
 Same weights, same config, same outputs; only the kernel that computes them may differ per backend
-(on torch, channels-last views instead of layout copies; on JAX's CPU, an exact sub-pixel rewrite of the
-strided transposed convolutions, because XLA's CPU transposed convolution is slow).
+(on torch, channels-last views instead of layout copies; on JAX's CPU, matrix products instead of XLA's
+slow CPU convolutions).
 """
 
 import keras

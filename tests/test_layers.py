@@ -12,10 +12,12 @@ SIZES = [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1), (4, 3)]
 @pytest.mark.parametrize("ours, theirs", OURS_AND_KERAS, ids=["conv", "transpose"])
 @pytest.mark.parametrize("kernel_size, strides", SIZES)
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias):
+@pytest.mark.parametrize("filters", [6, 2], ids=["more-filters", "fewer-filters"])
+def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias, filters):
+    """More or fewer filters than the 4 input channels: the two ways JAX's CPU convolution is computed."""
     x = np.random.default_rng(0).normal(size=(3, 7, 5, 4)).astype("float32")
-    reference = theirs(6, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
-    layer = ours(6, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
+    reference = theirs(filters, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
+    layer = ours(filters, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
     reference.build(x.shape)
     layer.build(x.shape)
     layer.set_weights([w + 0.1 for w in reference.get_weights()])
@@ -26,10 +28,11 @@ def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias):
 
 
 @pytest.mark.parametrize("ours, theirs", OURS_AND_KERAS, ids=["conv", "transpose"])
-@pytest.mark.parametrize("kernel_size, strides", [(3, 2), (4, 2), (3, 3), (3, 1)])
-def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides):
+@pytest.mark.parametrize("kernel_size, strides", [(3, 2), (4, 2), (3, 3), (3, 1), (4, 1)])
+@pytest.mark.parametrize("filters", [4, 1], ids=["more-filters", "fewer-filters"])
+def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides, filters):
     x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 6, 3)).astype("float32"))
-    layers = [cls(4, kernel_size, strides=strides, padding="same") for cls in (theirs, ours)]
+    layers = [cls(filters, kernel_size, strides=strides, padding="same") for cls in (theirs, ours)]
     for layer in layers:
         layer.build(x.shape)
     layers[1].set_weights(layers[0].get_weights())

@@ -19,11 +19,6 @@ if keras.backend.backend() not in SUPPORTED_BACKENDS:
         f"KERAS_BACKEND is {keras.backend.backend()!r}."
     )
 
-_module = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}")
-TrainStep = _module.TrainStep
-devices = _module.devices
-distribution = _module.distribution
-
 
 def keras_conv(x, kernel, strides: tuple[int, int]):
     """A 'same' convolution by Keras's own op, for backends with no faster route."""
@@ -35,5 +30,10 @@ def keras_conv_transpose(x, kernel, strides: tuple[int, int]):
     return keras.ops.conv_transpose(x, kernel, strides, padding="same")
 
 
+# Defined before the backend module is imported, which may fall back on them.
+_module = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}")
+TrainStep = _module.TrainStep
+devices = _module.devices
+distribution = _module.distribution
 conv = getattr(_module, "conv", keras_conv)
 conv_transpose = getattr(_module, "conv_transpose", keras_conv_transpose)

@@ -5,6 +5,7 @@ import keras
 import torch
 import torch.nn.functional as F
 
+from keras_vae.backends import keras_conv_transpose
 from keras_vae.errors import KerasVAEError
 
 
@@ -43,8 +44,6 @@ def conv_transpose(x, kernel, strides: tuple[int, int]):
     max(size - stride, 0) // 2 on, for stride * the input's length."""
     kernel = keras.ops.convert_to_tensor(kernel)
     if any(size < stride for size, stride in zip(kernel.shape[:2], strides)):  # Keras's output then pads with zeros
-        from keras_vae.backends import keras_conv_transpose
-
         return keras_conv_transpose(x, kernel, strides)
     padding = tuple(max(size - stride, 0) // 2 for size, stride in zip(kernel.shape[:2], strides))
     height, width = x.shape[1] * strides[0], x.shape[2] * strides[1]
