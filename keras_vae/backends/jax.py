@@ -1,8 +1,9 @@
 """Training step and CPU convolutions for the JAX backend.
 
-The steps are pure functions of the state, so fit() can jit them: the loss terms run inside a StatelessScope mapped onto the state Keras passes in; the
-updated non-trainable values (BatchNorm statistics, and the seed state of the Sampling
-and Dropout layers, so the noise differs every step) go back out with the new state.
+The steps are pure functions of the state, so fit() can jit them: the loss terms run inside a
+StatelessScope mapped onto the state Keras passes in; the updated non-trainable values (BatchNorm
+statistics, and the seed state of the Sampling and Dropout layers, so the noise differs every step)
+go back out with the new state.
 
 On CPU, convolutions are matrix products plus slices and pads, since XLA's CPU convolutions, and their
 gradients most of all, run far below its matrix products (the conv VAE trains about 1.5x faster this way).
@@ -115,9 +116,11 @@ def _gather(x, size: tuple[int, int], strides: tuple[int, int], out_size: tuple[
     (row_stride, col_stride), (out_rows, out_cols), channels = strides, out_size, x.shape[3]
     taps, windows = _taps(size), 0.0
     for tap, (row, col) in enumerate(taps):
-        limit = (x.shape[0], row + (out_rows - 1) * row_stride + 1, col + (out_cols - 1) * col_stride + 1, channels)
+        end_row, end_col = row + (out_rows - 1) * row_stride + 1, col + (out_cols - 1) * col_stride + 1
+        limit = (x.shape[0], end_row, end_col, channels)
         window = jax.lax.slice(x, (0, row, col, 0), limit, (1, row_stride, col_stride, 1))
-        windows = windows + _pad(window, ((0, 0, 0),) * 3 + ((tap * channels, (len(taps) - 1 - tap) * channels, 0),))
+        into_channels = (tap * channels, (len(taps) - 1 - tap) * channels, 0)
+        windows = windows + _pad(window, ((0, 0, 0),) * 3 + (into_channels,))
     return windows
 
 
@@ -137,9 +140,8 @@ def _place(products, size: tuple[int, int], strides: tuple[int, int], full_size:
         shifted = _pad(products[..., tap * filters : (tap + 1) * filters], ((0, 0, 0), rows, cols, (0, 0, 0)))
         phases[row_phase, col_phase] = phases.get((row_phase, col_phase), 0.0) + shifted
     zeros = jnp.zeros((products.shape[0], *phase_size, filters), products.dtype)
-    grid = jnp.stack(
-        [jnp.stack([phases.get((a, b), zeros) for b in range(col_stride)], axis=3) for a in range(row_stride)], axis=2
-    )
+    phase_rows = [jnp.stack([phases.get((a, b), zeros) for b in range(col_stride)], axis=3) for a in range(row_stride)]
+    grid = jnp.stack(phase_rows, axis=2)
     full = grid.reshape(products.shape[0], phase_size[0] * row_stride, phase_size[1] * col_stride, filters)
     return full[:, : full_size[0], : full_size[1]]
 
@@ -151,14 +153,19 @@ _gather.defvjp(
     lambda size, strides, out_size, in_size, gradient: (_place(gradient, size, strides, in_size),),
 )
 _place.defvjp(
-    lambda products, size, strides, full_size: (_place(products, size, strides, full_size), products.shape[1:3]),
+    lambda products, size, strides, full_size: (
+        _place(products, size, strides, full_size),
+        products.shape[1:3],
+    ),
     lambda size, strides, full_size, in_size, gradient: (_gather(gradient, size, strides, in_size),),
 )
 
 
 def _crop(x, start: tuple[int, int], size: tuple[int, int]):
     """Rows and columns start .. start + size of x, with zeros where that runs past its end."""
-    rows, cols = ((-first, first + length - x.shape[1 + axis], 0) for axis, (first, length) in enumerate(zip(start, size)))
+    rows, cols = (
+        (-first, first + length - x.shape[1 + axis], 0) for axis, (first, length) in enumerate(zip(start, size))
+    )
     return _pad(x, ((0, 0, 0), rows, cols, (0, 0, 0)))
 
 
