@@ -30,6 +30,12 @@ def keras_conv_transpose(x, kernel, strides: tuple[int, int]):
     return keras.ops.conv_transpose(x, kernel, strides, padding="same")
 
 
+def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
+    """Padding before and after for a 'same' convolution: TensorFlow's, any odd pixel after."""
+    total = max((-(-length // stride) - 1) * stride + size - length, 0)
+    return total // 2, total - total // 2
+
+
 # Defined before the backend module is imported, which may fall back on them.
 _module = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}")
 TrainStep = _module.TrainStep

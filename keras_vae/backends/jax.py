@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from keras_vae.backends import keras_conv, keras_conv_transpose
+from keras_vae.backends import keras_conv, keras_conv_transpose, same_padding
 from keras_vae.errors import KerasVAEError
 
 
@@ -59,41 +59,39 @@ class TrainStep:
 
 
 def conv(x, kernel, strides: tuple[int, int]):
-    """A 'same' convolution. On CPU it is written as matrix products (XLA's CPU convolutions, and their
-    gradients most of all, run far below its matrix product): the windows times the kernel, or, when it has
-    fewer output than input channels and no stride, each tap's product first, placed as a transposed one."""
+    """A 'same' convolution. On CPU: the windows times the kernel, or, with fewer filters than channels and
+    no stride, the transposed convolution by the flipped kernel, which multiplies the narrower side first."""
     if jax.default_backend() != "cpu":
         return keras_conv(x, kernel, strides)
-    kernel = keras.ops.convert_to_tensor(kernel)
+    kernel, strides = keras.ops.convert_to_tensor(kernel), tuple(strides)
     rows, cols, channels, filters = kernel.shape
-    padding = [_same_padding(x.shape[1 + axis], kernel.shape[axis], strides[axis]) for axis in (0, 1)]
-    if tuple(strides) == (1, 1) and filters < channels:
-        products = _matmul(x, jnp.flip(kernel, (0, 1)).transpose(2, 0, 1, 3).reshape(channels, -1))
-        full = _place(products, (rows, cols), (1, 1), (x.shape[1] + rows - 1, x.shape[2] + cols - 1))
-        return _crop(full, (rows - 1 - padding[0][0], cols - 1 - padding[1][0]), x.shape[1:3])
+    padding = [same_padding(x.shape[1 + axis], kernel.shape[axis], strides[axis]) for axis in (0, 1)]
+    if strides == (1, 1) and filters < channels:
+        matrix = jnp.flip(kernel, (0, 1)).transpose(2, 0, 1, 3).reshape(channels, -1)
+        start = (rows - 1 - padding[0][0], cols - 1 - padding[1][0])
+        return _multiply_and_place(x, matrix, (rows, cols), strides, start)
     out_size = tuple(-(-x.shape[1 + axis] // strides[axis]) for axis in (0, 1))
-    windows = _gather(jnp.pad(x, ((0, 0), *padding, (0, 0))), (rows, cols), tuple(strides), out_size)
+    windows = _gather(jnp.pad(x, ((0, 0), *padding, (0, 0))), (rows, cols), strides, out_size)
     return _matmul(windows, kernel.reshape(-1, filters))
 
 
 def conv_transpose(x, kernel, strides: tuple[int, int]):
-    """A 'same' transposed convolution. On CPU: each input pixel times every kernel tap in one matrix product,
-    the products added into place, then cropped as Keras's 'same' does (from max(size - stride, 0) // 2)."""
+    """A 'same' transposed convolution, on CPU cropped as Keras's 'same' does: from max(size - stride, 0) // 2."""
     if jax.default_backend() != "cpu":
         return keras_conv_transpose(x, kernel, strides)
-    kernel = keras.ops.convert_to_tensor(kernel)
-    rows, cols, filters, channels = kernel.shape
-    (row_stride, col_stride), (height, width) = strides, x.shape[1:3]
-    products = _matmul(x, kernel.transpose(3, 0, 1, 2).reshape(channels, -1))
-    full_size = (row_stride * (height - 1) + rows, col_stride * (width - 1) + cols)
-    full = _place(products, (rows, cols), tuple(strides), full_size)
-    start = (max(rows - row_stride, 0) // 2, max(cols - col_stride, 0) // 2)
-    return _crop(full, start, (row_stride * height, col_stride * width))
+    kernel, strides = keras.ops.convert_to_tensor(kernel), tuple(strides)
+    rows, cols, _, channels = kernel.shape
+    start = (max(rows - strides[0], 0) // 2, max(cols - strides[1], 0) // 2)
+    return _multiply_and_place(x, kernel.transpose(3, 0, 1, 2).reshape(channels, -1), (rows, cols), strides, start)
 
 
-def _same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
-    total = max((-(-length // stride) - 1) * stride + size - length, 0)
-    return total // 2, total - total // 2
+def _multiply_and_place(x, matrix, size: tuple[int, int], strides: tuple[int, int], start: tuple[int, int]):
+    """Each input pixel times every kernel tap in one matrix product, the products added into place
+    (full[strides * q + tap]), then the strides * input-size output from start."""
+    height, width = x.shape[1:3]
+    full_size = (strides[0] * (height - 1) + size[0], strides[1] * (width - 1) + size[1])
+    full = _place(_matmul(x, matrix), size, strides, full_size)
+    return _crop(full, start, (strides[0] * height, strides[1] * width))
 
 
 def _matmul(x, matrix):

@@ -5,7 +5,7 @@ import keras
 import torch
 import torch.nn.functional as F
 
-from keras_vae.backends import keras_conv_transpose
+from keras_vae.backends import keras_conv_transpose, same_padding
 from keras_vae.errors import KerasVAEError
 
 
@@ -26,17 +26,12 @@ class TrainStep:
 
 
 def conv(x, kernel, strides: tuple[int, int]):
-    """A 'same' convolution (TensorFlow's padding: any odd pixel after)."""
+    """A 'same' convolution."""
     x, kernel = x.permute(0, 3, 1, 2), keras.ops.convert_to_tensor(kernel).permute(3, 2, 0, 1)
-    (top, bottom), (left, right) = (_same_padding(x.shape[2 + i], kernel.shape[2 + i], strides[i]) for i in (0, 1))
+    (top, bottom), (left, right) = (same_padding(x.shape[2 + i], kernel.shape[2 + i], strides[i]) for i in (0, 1))
     if (top, left) != (bottom, right):
         x, top, left = F.pad(x, (left, right, top, bottom)), 0, 0
     return F.conv2d(x, kernel, None, strides, (top, left)).permute(0, 2, 3, 1)
-
-
-def _same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
-    total = max((-(-length // stride) - 1) * stride + size - length, 0)
-    return total // 2, total - total // 2
 
 
 def conv_transpose(x, kernel, strides: tuple[int, int]):
