@@ -25,9 +25,7 @@ class _SeamConvolution:
             )
 
     def call(self, inputs):
-        outputs = self.convolve(inputs, self.kernel, tuple(self.strides))
-        if self.use_bias:
-            outputs = keras.ops.add(outputs, self.bias)
+        outputs = self.convolve(inputs, self.kernel, tuple(self.strides), self.bias if self.use_bias else None)
         return self.activation(outputs) if self.activation is not None else outputs
 
 

@@ -30,37 +30,40 @@ def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias, 
 @pytest.mark.parametrize("ours, theirs", OURS_AND_KERAS, ids=["conv", "transpose"])
 @pytest.mark.parametrize("kernel_size, strides", [(3, 2), (4, 2), (3, 3), (3, 1), (4, 1)])
 @pytest.mark.parametrize("filters", [4, 1], ids=["more-filters", "fewer-filters"])
-def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides, filters):
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides, filters, use_bias):
     x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 6, 3)).astype("float32"))
-    layers = [cls(filters, kernel_size, strides=strides, padding="same") for cls in (theirs, ours)]
+    layers = [cls(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias) for cls in (theirs, ours)]
     for layer in layers:
         layer.build(x.shape)
     layers[1].set_weights(layers[0].get_weights())
     expected, actual = (_gradients(layer, x) for layer in layers)
-    for name, want, got in zip(("kernel", "bias", "input"), expected, actual):
+    for name, want, got in zip(("input", "kernel", "bias"), expected, actual):
         np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-4, atol=1e-4, err_msg=name)
 
 
-def _gradients(layer, x) -> tuple:
-    """d sum(sin(layer(x))) by the kernel, the bias and x, in the active backend's own way."""
+def _gradients(layer, x) -> list:
+    """d sum(sin(layer(x))) by x and by each weight (kernel, then bias if any), in the active backend's own way."""
     backend = keras.backend.backend()
+    weights = [weight.value for weight in layer.weights]
     if backend == "jax":
         import jax
 
-        def loss(kernel, bias, x):
-            return keras.ops.sum(keras.ops.sin(layer.stateless_call([kernel, bias], [], x)[0]))
+        def loss(x, weights):
+            return keras.ops.sum(keras.ops.sin(layer.stateless_call(weights, [], x)[0]))
 
-        return jax.grad(loss, argnums=(0, 1, 2))(layer.kernel.value, layer.bias.value, x)
+        gradient_x, gradient_weights = jax.grad(loss, argnums=(0, 1))(x, weights)
+        return [gradient_x, *gradient_weights]
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = keras.ops.sum(keras.ops.sin(layer(x)))
-        return tuple(tape.gradient(loss, [layer.kernel.value, layer.bias.value, x]))
+        return tape.gradient(loss, [x, *weights])
     x = x.detach().requires_grad_(True)
     keras.ops.sum(keras.ops.sin(layer(x))).backward()
-    return layer.kernel.value.grad, layer.bias.value.grad, x.grad
+    return [x.grad, *(weight.grad for weight in weights)]
 
 
 @pytest.mark.parametrize("ours", [Conv2D, Conv2DTranspose])

@@ -1,4 +1,5 @@
-"""The backend seam: `TrainStep` (train_step and test_step), `conv` and `conv_transpose`, `distribution()` (a
+"""The backend seam: `TrainStep` (train_step and test_step), `conv` and `conv_transpose` (with the bias, which
+torch adds in the same pass as its crop), `distribution()` (a
 context in which models build and train data-parallel) and `devices()` for the active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
@@ -20,14 +21,18 @@ if keras.backend.backend() not in SUPPORTED_BACKENDS:
     )
 
 
-def keras_conv(x, kernel, strides: tuple[int, int]):
+def add_bias(x, bias):
+    return x if bias is None else keras.ops.add(x, bias)
+
+
+def keras_conv(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' convolution by Keras's own op, for backends with no faster route."""
-    return keras.ops.conv(x, kernel, strides, padding="same")
+    return add_bias(keras.ops.conv(x, kernel, strides, padding="same"), bias)
 
 
-def keras_conv_transpose(x, kernel, strides: tuple[int, int]):
+def keras_conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' transposed convolution by Keras's own op, for backends with no faster route."""
-    return keras.ops.conv_transpose(x, kernel, strides, padding="same")
+    return add_bias(keras.ops.conv_transpose(x, kernel, strides, padding="same"), bias)
 
 
 def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:

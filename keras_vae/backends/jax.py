@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from keras_vae.backends import keras_conv, keras_conv_transpose, same_padding
+from keras_vae.backends import add_bias, keras_conv, keras_conv_transpose, same_padding
 from keras_vae.errors import KerasVAEError
 
 
@@ -58,31 +58,34 @@ class TrainStep:
         return logs, (trainable, non_trainable, metrics_variables)
 
 
-def conv(x, kernel, strides: tuple[int, int]):
+def conv(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' convolution. On CPU: the windows times the kernel, or, with fewer filters than channels and
     no stride, the transposed convolution by the flipped kernel, which multiplies the narrower side first."""
     if jax.default_backend() != "cpu":
-        return keras_conv(x, kernel, strides)
+        return keras_conv(x, kernel, strides, bias)
     kernel, strides = keras.ops.convert_to_tensor(kernel), tuple(strides)
     rows, cols, channels, filters = kernel.shape
     padding = [same_padding(x.shape[1 + axis], kernel.shape[axis], strides[axis]) for axis in (0, 1)]
     if strides == (1, 1) and filters < channels:
         matrix = jnp.flip(kernel, (0, 1)).transpose(2, 0, 1, 3).reshape(channels, -1)
         start = (rows - 1 - padding[0][0], cols - 1 - padding[1][0])
-        return _multiply_and_place(x, matrix, (rows, cols), strides, start)
-    out_size = tuple(-(-x.shape[1 + axis] // strides[axis]) for axis in (0, 1))
-    windows = _gather(jnp.pad(x, ((0, 0), *padding, (0, 0))), (rows, cols), strides, out_size)
-    return _matmul(windows, kernel.reshape(-1, filters))
+        y = _multiply_and_place(x, matrix, (rows, cols), strides, start)
+    else:
+        out_size = tuple(-(-x.shape[1 + axis] // strides[axis]) for axis in (0, 1))
+        windows = _gather(jnp.pad(x, ((0, 0), *padding, (0, 0))), (rows, cols), strides, out_size)
+        y = _matmul(windows, kernel.reshape(-1, filters))
+    return add_bias(y, bias)
 
 
-def conv_transpose(x, kernel, strides: tuple[int, int]):
+def conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' transposed convolution, on CPU cropped as Keras's 'same' does: from max(size - stride, 0) // 2."""
     if jax.default_backend() != "cpu":
-        return keras_conv_transpose(x, kernel, strides)
+        return keras_conv_transpose(x, kernel, strides, bias)
     kernel, strides = keras.ops.convert_to_tensor(kernel), tuple(strides)
     rows, cols, _, channels = kernel.shape
     start = (max(rows - strides[0], 0) // 2, max(cols - strides[1], 0) // 2)
-    return _multiply_and_place(x, kernel.transpose(3, 0, 1, 2).reshape(channels, -1), (rows, cols), strides, start)
+    matrix = kernel.transpose(3, 0, 1, 2).reshape(channels, -1)
+    return add_bias(_multiply_and_place(x, matrix, (rows, cols), strides, start), bias)
 
 
 def _multiply_and_place(x, matrix, size: tuple[int, int], strides: tuple[int, int], start: tuple[int, int]):
