@@ -5,9 +5,10 @@ architecture: the keras.io VAE example's way (TensorFlow, GradientTape) and a pl
 
 Each measurement runs in its own process (a fresh backend, an honest peak memory), every case once per
 round, rounds repeated; a case's images/s is its best round, since a shared machine only ever slows a
-run down, and beside it each round's ratio to plain PyTorch in that round shows the spread. Data: the MNIST test set in ../shared/data/mnist-test (10,000 images; --images tiles it, e.g. to
-60,000 for a GPU). Without TensorFlow the keras.io baseline is left out; on a GPU the PyTorch baseline runs
-there. Writes docs/benchmarks.md.
+run down, and beside it each round's ratio to plain PyTorch in that round shows the spread. Data: the
+MNIST test set in ../shared/data/mnist-test (10,000 images; --images tiles it, e.g. to 60,000 for a GPU).
+Without TensorFlow the keras.io baseline is left out; on a GPU the PyTorch baseline runs there. Writes
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -224,12 +225,16 @@ def gpu_name() -> str | None:
     return ", ".join(done.stdout.split("\n")[:-1]) or None
 
 
+def plain_pytorch(rows: list[dict]) -> dict:
+    return next(row for row in rows if row["kind"] == "plain PyTorch")
+
+
 def ratio(images_per_s: int, baseline: dict | None) -> str:
     return f"{images_per_s / baseline['images_per_s']:.2f}x" if baseline else "-"
 
 
 def report(results: list[dict], command: str, epochs: int, batch_size: int, repeats: int, count: int) -> str:
-    torch_baseline = next(r for r in results if r["kind"] == "plain PyTorch")
+    torch_baseline = plain_pytorch(results)
     keras_io = next((r for r in results if r["kind"] == "keras.io"), None)
     lines = [
         "# Benchmarks",
@@ -240,24 +245,22 @@ def report(results: list[dict], command: str, epochs: int, batch_size: int, repe
         f"Images/s is {count:,} over the median of epochs 2 onwards (the first compiles), the best of {repeats} rounds that run every case in turn;",
         "first epoch and peak memory (the process's maximum resident set) are from that round.",
         "",
-        "| implementation | backend | arch | images/s | first epoch (s) | peak memory (MB) | vs plain PyTorch | vs keras.io TF "
-        "| vs plain PyTorch, each round |",
+        "| implementation | backend | arch | images/s | first epoch (s) | peak memory (MB) "
+        "| vs plain PyTorch | vs keras.io TF | vs plain PyTorch, each round |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        ratios = (
-            f"{ratio(r['images_per_s'], torch_baseline)} | {ratio(r['images_per_s'], keras_io)} | "
-            + ", ".join(f"{round_ratio:.2f}x" for round_ratio in r["round_ratios"])
-            if r["arch"] == "conv"
-            else "- | - | -"
-        )
+        each_round = ", ".join(f"{round_ratio:.2f}x" for round_ratio in r["round_ratios"])
+        against = (ratio(r["images_per_s"], torch_baseline), ratio(r["images_per_s"], keras_io), each_round)
+        ratios = " | ".join(against) if r["arch"] == "conv" else "- | - | -"
         lines.append(
             f"| {r['kind']} | {r['backend']} | {r['arch']} | {r['images_per_s']:,} | {r['first_epoch_s']} | {r['peak_mb']:,} | {ratios} |"
         )
     lines += [
         "",
-        "Ratios are against the two `conv` baselines measured in the same run, so only `conv` rows have them; the last",
-        "column is each round's images/s over plain PyTorch's in that round, the spread this machine's load leaves.",
+        "Ratios are against the two `conv` baselines measured in the same run, so only `conv` rows",
+        "have them; the last column is each round's images/s over plain PyTorch's in that round,",
+        "the spread this machine's load leaves.",
         "",
     ]
     return "\n".join(lines)
@@ -285,8 +288,10 @@ def main() -> None:
     cases = [*baselines, *({"kind": "keras-vae", "backend": b, "arch": a} for b in args.backends for a in args.archs)]
     rounds = [[run_child(case, args.epochs, args.batch_size, args.images) for case in cases] for _ in range(args.repeats)]
     results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
-    for index, result in enumerate(results):  # cases[0], and so measured[0], is plain PyTorch
-        result["round_ratios"] = [measured[index]["images_per_s"] / measured[0]["images_per_s"] for measured in rounds]
+    for index, result in enumerate(results):
+        result["round_ratios"] = [
+            measured[index]["images_per_s"] / plain_pytorch(measured)["images_per_s"] for measured in rounds
+        ]
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report(results, command.strip(), args.epochs, args.batch_size, args.repeats, args.images))

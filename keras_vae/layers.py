@@ -25,7 +25,8 @@ class _SeamConvolution:
             )
 
     def call(self, inputs):
-        outputs = self.convolve(inputs, self.kernel, tuple(self.strides), self.bias if self.use_bias else None)
+        bias = self.bias if self.use_bias else None
+        outputs = self.convolve(inputs, self.kernel, tuple(self.strides), bias)
         return self.activation(outputs) if self.activation is not None else outputs
 
 

@@ -33,7 +33,8 @@ def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias, 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides, filters, use_bias):
     x = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 7, 6, 3)).astype("float32"))
-    layers = [cls(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias) for cls in (theirs, ours)]
+    options = {"strides": strides, "padding": "same", "use_bias": use_bias}
+    layers = [cls(filters, kernel_size, **options) for cls in (theirs, ours)]
     for layer in layers:
         layer.build(x.shape)
     layers[1].set_weights(layers[0].get_weights())
@@ -43,7 +44,7 @@ def test_convolution_gradients_match_keras(ours, theirs, kernel_size, strides, f
 
 
 def _gradients(layer, x) -> list:
-    """d sum(sin(layer(x))) by x and by each weight (kernel, then bias if any), in the active backend's own way."""
+    """d sum(sin(layer(x))) by x and by each weight (kernel, then any bias), in the backend's own way."""
     backend = keras.backend.backend()
     weights = [weight.value for weight in layer.weights]
     if backend == "jax":

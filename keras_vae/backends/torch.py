@@ -49,8 +49,9 @@ def conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
 
 class _CropAndAddBias(torch.autograd.Function):
     """The top-left rows and columns of NHWC y, plus the bias, in one pass. Its gradient zeroes only the
-    cropped border: autograd's, one slice at a time, fills and copies the whole array twice. (Torch's
-    transposed convolution with the bias is slower than without it, and its 'same' output is not Keras's.)"""
+    cropped border (none after a stride of 1, where it passes through): autograd's, one slice at a time,
+    fills and copies the whole array twice. (Torch's transposed convolution with the bias is slower than
+    without it, and its 'same' output is not Keras's.)"""
 
     @staticmethod
     def forward(ctx, y, size: tuple[int, int], bias):
@@ -60,12 +61,15 @@ class _CropAndAddBias(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gradient):
+        bias_gradient = gradient.sum((0, 1, 2)) if ctx.has_bias else None
+        if gradient.shape == ctx.full_shape:
+            return gradient, None, bias_gradient
         height, width = gradient.shape[1:3]
         full = gradient.new_empty(ctx.full_shape)
         full[:, height:].zero_()
         full[:, :height, width:].zero_()
         full[:, :height, :width] = gradient
-        return full, None, gradient.sum((0, 1, 2)) if ctx.has_bias else None
+        return full, None, bias_gradient
 
 
 def _tensor(value):
