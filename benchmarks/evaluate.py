@@ -25,11 +25,13 @@ def measure(run: Path, k: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import keras
 
+    from keras_vae.allocator import keep_freed_memory
     from keras_vae.config import TrainConfig
     from keras_vae.data import load_idx_split
     from keras_vae.metrics import evaluate_vae
     from keras_vae.runs import Run
 
+    keep_freed_memory()  # as `keras-vae evaluate` does
     config = TrainConfig.from_dict(Run(run).read_config()["options"])
     model = Run(run).load_model()
     x = load_idx_split(DATA)[0]

@@ -33,7 +33,8 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def use_backend(backend: Optional[str], with_tensorflow: bool = False) -> None:
-    """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import), then load it.
+    """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import), then load it,
+    and keep freed memory in the process for the next step to reuse (keras_vae.allocator).
 
     TensorFlow is started here too when it is the backend or when the command needs it anyway
     (train's TensorBoard logging), so that its native start-up lines can be kept off the terminal.
@@ -47,6 +48,9 @@ def use_backend(backend: Optional[str], with_tensorflow: bool = False) -> None:
     with native_stderr_silenced():
         import keras
 
+        from keras_vae.allocator import keep_freed_memory
+
+        keep_freed_memory()
         if with_tensorflow or keras.backend.backend() == "tensorflow":
             start_tensorflow()
 
