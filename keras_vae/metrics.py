@@ -50,7 +50,7 @@ def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
 
 
 def importance_weights(
-    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 4096
+    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 2048
 ):
     """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z)."""
     k = likelihood.output_shape[-1]
