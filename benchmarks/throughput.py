@@ -229,8 +229,18 @@ def gpu_name() -> str | None:
     return ", ".join(done.stdout.split("\n")[:-1]) or None
 
 
-def plain_pytorch(rows: list[dict]) -> dict:
-    return next(row for row in rows if row["kind"] == "plain PyTorch")
+def by_kind(rows: list[dict], kind: str) -> dict | None:
+    return next((row for row in rows if row["kind"] == kind), None)
+
+
+def best_of(rounds: list[list[dict]]) -> list[dict]:
+    """Each case's best round, with every round's images/s over plain PyTorch's in that round."""
+    results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
+    for index, result in enumerate(results):
+        result["round_ratios"] = [
+            measured[index]["images_per_s"] / by_kind(measured, "plain PyTorch")["images_per_s"] for measured in rounds
+        ]
+    return results
 
 
 def ratio(images_per_s: int, baseline: dict | None) -> str:
@@ -238,8 +248,7 @@ def ratio(images_per_s: int, baseline: dict | None) -> str:
 
 
 def report(results: list[dict], command: str, epochs: int, batch_size: int, repeats: int, count: int) -> str:
-    torch_baseline = plain_pytorch(results)
-    keras_io = next((r for r in results if r["kind"] == "keras.io"), None)
+    torch_baseline, keras_io = by_kind(results, "plain PyTorch"), by_kind(results, "keras.io")
     lines = [
         "# Benchmarks",
         "",
@@ -291,11 +300,7 @@ def main() -> None:
         baselines.append({"kind": "keras.io", "backend": "tensorflow", "arch": "conv"})
     cases = [*baselines, *({"kind": "keras-vae", "backend": b, "arch": a} for b in args.backends for a in args.archs)]
     rounds = [[run_child(case, args.epochs, args.batch_size, args.images) for case in cases] for _ in range(args.repeats)]
-    results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
-    for index, result in enumerate(results):
-        result["round_ratios"] = [
-            measured[index]["images_per_s"] / plain_pytorch(measured)["images_per_s"] for measured in rounds
-        ]
+    results = best_of(rounds)
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report(results, command.strip(), args.epochs, args.batch_size, args.repeats, args.images))

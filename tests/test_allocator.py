@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+
 BLOCK = 48 << 20
 PAGES = BLOCK // resource.getpagesize()
 
@@ -41,12 +43,10 @@ def page_faults(setup: str) -> int:
     return int(done.stdout.split()[-1])
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_by_default_each_step_faults_its_block_in_again():
     assert page_faults("default") > 4 * PAGES
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 @pytest.mark.parametrize("setup", ["keep", "cli"])
 def test_kept_memory_is_faulted_in_by_the_first_step_only(setup):
     assert page_faults(setup) < 1.2 * PAGES

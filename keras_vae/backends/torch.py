@@ -55,13 +55,13 @@ class _CropAndAddBias(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, size: tuple[int, int], bias):
-        ctx.full_shape, ctx.has_bias = y.shape, bias is not None
+        ctx.full_shape = y.shape
         cropped = y[:, : size[0], : size[1]]
         return cropped + bias if bias is not None else cropped.contiguous()
 
     @staticmethod
     def backward(ctx, gradient):
-        bias_gradient = gradient.sum((0, 1, 2)) if ctx.has_bias else None
+        bias_gradient = gradient.sum((0, 1, 2)) if ctx.needs_input_grad[2] else None
         if gradient.shape == ctx.full_shape:
             return gradient, None, bias_gradient
         height, width = gradient.shape[1:3]
