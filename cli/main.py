@@ -10,10 +10,40 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
+
+try:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer >= 0.22 vendors click
+except ImportError:
+    from click.exceptions import ClickException, NoArgsIsHelpError
 
 BACKENDS = ("tensorflow", "jax", "torch")
+MAX_LATENT_DIM = 4096
+MAX_SEED = 2**32 - 1  # numpy's seeds, which keras.utils.set_random_seed and default_rng take
+MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a decoder was trained on
+MAX_K = 10_000  # evaluate decodes k images of one test image in one step
+
+
+class OneLineErrors(TyperGroup):
+    """Click's own errors (an option out of its declared range, a missing argument) as the one line every other
+    error is, instead of a usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except ClickException as error:
+            typer.echo(f"keras-vae: error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="keras-vae",
     help="Train, explore, evaluate and export autoencoders and VAEs with Keras 3 (TensorFlow, JAX or PyTorch).",
     no_args_is_help=True,
@@ -24,6 +54,8 @@ app = typer.Typer(
 BackendOption = typer.Option(
     None, "--backend", help="tensorflow, jax or torch. Default: $KERAS_BACKEND, else tensorflow.", show_default=False
 )
+SeedOption = typer.Option(0, min=0, max=MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
+OverwriteOption = typer.Option(False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote).")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -83,13 +115,20 @@ def native_stderr_silenced():
 
 @contextmanager
 def user_errors():
-    """Turn the package's own errors into one line on stderr and exit code 2."""
+    """Turn the package's own errors, and a full or read-only disk, into one line on stderr and exit code 2."""
     from keras_vae.errors import KerasVAEError
+
+    from keras_vae.files import write_error
 
     try:
         yield
     except KerasVAEError as error:
         fail(str(error))
+    except OSError as error:  # a full or read-only disk met outside keras-vae's own writes (TensorBoard's, say)
+        described = write_error(error, Path(error.filename or "."))
+        if described is None:
+            raise
+        fail(str(described))
 
 
 def _print_version(value: bool) -> None:
@@ -109,6 +148,7 @@ def main(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     dataset: str = typer.Option("mnist", help="A tensorflow-datasets image data set: mnist, fashion_mnist, kmnist, cifar10, ..."),
     data_dir: Optional[Path] = typer.Option(
         None, help="Offline data instead: a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz."
@@ -116,23 +156,27 @@ def train(
     val_fraction: float = typer.Option(0.1, help="Held out for validation when the data has no test split."),
     model: str = typer.Option("vae", help="vae, ae, or both (an AE and a VAE, one run each)."),
     arch: str = typer.Option("conv", help="dense, conv or deep-conv."),
-    latent_dim: int = typer.Option(2, help="Size of the latent code."),
-    epochs: int = typer.Option(10),
-    batch_size: int = typer.Option(128),
+    latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
+    epochs: int = typer.Option(10, min=1),
+    batch_size: int = typer.Option(128, min=1),
     learning_rate: float = typer.Option(1e-3, help="Adam's learning rate."),
     recon_loss: str = typer.Option("bce", help="bce or mse."),
     reduction: str = typer.Option("sum", help="How the reconstruction loss reduces over pixels: sum or mean."),
     beta: float = typer.Option(1.0, help="Weight of the KL term (VAE)."),
     reconstruction_weight: float = typer.Option(1.0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
-    kl_warmup: int = typer.Option(0, help="Epochs over which beta ramps up linearly (VAE)."),
-    seed: int = typer.Option(0, help="Seeds weights, sampling, shuffling and the validation hold-out."),
+    kl_warmup: int = typer.Option(0, min=0, help="Epochs over which beta ramps up linearly (VAE)."),
+    seed: int = SeedOption,
     distribute: bool = typer.Option(
         False, "--distribute", help="Data-parallel over every device: JAX DataParallel, TensorFlow MirroredStrategy (see README)."
     ),
     name: Optional[str] = typer.Option(None, help="Run folder name. Default: DATASET-ARCH-zLATENT-MODEL."),
     output_dir: Path = typer.Option(Path("saved_models"), help="Where run folders go."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run NAME to its planned epochs, with its saved options."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run NAME if it exists."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run NAME to its planned epochs with its saved options; --epochs may raise them."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run NAME, once the new run has finished an epoch (only a run keras-vae wrote)."
+    ),
     backend: Optional[str] = BackendOption,
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
@@ -142,28 +186,29 @@ def train(
 
         from keras_vae.config import ConfigError, TrainConfig
         from keras_vae.data import load_dataset
-        from keras_vae.runs import clear, lock, open_run
+        from keras_vae.runs import lock, open_run
+        from keras_vae.training import resume_options
 
         kinds = ("ae", "vae") if model == "both" else (model,)
         options = config_options(locals())
+        given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
         configs = {kind: TrainConfig(**{**options, "model": kind}) for kind in kinds}
         base = name or f"{data_dir.stem if data_dir else dataset}-{arch}-z{latent_dim}"
         names = {kind: f"{base}-{kind}" if model == "both" or not name else name for kind in kinds}
         for kind in kinds:
             locks.enter_context(lock(output_dir, names[kind]))
         runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
+        console = Console()
         if resume:
-            configs = {kind: runs[kind].read_options() for kind in kinds}
+            for kind in kinds:
+                configs[kind], note = resume_options(runs[kind], {**given, "model": kind} if "model" in given else given)
+                if note:
+                    console.print(note)
         if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         first = next(iter(configs.values()))
         data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed)
-        console = Console()
-        summaries = []
-        for kind in kinds:
-            if overwrite:
-                clear(runs[kind])
-            summaries.append(train_one(configs[kind], data, runs[kind], console, output_dir))
+        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, fresh=not resume) for kind in kinds]
         print_summary(console, summaries)
 
 
@@ -178,16 +223,23 @@ def config_options(arguments: dict) -> dict:
     return {**options, "data_dir": str(data_dir.resolve()) if data_dir else None}  # absolute: later commands run anywhere
 
 
-def train_one(config, data, run, console, output_dir: Path) -> dict:
+def train_one(config, data, run, console, output_dir: Path, fresh: bool) -> dict:
+    """Train one run; a fresh one replaces an old run only once it has committed an epoch (runs.Replacing).
+    Ctrl-C or SIGTERM stops at a batch boundary and exits with 128 + the signal's number."""
+    from keras_vae.runs import Replacing
     from keras_vae.training import train_run
 
     try:
-        return train_run(config, data, run, console)
-    except KeyboardInterrupt:
+        with Replacing(run, fresh) as replacing:
+            return train_run(config, data, run, console, replacing.commit)
+    except KeyboardInterrupt as error:
+        code = 128 + getattr(error, "signum", 2)
+        if not replacing.committed:
+            fail(f"interrupted before the first epoch finished: nothing was kept, and {run.root} is as it was", code)
         fail(
             f"interrupted; the last finished epoch is saved. Continue with: "
             f"keras-vae train --name {run.root.name} --output-dir {output_dir} --resume",
-            code=130,
+            code=code,
         )
 
 
@@ -222,7 +274,8 @@ RunArgument = typer.Argument(..., help="A run folder written by keras-vae train,
 def explore(
     run: Path = RunArgument,
     out: Optional[Path] = typer.Option(None, help="Where the PNGs go. Default: RUN/figures."),
-    radius: float = typer.Option(1.5, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
+    radius: float = typer.Option(1.5, max=MAX_RADIUS, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
+    overwrite: bool = OverwriteOption,
     backend: Optional[str] = BackendOption,
 ) -> None:
     """PNGs of one run: reconstructions, the latent space, decoded grids, samples, an interpolation, KL per dimension."""
@@ -230,7 +283,7 @@ def explore(
     with user_errors():
         from keras_vae.explore import explore as explore_run
 
-        for path in explore_run(run, out, radius):
+        for path in explore_run(run, out, radius, overwrite):
             typer.echo(path)
 
 
@@ -238,6 +291,7 @@ def explore(
 def compare(
     runs: list[Path] = typer.Argument(..., help="Two or more run folders."),
     out: Path = typer.Option(Path("saved_models/compare"), help="Where the PNGs and index.md go."),
+    overwrite: bool = OverwriteOption,
     backend: Optional[str] = BackendOption,
 ) -> None:
     """The same views of several runs side by side (an AE beside a VAE), with a summary page index.md."""
@@ -245,16 +299,16 @@ def compare(
     with user_errors():
         from keras_vae.explore import compare as compare_runs
 
-        for path in compare_runs(runs, out):
+        for path in compare_runs(runs, out, overwrite):
             typer.echo(path)
 
 
 @app.command()
 def evaluate(
     run: Path = RunArgument,
-    k: int = typer.Option(1000, help="Importance samples per image for the NLL bound."),
+    k: int = typer.Option(1000, max=MAX_K, help="Importance samples per image for the NLL bound."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-    seed: int = typer.Option(0),
+    seed: int = SeedOption,
     backend: Optional[str] = BackendOption,
 ) -> None:
     """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units."""
@@ -287,9 +341,12 @@ def evaluate(
 @app.command()
 def generate(
     run: Path = RunArgument,
-    n: int = typer.Option(64, help="How many images."),
-    out: Path = typer.Option(Path("samples.png"), help="A .png grid or a .npy array (n, H, W, C) in [0, 1]."),
-    seed: int = typer.Option(0),
+    n: int = typer.Option(64, help="How many images: up to 10,000 in a .png grid, any number in a .npy (written in chunks)."),
+    out: Optional[Path] = typer.Option(
+        None, help="A .png grid or a .npy array (n, H, W, C) in [0, 1]. Default: RUN/figures/generated.png."
+    ),
+    seed: int = SeedOption,
+    overwrite: bool = OverwriteOption,
     backend: Optional[str] = BackendOption,
 ) -> None:
     """Decode n draws of z ~ N(0, I) into new images."""
@@ -297,7 +354,7 @@ def generate(
     with user_errors():
         from keras_vae.explore import generate as generate_images
 
-        typer.echo(generate_images(run, n, seed, out))
+        typer.echo(generate_images(run, n, seed, out, overwrite))
 
 
 @app.command()
@@ -305,7 +362,8 @@ def animate(
     run: Path = RunArgument,
     kind: str = typer.Option("latent", help="latent, samples, reconstructions (over epochs), traversal or interpolation."),
     out: Optional[Path] = typer.Option(None, help="The GIF. Default: RUN/figures/KIND.gif."),
-    fps: float = typer.Option(4.0, help="Frames per second."),
+    fps: float = typer.Option(4.0, help="Frames per second, 0.01 to 100."),
+    overwrite: bool = OverwriteOption,
     backend: Optional[str] = BackendOption,
 ) -> None:
     """A GIF: the latent space, samples or reconstructions as training went on, or a traversal or interpolation."""
@@ -313,8 +371,7 @@ def animate(
     with user_errors():
         from keras_vae.animate import animate as animate_run
 
-        target = out or run / "figures" / f"{kind}.gif"
-        frames = animate_run(run, kind, target, fps)
+        target, frames = animate_run(run, kind, out, fps, overwrite)
     typer.echo(f"{target} ({frames} frames)")
 
 
@@ -323,7 +380,9 @@ def export(
     run: Path = RunArgument,
     format: str = typer.Option("saved_model", "--format", help="saved_model, onnx (one file per endpoint) or keras."),
     out: Optional[Path] = typer.Option(None, help="Default: RUN/export/saved_model, RUN/export/onnx or RUN/export/model.keras."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace OUT if it exists: a .keras file, or a folder that keras-vae export wrote."
+    ),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Reload what was written and compare it with the Keras model."),
 ) -> None:
     """Export encode, decode and reconstruct endpoints (SavedModel: serving_default = reconstruct). Runs on TensorFlow,

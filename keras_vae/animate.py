@@ -3,7 +3,6 @@ and latent traversals and interpolations of the trained model. imageio writes th
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -11,10 +10,12 @@ import numpy as np
 
 from keras_vae import plots
 from keras_vae.explore import RunData
-from keras_vae.runs import RunError, write_atomic
+from keras_vae.files import write_atomic
+from keras_vae.runs import RunError
 from keras_vae.snapshots import decode, read_epochs, to_uint8
 
 KINDS = ("latent", "samples", "reconstructions", "traversal", "interpolation")
+MIN_FPS, MAX_FPS = 0.01, 100.0
 
 
 def latent_frames(data: RunData, snapshots: list[dict]) -> list[np.ndarray]:
@@ -82,13 +83,14 @@ def interpolation_frames(data: RunData, images: int = 6, steps: int = 8) -> list
     return frames
 
 
-def animate(path: str | Path, kind: str, out: Path, fps: float = 4.0) -> int:
-    """Write the GIF of one kind to out; returns its number of frames."""
+def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4.0, overwrite: bool = False) -> tuple[Path, int]:
+    """Write the GIF of one kind to out (default RUN/figures/KIND.gif); returns where, and its number of frames."""
     if kind not in KINDS:
         raise RunError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if not 0 < fps < math.inf:
-        raise RunError(f"--fps must be a finite number > 0, got {fps}")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise RunError(f"--fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got {fps}")
     data = RunData.load(path)
+    out = data.run.output(out, f"{kind}.gif", overwrite)
     if kind == "traversal":
         frames = traversal_frames(data)
     elif kind == "interpolation":
@@ -99,4 +101,4 @@ def animate(path: str | Path, kind: str, out: Path, fps: float = 4.0) -> int:
             raise RunError(f"{data.run.snapshots} holds no epoch snapshots to animate")
         frames = latent_frames(data, snapshots) if kind == "latent" else image_frames(data, snapshots, kind)
     write_atomic(out, lambda temporary: imageio.mimsave(temporary, frames, duration=1000 / fps, loop=0))
-    return len(frames)
+    return out, len(frames)

@@ -4,7 +4,6 @@ rich progress."""
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import signal
 import threading
@@ -12,11 +11,13 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from keras_vae.errors import KerasVAEError
-from keras_vae.runs import RunError, write_atomic, write_csv_atomic
+from keras_vae.files import check_free_space, write_atomic, write_csv_atomic
+from keras_vae.runs import RunError, committed_backup
 
 
 class Backup(keras.callbacks.Callback):
@@ -32,14 +33,9 @@ class Backup(keras.callbacks.Callback):
         super().__init__()
         self.folder = folder
 
-    def latest(self) -> tuple[int, Path | None]:
-        """The last committed epoch and its file; (0, None) before the first."""
-        names = (re.fullmatch(r"epoch_(\d+)\.weights\.h5", path.name) for path in self.folder.glob("*.weights.h5"))
-        return max(((int(name[1]), self.folder / name[0]) for name in names if name), default=(0, None))
-
     def restore(self, model: keras.Model) -> int:
         """Load the last committed epoch into a compiled model; return how many epochs it had finished."""
-        epoch, path = self.latest()
+        epoch, path = committed_backup(self.folder)
         if path is None:
             return 0
         model.optimizer.build(model.trainable_variables)
@@ -84,35 +80,60 @@ class StopOnNonFinite(keras.callbacks.Callback):
             raise LossNotFinite(f"the {name.replace('_', ' ')} became {value} in {where}")
 
 
-class CtrlC(keras.callbacks.Callback):
-    """Ctrl-C during fit becomes a KeyboardInterrupt raised between two batches.
+class Interrupted(KeyboardInterrupt):
+    """Training stopped at a batch boundary on a signal; signum says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) or a scheduler's SIGTERM during fit becomes Interrupted, raised between two batches.
 
     Python raises KeyboardInterrupt wherever the signal lands; inside a garbage-collector
-    callback (JAX has one) it is printed and dropped, and training goes on. Here SIGINT only
-    sets a flag that the next batch end turns into the interrupt. A second Ctrl-C interrupts at once.
-    Use as a context manager around fit, so the handler is restored whatever happens.
+    callback (JAX has one) it is printed and dropped, and training goes on. Here the signal only
+    sets a flag that the next batch end turns into the interrupt. A second signal acts at once, as it would
+    without this callback. Use as a context manager around fit, so the handlers are restored whatever happens.
     """
 
-    def __enter__(self) -> CtrlC:
-        self.requested = False
-        self.previous = None
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> StopOnSignal:
+        self.requested = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._request)
+            self.previous = {signum: signal.signal(signum, self._request) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
     def _request(self, signum, frame) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self.previous)
+        self.requested = signum
+        signal.signal(signum, self.previous[signum])
 
     def _interrupt_if_requested(self, batch: int, logs=None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.requested is not None:
+            raise Interrupted(self.requested)
 
     on_train_batch_end = on_test_batch_end = _interrupt_if_requested
+
+
+class CheckFreeSpace(keras.callbacks.Callback):
+    """Before an epoch's files are written, stop with one line if the disk cannot hold them: twice the model's and
+    optimizer's variables (model.keras and the resume state each hold them) and a megabyte for the rest. h5py
+    crashed the process (SIGSEGV) when the disk filled while it wrote."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        variables = [*self.model.variables, *self.model.optimizer.variables]
+        state = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+        check_free_space(self.folder, 2 * state + (1 << 20), "this epoch's files")
 
 
 class HistoryCSV(keras.callbacks.Callback):

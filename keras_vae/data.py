@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_vae.errors import KerasVAEError
+from keras_vae.files import check_regular, megabytes
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -21,26 +23,40 @@ class DataError(KerasVAEError):
     """A data file is missing, unreadable or not what it claims to be."""
 
 
+def memory_bytes() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(values: int, what: str) -> None:
+    """Refuse, before anything is allocated, data that as float32 would not fit in this machine's memory."""
+    if values * 4 > memory_bytes():
+        raise DataError(f"{what}: {megabytes(values * 4)} as float32, more than this machine's {megabytes(memory_bytes())} of memory")
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """The array in an IDX file (the MNIST format), gzip-compressed or not."""
+    """The array in an IDX file (the MNIST format), gzip-compressed or not. The header is read and its shape
+    checked against memory before the body is read (or decompressed), and no more than it promises is read."""
     path = Path(path)
+    check_regular(path, memory_bytes(), "data file")
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataError(f"{path} is not an IDX file (bad magic number)")
+            dims = f.read(4 * magic[3])
+            if len(dims) < 4 * magic[3]:
+                raise DataError(f"{path} is truncated (header of {magic[3]} dimensions)")
+            shape = tuple(int(n) for n in np.frombuffer(dims, ">u4"))
+            check_fits(math.prod(shape), f"{path} claims shape {shape}")
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            size = math.prod(shape) * dtype.itemsize
+            raw = f.read(size + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"cannot read {path}: {error}") from error
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated (header of {ndim} dimensions)")
-    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    if len(raw) - header != math.prod(shape) * dtype.itemsize:
-        raise DataError(f"{path} holds {len(raw) - header} data bytes, its header promises shape {shape}")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    if len(raw) != size:
+        raise DataError(f"{path} holds {len(raw)}{'+' if len(raw) > size else ''} data bytes, its header promises shape {shape}")
+    return np.frombuffer(raw, dtype).reshape(shape)
 
 
 def load_idx_split(folder: str | Path, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +103,8 @@ def load_dataset(name: str = "mnist", data_dir: str | Path | None = None, val_fr
         source = f"tensorflow-datasets:{name}"
     if val is None:
         train, val = _hold_out(*train, val_fraction, seed)
+    if train[0].shape[1:] != val[0].shape[1:]:
+        raise DataError(f"{source}: validation images are {val[0].shape[1:]}, training images {train[0].shape[1:]}: both need one size")
     return Dataset(*train, *val, source=source, class_names=class_names)
 
 
@@ -107,19 +125,60 @@ def _from_files(path: Path):
 
 
 def _from_npz(path: Path):
-    """A keras.datasets-style .npz: x_train and y_train, optionally x_test and y_test."""
+    """A keras.datasets-style .npz: x_train and y_train, optionally x_test and y_test. The arrays' headers are
+    checked (kinds, shapes, memory) before any array is loaded."""
+    check_regular(path, memory_bytes(), "data file")
+    headers = npz_headers(path)
+    if not {"x_train", "y_train"} <= set(headers):
+        raise DataError(f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has {sorted(headers)}")
+    check_npz_headers(path, headers)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             arrays = {key: arrays[key] for key in arrays.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError) as error:
         # np.load parses a zip of .npy headers: damaged bytes raise any of these
         raise DataError(f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]) from error
-    if not {"x_train", "y_train"} <= set(arrays):
-        raise DataError(f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has {sorted(arrays)}")
     train = _as_images(arrays["x_train"], arrays["y_train"], f"{path} x_train and y_train")
     has_test = {"x_test", "y_test"} <= set(arrays)
     val = _as_images(arrays["x_test"], arrays["y_test"], f"{path} x_test and y_test") if has_test else None
     return train, val, f"npz:{path}"
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of every array in a .npz, from the .npy headers inside, without loading an array."""
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise DataError(f"{path} is a .npy file (one array), not a .npz: save with np.savez(path, x_train=..., y_train=...)")
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                with archive.open(name) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                headers[name.removesuffix(".npy")] = (shape, dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError, SyntaxError) as error:
+        raise DataError(f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]) from error
+    return headers
+
+
+def check_npz_headers(path: Path, headers: dict) -> None:
+    """Numbers only; labels one per image; test images of the training images' size; all of it fitting in memory."""
+    for name, (shape, dtype) in headers.items():
+        if name in ("x_train", "y_train", "x_test", "y_test") and dtype.kind not in "biuf":
+            raise DataError(f"{path}: {name} holds {dtype} values; images and labels must be numbers")
+    for name in ("y_train", "y_test"):
+        shape = headers.get(name, ((0,), None))[0]
+        if len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1):
+            raise DataError(f"{path}: {name} has shape {shape}; labels must be one class number per image, shape (N,)")
+    if "x_test" in headers and headers["x_test"][0][1:] != headers["x_train"][0][1:]:
+        raise DataError(
+            f"{path}: x_test images are {headers['x_test'][0][1:]}, x_train's {headers['x_train'][0][1:]}: "
+            "both splits need images of one size"
+        )
+    shapes = [headers[name][0] for name in ("x_train", "x_test") if name in headers]
+    check_fits(sum(math.prod(shape) for shape in shapes), f"{path} claims images of shapes {shapes}")
 
 
 def _from_tfds(name: str):

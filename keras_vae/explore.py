@@ -7,6 +7,7 @@ that training saved in snapshots/fixed.npz.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,12 +15,18 @@ from statistics import NormalDist
 
 import keras
 import numpy as np
+from matplotlib.figure import Figure
 
 from keras_vae import plots
 from keras_vae.metrics import kl_per_dimension, pixel_accuracy
-from keras_vae.runs import Run, RunError, write_atomic, write_text_atomic
+from keras_vae.files import check_free_space, claim, write_atomic, write_text_atomic
+from keras_vae.runs import Run, RunError
 from keras_vae.snapshots import decode, read_fixed, to_uint8
 
+PNG_IMAGES = 10_000
+"""The most images generate puts in one .png grid (100 x 100)."""
+CHUNK = 1024
+"""Images generate decodes at a time, so a .npy of any size takes bounded memory."""
 FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 GRID = 15
 
@@ -76,9 +83,9 @@ class RunData:
     def reconstructions(self) -> np.ndarray:
         return decode(self.model, self.z)
 
-    def samples(self, n: int = 64, seed: int = 0) -> np.ndarray:
+    def samples(self, n: int = 64, rng: np.random.Generator | int = 0) -> np.ndarray:
         """Images decoded from n draws of N(0, I)."""
-        noise = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        noise = np.random.default_rng(rng).standard_normal((n, self.latent_dim)).astype("float32")
         return decode(self.model, noise)
 
     def grid(self, coordinates: np.ndarray) -> np.ndarray:
@@ -124,42 +131,61 @@ VIEWS = {"reconstructions": draw_reconstructions, "latent": draw_latent, "sample
 SIZES = {"reconstructions": (8, 2.6)}
 
 
-def explore(path: str | Path, out: Path | None = None, radius: float = 1.5) -> list[Path]:
-    """Every picture of one run, as PNGs in out (default RUN/figures)."""
+def explore(path: str | Path, out: Path | None = None, radius: float = 1.5, overwrite: bool = False) -> list[Path]:
+    """Every picture of one run, as PNGs in out (default RUN/figures); in a folder the user named, existing
+    files are replaced only with overwrite, and every name is checked before anything is drawn."""
     if not 0 < radius < math.inf:
         raise RunError(f"--radius must be a finite number > 0, got {radius}")
     data = RunData.load(path)
-    out = out or data.run.figures
-    written = [one_view(out, "reconstructions", data), one_view(out, "latent", data)]
+    drawings = figures(data, radius)
+    targets = [data.run.output(out and out / f"{name}.png", f"{name}.png", overwrite) for name in drawings]
+    return [plots.save(draw(), target) for draw, target in zip(drawings.values(), targets)]
+
+
+def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
+    """Every picture explore draws for this run, by file name; each is drawn when called."""
+    drawings = {"reconstructions": lambda: view("reconstructions", data), "latent": lambda: view("latent", data)}
     if data.latent_dim > 2:
-        figure, (ax,) = plots.panels(1, 6)
-        title = f"{data.name}: t-SNE of latent means"
-        plots.draw_latent(ax, data.projection("tsne"), data.labels, data.class_names, title, axes=("t-SNE 1", "t-SNE 2"))
-        written.append(plots.save(figure, out / "latent_tsne.png"))
+        drawings["latent_tsne"] = lambda: tsne(data)
     if data.latent_dim == 2:
-        written.append(one_view(out, "latent_grid", data, radius=radius))
-        quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, GRID)])
-        figure, (ax,) = plots.panels(1, 6)
-        plots.draw_image(ax, data.grid(quantiles), f"{data.name}: latent grid over Gaussian quantiles 5%-95%")
-        written.append(plots.save(figure, out / "latent_grid_quantiles.png"))
-    written.append(one_view(out, "samples", data))
-    written.append(interpolation(data, out / "interpolation.png"))
+        drawings["latent_grid"] = lambda: view("latent_grid", data, radius=radius)
+        drawings["latent_grid_quantiles"] = lambda: quantile_grid(data)
+    drawings["samples"] = lambda: view("samples", data)
+    drawings["interpolation"] = lambda: interpolation(data)
     if data.is_vae:
-        z_mean, z_log_var, _ = (code.astype("float64") for code in data.codes)
-        figure, (ax,) = plots.panels(1)
-        kl = kl_per_dimension(z_mean, z_log_var).mean(0)
-        plots.draw_bars(ax, kl, f"{data.name}: KL per latent dimension", "latent dimension", "mean KL (nats)")
-        written.append(plots.save(figure, out / "kl_per_dimension.png"))
-    return written
+        drawings["kl_per_dimension"] = lambda: kl_bars(data)
+    return drawings
 
 
-def one_view(out: Path, view: str, data: RunData, **options) -> Path:
-    figure, (ax,) = plots.panels(1, *SIZES.get(view, (6,)))
-    VIEWS[view](ax, data, **options)
-    return plots.save(figure, out / f"{view}.png")
+def view(name: str, data: RunData, **options) -> Figure:
+    figure, (ax,) = plots.panels(1, *SIZES.get(name, (6,)))
+    VIEWS[name](ax, data, **options)
+    return figure
 
 
-def interpolation(data: RunData, path: Path, steps: int = 10) -> Path:
+def tsne(data: RunData) -> Figure:
+    figure, (ax,) = plots.panels(1, 6)
+    title = f"{data.name}: t-SNE of latent means"
+    plots.draw_latent(ax, data.projection("tsne"), data.labels, data.class_names, title, axes=("t-SNE 1", "t-SNE 2"))
+    return figure
+
+
+def quantile_grid(data: RunData) -> Figure:
+    quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, GRID)])
+    figure, (ax,) = plots.panels(1, 6)
+    plots.draw_image(ax, data.grid(quantiles), f"{data.name}: latent grid over Gaussian quantiles 5%-95%")
+    return figure
+
+
+def kl_bars(data: RunData) -> Figure:
+    z_mean, z_log_var, _ = (code.astype("float64") for code in data.codes)
+    figure, (ax,) = plots.panels(1)
+    kl = kl_per_dimension(z_mean, z_log_var).mean(0)
+    plots.draw_bars(ax, kl, f"{data.name}: KL per latent dimension", "latent dimension", "mean KL (nats)")
+    return figure
+
+
+def interpolation(data: RunData, steps: int = 10) -> Figure:
     """Decoded points on the line between the latent means of two images of different classes."""
     other = int(np.argmax(data.labels != data.labels[0]))
     weights = np.linspace(0, 1, steps)[:, None]
@@ -167,21 +193,22 @@ def interpolation(data: RunData, path: Path, steps: int = 10) -> Path:
     strip = np.concatenate([data.images[:1], decode(data.model, z.astype("float32")), data.images[other : other + 1]])
     figure, ax = plots.plt.subplots(figsize=(12, 1.8))
     plots.draw_image(ax, plots.tile(strip, len(strip)), f"{data.name}: interpolation between two test images (ends: the inputs)")
-    return plots.save(figure, path)
+    return figure
 
 
-def compare(paths: list[str | Path], out: Path) -> list[Path]:
-    """The shared views of several runs side by side, and out/index.md embedding them with final metrics."""
+def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list[Path]:
+    """The shared views of several runs side by side, and out/index.md embedding them with final metrics;
+    existing files in out are replaced only with overwrite."""
     runs = [RunData.load(path) for path in paths]
     views = [v for v in VIEWS if v != "latent_grid" or all(r.latent_dim == 2 for r in runs)]
-    written = []
-    for view in views:
+    targets = [claim(out / name, overwrite) for name in [*(f"{view}.png" for view in views), "index.md"]]
+    for view, target in zip(views, targets):
         figure, axes = plots.panels(len(runs), *SIZES.get(view, (5,)))
         for ax, data in zip(axes, runs):
             VIEWS[view](ax, data)
-        written.append(plots.save(figure, out / f"{view}.png"))
-    write_text_atomic(out / "index.md", summary_page(runs, views))
-    return [*written, out / "index.md"]
+        plots.save(figure, target)
+    write_text_atomic(targets[-1], summary_page(runs, views))
+    return targets
 
 
 def summary_page(runs: list[RunData], views: list[str]) -> str:
@@ -199,15 +226,32 @@ def summary_page(runs: list[RunData], views: list[str]) -> str:
     return "\n".join(lines)
 
 
-def generate(path: str | Path, n: int, seed: int, out: Path) -> Path:
-    """n images decoded from z ~ N(0, I), saved as a .png grid or a .npy array (n, H, W, C) in [0, 1]."""
-    if out.suffix not in (".png", ".npy") or n < 1:
+def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False) -> Path:
+    """n images decoded from z ~ N(0, I), saved as a .png grid (at most PNG_IMAGES) or a .npy array (n, H, W, C)
+    in [0, 1] of any size, decoded and written a chunk at a time; out defaults to RUN/figures/generated.png."""
+    suffix = out.suffix if out else ".png"
+    if suffix not in (".png", ".npy") or n < 1:
         raise RunError(f"--out must end in .png or .npy and --n be >= 1, got {out} and {n}")
-    images = RunData.load(path).samples(n, seed)
-    if out.suffix == ".npy":
-        write_atomic(out, lambda temporary: np.save(temporary, images))
-    else:
+    if suffix == ".png" and n > PNG_IMAGES:
+        raise RunError(f"--n {n} is more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer")
+    data = RunData.load(path)
+    out = data.run.output(out, "generated.png", overwrite)
+    rng = np.random.default_rng(seed)
+    if suffix == ".png":
         import imageio.v2 as imageio
 
-        write_atomic(out, lambda temporary: imageio.imwrite(temporary, plots.tile(to_uint8(images)).squeeze()))
+        picture = plots.tile(to_uint8(data.samples(n, rng)))
+        write_atomic(out, lambda temporary: imageio.imwrite(temporary, picture.squeeze()))
+        return out
+    shape = (n, *data.images.shape[1:])
+    check_free_space(out.parent, math.prod(shape) * 4, f"{n} images as .npy")
+
+    def write(temporary: Path) -> None:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype="float32", shape=shape)
+        for start in range(0, n, CHUNK):
+            array[start : start + CHUNK] = data.samples(min(CHUNK, n - start), rng)
+        array.flush()
+        del array
+
+    write_atomic(out, write)
     return out

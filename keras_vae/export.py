@@ -17,10 +17,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_vae.runs import Run, RunError, temporary_path
+from keras_vae import __version__
+from keras_vae.files import claim, make_folder, temporary_path, write_error, write_json_atomic
+from keras_vae.runs import Run, RunError
 from keras_vae.snapshots import read_fixed
 
 FORMATS = ("saved_model", "onnx", "keras")
+MARKER = "keras-vae-export.json"
+"""Written into every export folder: --overwrite replaces only a folder that holds it."""
 Endpoint = Callable[[np.ndarray], list]
 
 
@@ -103,9 +107,32 @@ def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endp
     for name, model in models.items():
         x = z if name == "decode" else images
         expected = keras.tree.flatten(model.predict(x, verbose=0))
-        for got, want in zip(endpoints[name](x), expected):
+        for got, want in zip(endpoints[name](x), expected, strict=True):
             largest = max(largest, float(np.max(np.abs(np.asarray(got) - np.asarray(want)))))
     return largest
+
+
+def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse an --out that would destroy what keras-vae did not write: an existing target without --overwrite;
+    with it, anything but a file (for .keras) or a folder holding the export marker; and never the run itself or
+    a folder that holds it."""
+    if run.root.resolve().is_relative_to(out.resolve()):
+        raise RunError(f"--out {out} is the run or holds it: give a path of its own")
+    if not os.path.lexists(out):
+        return
+    if not overwrite:
+        raise RunError(f"{out} exists: pass --overwrite to replace it, or another --out")
+    if fmt == "keras":
+        claim(out, overwrite)
+    elif not (out / MARKER).is_file():
+        raise RunError(f"{out} is not an export keras-vae wrote (no {MARKER} in it), so --overwrite leaves it alone: give another --out")
+
+
+def write_export(model, fmt: str, folder: Path) -> None:
+    """One format's files, and in a folder format the marker that lets --overwrite replace it later."""
+    WRITERS[fmt](model, folder)
+    if fmt != "keras":
+        write_json_atomic(folder / MARKER, {"format": fmt, "keras_vae_version": __version__})
 
 
 def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = None, overwrite: bool = False, check: bool = True):
@@ -115,17 +142,18 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
         raise RunError("ONNX export needs tf2onnx and onnx: pip install 'keras-vae[onnx]'")
     run = Run(Path(path))
+    out = out or run.target(run.export / ("model.keras" if fmt == "keras" else fmt))
+    check_target(run, out, fmt, overwrite)
     model = run.load_model()
-    out = out or run.root / "export" / ("model.keras" if fmt == "keras" else fmt)
-    if out.exists() and not overwrite:
-        raise RunError(f"{out} exists: pass --overwrite to replace it, or another --out")
     temporary, replaced = temporary_path(out), temporary_path(out, "old")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     try:
-        WRITERS[fmt](model, temporary)
+        write_export(model, fmt, temporary)
         if out.exists():
             os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
         os.replace(temporary, out)
+    except OSError as error:
+        raise write_error(error, out) or error
     finally:
         for leftover in (temporary, replaced):
             if leftover.exists():

@@ -14,6 +14,12 @@ from keras_vae.losses import reconstruction_loss
 from keras_vae.snapshots import decode, encode_means
 
 
+SAMPLES = 1 << 19
+"""The most latent samples (images times k) evaluate holds at once."""
+MAX_K = 10_000
+"""The most samples per image: one image's k decodes go through the decoder in one step."""
+
+
 def pixel_accuracy(x: np.ndarray, x_hat: np.ndarray, threshold: float = 0.5) -> float:
     """The fraction of pixels on the same side of the threshold in the input and its reconstruction."""
     return float(np.mean((x > threshold) == (x_hat > threshold)))
@@ -62,10 +68,12 @@ def importance_weights(
     return log_w, log_px, z_mean, z_log_var
 
 
-def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0, batch_size: int = 500) -> dict:
+def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0) -> dict:
     """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
-    importance-weighted bound on -log p(x), in nats per image and bits per dimension."""
+    importance-weighted bound on -log p(x), in nats per image and bits per dimension. Images go through in
+    chunks of at most SAMPLES latent samples, so memory stays bounded whatever k is."""
     rng = np.random.default_rng(seed)
+    batch_size = max(1, min(500, SAMPLES // k))
     likelihood = likelihood_model(model.decoder, k, recon_loss)
     neg_recon, kl, iw_nll, means, kl_dims = [], [], [], [], []
     for start in range(0, len(x), batch_size):
@@ -115,8 +123,8 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     from keras_vae.data import load_dataset
     from keras_vae.runs import Run, RunError
 
-    if k < 1:
-        raise RunError(f"--k must be >= 1, got {k}")
+    if not 1 <= k <= MAX_K:
+        raise RunError(f"--k must lie between 1 and {MAX_K}, got {k}")
     run = Run(Path(path))
     config = run.read_options()
     model = run.load_model()

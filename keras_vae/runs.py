@@ -1,4 +1,4 @@
-"""The run folder: where each file goes, and writing them so a reader never sees half a file."""
+"""The run folder: where each file goes, how it is read back, and how a run is opened, locked and replaced."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_vae.errors import KerasVAEError
+from keras_vae.files import MB, check_regular, claim, inside, write_error
 
 RUN_FORMAT = 1
 """The layout of a run folder; config.json records it, and a run of another format is refused, not misread."""
@@ -22,6 +23,11 @@ RUN_FORMAT = 1
 
 class RunError(KerasVAEError):
     """A run folder is missing, already there, or not a run."""
+
+
+NAME_LENGTH = 100
+"""The longest run name: the lock file and the temporary names add to it, and file names stop at 255 bytes."""
+CONFIG_BYTES, HISTORY_BYTES, MODEL_BYTES = 16 * MB, 256 * MB, 4096 * MB
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,33 @@ class Run:
     backup = property(lambda self: self.root / "backup")
     snapshots = property(lambda self: self.root / "snapshots")
     figures = property(lambda self: self.root / "figures")
+    export = property(lambda self: self.root / "export")
+    aside = property(lambda self: self.root.with_name(f".{self.root.name}.replaced"))
+    """Where --overwrite keeps the run it replaces until the new run has finished an epoch."""
+
+    def is_run(self) -> bool:
+        """Whether keras-vae wrote this folder: a config.json with a run_format."""
+        try:
+            return "run_format" in json.loads(self.config.read_text())
+        except (OSError, ValueError, TypeError):
+            return False
+
+    def target(self, path: Path) -> Path:
+        """A path to write inside the run, refused when a symbolic link leads it out of the run."""
+        return inside(self.root, path)
+
+    def output(self, out: Path | None, default: str, overwrite: bool) -> Path:
+        """Where a command writes one file: the user's --out, which replaces an existing file only with
+        --overwrite, or else figures/DEFAULT inside the run."""
+        return claim(out, overwrite) if out is not None else self.target(self.figures / default)
+
+    def check_inside(self) -> None:
+        """Refuse a run whose files or folders are links that lead out of it: training writes into all of them."""
+        for entry in self.root.iterdir() if self.root.is_dir() else ():
+            self.target(entry)
+
+    def committed_epoch(self) -> int:
+        return committed_backup(self.backup)[0]
 
     def read_config(self) -> dict:
         """config.json, refused in one line when it is missing, damaged, of another run format or holds bad options."""
@@ -43,6 +76,7 @@ class Run:
 
         if not self.config.exists():
             raise RunError(f"{self.root} is not a run folder (no config.json): give a folder keras-vae train wrote")
+        check_regular(self.config, CONFIG_BYTES, "config.json")
         try:
             config = json.loads(self.config.read_text())
         except (OSError, ValueError) as error:
@@ -76,6 +110,7 @@ class Run:
         self.read_config()  # a run of another format is refused before its model is read
         if not self.model.exists():
             raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
+        check_regular(self.model, MODEL_BYTES, "model.keras")
         try:
             return keras.saving.load_model(self.model, compile=False, safe_mode=True)
         except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
@@ -84,27 +119,76 @@ class Run:
     def read_history(self) -> list[dict]:
         if not self.history.exists():
             return []
+        check_regular(self.history, HISTORY_BYTES, "history.csv")
         return list(csv.DictReader(io.StringIO(self.history.read_text())))
 
 
+def committed_backup(folder: Path) -> tuple[int, Path | None]:
+    """The last epoch whose resume state was committed (folder/epoch_NNNN.weights.h5) and its file; (0, None)
+    before the first."""
+    names = (re.fullmatch(r"epoch_(\d+)\.weights\.h5", path.name) for path in folder.glob("*.weights.h5"))
+    return max(((int(name[1]), folder / name[0]) for name in names if name), default=(0, None))
+
+
 def open_run(output_dir: str | Path, name: str, resume: bool, overwrite: bool) -> Run:
-    """The run folder to train into; refuses to touch an existing one unless told how. Call it under lock(),
-    which checks the name."""
+    """The run folder to train into; refuses to touch an existing one unless told how, and --overwrite only
+    replaces a run keras-vae wrote. Call it under lock(), which checks the name."""
     run = Run(Path(output_dir) / name)
-    exists = run.root.exists()
+    recover_replaced(run)
     if resume and overwrite:
         raise RunError("--resume and --overwrite exclude each other: pick one")
     if resume and not run.config.exists():
         raise RunError(f"nothing to resume: {run.root} is not a run folder (no config.json)")
-    if exists and not (resume or overwrite):
+    if os.path.lexists(run.root) and not (resume or overwrite):
         raise RunError(f"{run.root} exists: pass --resume to continue it, --overwrite to replace it, or another --name")
+    if overwrite and os.path.lexists(run.root) and not (run.root.is_dir() and run.is_run()):
+        raise RunError(f"{run.root} is not a run keras-vae wrote (no config.json with a run_format), so --overwrite leaves it alone: pick another --name")
     return run
+
+
+class Replacing:
+    """A context to train a run in. For a fresh run, an old run at its place is moved aside (Run.aside) until
+    commit(), called once the first epoch is committed, deletes it; if the new run fails before that, its folder
+    goes and the old run comes back. A resumed run is left as it is."""
+
+    def __init__(self, run: Run, fresh: bool):
+        self.run, self.committed = run, not fresh
+
+    def __enter__(self) -> Replacing:
+        if not self.committed and os.path.lexists(self.run.root):
+            os.replace(self.run.root, self.run.aside)
+        return self
+
+    def commit(self) -> None:
+        if not self.committed:
+            self.committed = True
+            shutil.rmtree(self.run.aside, ignore_errors=True)
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is not None and not self.committed:
+            put_back(self.run)
+
+
+def recover_replaced(run: Run) -> None:
+    """A process killed while it replaced a run left the old one aside: the new run never committed an epoch
+    (commit() would have deleted it), so the old run comes back."""
+    if run.aside.exists():
+        put_back(run)
+
+
+def put_back(run: Run) -> None:
+    """Remove a new run that committed nothing, and move the run it replaced, if any, back into place."""
+    shutil.rmtree(run.root, ignore_errors=True)
+    if run.aside.exists():
+        os.replace(run.aside, run.root)
 
 
 def check_name(name: str) -> None:
     """A run name is one folder name: no path separators, no '..', nothing hidden."""
     if not re.fullmatch(r"[\w][\w.+=-]*", name) or ".." in name:
         raise RunError(f"--name {name!r} must be a plain folder name (letters, digits, '-', '_', '.'), not a path")
+    if len(name) > NAME_LENGTH:
+        raise RunError(f"--name is {len(name)} characters long: keep it to {NAME_LENGTH}")
 
 
 @contextlib.contextmanager
@@ -114,8 +198,12 @@ def lock(output_dir: str | Path, name: str) -> Iterator[None]:
     so a lock counts only while its file is still the one at that path."""
     check_name(name)
     path = Path(output_dir) / f".{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as error:
+        raise write_error(error, path) or error
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
@@ -138,44 +226,3 @@ def remove_temporaries(run: Run) -> None:
     for path in run.root.rglob(".*.tmp*"):
         if path.is_file():
             path.unlink()
-
-
-def clear(run: Run) -> None:
-    """Remove an old run before training anew into its folder (--overwrite)."""
-    if run.root.exists():
-        shutil.rmtree(run.root)
-
-
-def temporary_path(path: Path, tag: str = "tmp") -> Path:
-    """A hidden name beside path for this process; every suffix kept, since Keras checks for '.weights.h5'."""
-    stem, dot, suffixes = path.name.partition(".")
-    return path.with_name(f".{stem}.{os.getpid()}.{tag}{dot}{suffixes}")
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call write(temporary_path), then rename the result onto path in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(path)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda temporary: temporary.write_text(text))
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def write_csv_atomic(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())

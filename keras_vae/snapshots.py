@@ -12,8 +12,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_vae.runs import write_atomic
+from keras_vae.files import write_atomic
 
+EPOCH_SNAPSHOTS = 100
+"""The most epoch snapshots a run keeps; longer runs are thinned evenly (kept_epochs)."""
 SUBSET = 2000
 SAMPLES = 64
 RECONSTRUCTIONS = 16
@@ -23,6 +25,19 @@ PREDICT_BATCH = 256
 def batches(images: int, batch_size: int) -> set[int]:
     """The sizes of the batches that cut a number of images: full ones and the last."""
     return {size for size in (min(images, batch_size), images % batch_size) if size}
+
+
+def kept_epochs(latest: int, limit: int = EPOCH_SNAPSHOTS) -> set[int]:
+    """The epochs whose snapshots a run keeps once `latest` epochs are done: the first, the latest, and every
+    stride-th, with the smallest power-of-two stride that keeps at most limit, so a GIF spans the whole run."""
+    stride = 1
+    while latest // stride + (stride > 1) + (latest % stride > 0) > limit:
+        stride *= 2
+    return {1, latest, *range(stride, latest + 1, stride)}
+
+
+def epoch_of(path: Path) -> int:
+    return int(path.stem.split("_")[1])
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -66,6 +81,10 @@ class Snapshots(keras.callbacks.Callback):
             samples=to_uint8(decode(self.model, self.noise)),
             reconstructions=to_uint8(decode(self.model, latent[:RECONSTRUCTIONS])),
         )
+        kept = kept_epochs(epoch + 1)
+        for path in self.folder.glob("epoch_*.npz"):
+            if epoch_of(path) not in kept:
+                path.unlink()
 
 
 def read_fixed(folder: Path) -> dict[str, np.ndarray]:
@@ -78,5 +97,5 @@ def read_epochs(folder: Path) -> list[dict[str, np.ndarray]]:
     snapshots = []
     for path in sorted(folder.glob("epoch_*.npz")):
         with np.load(path) as data:
-            snapshots.append({"epoch": int(path.stem.split("_")[1]), **{key: data[key] for key in data.files}})
+            snapshots.append({"epoch": epoch_of(path), **{key: data[key] for key in data.files}})
     return snapshots

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
 
@@ -13,10 +15,20 @@ from rich.console import Console
 
 from keras_vae import __version__, build_model
 from keras_vae.backends import distribution
-from keras_vae.callbacks import Backup, BestModel, CtrlC, HistoryCSV, LossNotFinite, RichProgress, StopOnNonFinite
-from keras_vae.config import TrainConfig
+from keras_vae.callbacks import (
+    Backup,
+    BestModel,
+    CheckFreeSpace,
+    HistoryCSV,
+    LossNotFinite,
+    RichProgress,
+    StopOnNonFinite,
+    StopOnSignal,
+)
+from keras_vae.config import ConfigError, TrainConfig
 from keras_vae.data import Dataset
-from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries, write_json_atomic
+from keras_vae.files import write_json_atomic
+from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries
 from keras_vae.snapshots import Snapshots, batches
 
 PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
@@ -53,38 +65,93 @@ def run_metadata(config: TrainConfig, data: Dataset) -> dict:
     }
 
 
-def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) -> dict:
-    """Train one model, or continue it from its last committed epoch; return the summary of the run.
-    Hold runs.lock() for the run around it."""
-    backup = Backup(run.backup)
-    if len(run.read_history()) >= config.epochs and backup.latest()[1] is None:
+CHANGEABLE_ON_RESUME = ("epochs",)
+
+
+def resume_options(run: Run, given: dict) -> tuple[TrainConfig, str | None]:
+    """The saved options of a run to resume, with those given again on the command line: --epochs may change,
+    and the note returned says so; any other option that differs from its saved value is refused."""
+    saved = run.read_options()
+    changed = {name: value for name, value in given.items() if value != getattr(saved, name)}
+    for name in sorted(set(changed) - set(CHANGEABLE_ON_RESUME)):
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(
+            f"{flag} {changed[name]} differs from the run's {getattr(saved, name)}: --resume keeps a run's options "
+            f"(only --epochs may change); drop {flag}, or train a new run with --overwrite or another --name"
+        )
+    if "epochs" not in changed:
+        return saved, None
+    epochs, done = changed["epochs"], run.committed_epoch()
+    if not done and len(run.read_history()) >= saved.epochs:
+        raise RunError(
+            f"{run.root} finished its {saved.epochs} epochs and keeps no resume state: train a new run with "
+            f"--epochs {epochs} (--overwrite or another --name)"
+        )
+    if epochs <= done:
+        raise ConfigError(f"--epochs {epochs} is not more than the {done} epochs {run.root} has finished: give more, or leave it out")
+    return replace(saved, epochs=epochs), f"{run.root.name}: training to {epochs} epochs instead of {saved.epochs}"
+
+
+def resume_point(run: Run, config: TrainConfig) -> int:
+    """The epoch a run continues from; refuses a finished run and a history that lacks committed epochs."""
+    done, rows = run.committed_epoch(), run.read_history()
+    if not done and len(rows) >= config.epochs:
         raise RunError(f"{run.root} already finished its {config.epochs} epochs: nothing to resume")
+    if len(rows) > done + 1:  # history.csv is written just before the resume state, so it leads by one at most
+        raise RunError(
+            f"{run.history} holds {len(rows)} epochs but the resume state only {done}: the run finished or lost "
+            "backup/, so it cannot continue; train a new run with --overwrite or another --name"
+        )
+    kept = sorted(int(row["epoch"]) for row in rows if int(row["epoch"]) <= done)
+    if kept != list(range(1, done + 1)):
+        raise RunError(
+            f"{run.history} holds {len(kept)} of the {done} epochs the resume state has finished, so the run's "
+            "history would have gaps: train the run again with --overwrite"
+        )
+    return done
+
+
+def write_config(run: Run, config: TrainConfig, data: Dataset) -> None:
+    """config.json for a new run; for a resumed one, only when its options changed (more --epochs)."""
+    if not run.config.exists():
+        write_json_atomic(run.config, run_metadata(config, data))
+    elif run.read_options() != config:
+        write_json_atomic(run.config, {**run.read_config(), "options": config.to_dict()})
+
+
+def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, commit: Callable[[], None] = lambda: None) -> dict:
+    """Train one model, or continue it from its last committed epoch; return the summary of the run.
+    Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed."""
+    done = resume_point(run, config)
     remove_temporaries(run)
+    run.check_inside()
     keras.utils.set_random_seed(config.seed)
     parallel = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(1)
     with parallel as replicas:
-        if not run.config.exists():
-            write_json_atomic(run.config, run_metadata(config, data))
+        write_config(run, config, data)
         if replicas > 1:
             console.print(f"Data-parallel over {replicas} devices: {config.batch_size // replicas} images each per step.")
         model = build_model(
             config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        done = backup.restore(model)
+        backup = Backup(run.backup)
+        backup.restore(model)
         history = [row for row in run.read_history() if int(row["epoch"]) <= done]
         steps = math.ceil(len(data.x_train) / config.batch_size)
         callbacks = [
             StopOnNonFinite(),
+            CheckFreeSpace(run.root),
             BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
             Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
             HistoryCSV(run.history, history, len(data.x_train)),
             keras.callbacks.TensorBoard(str(run.logs)),
             RichProgress(console, config.epochs, steps),
             backup,
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: commit()),
         ]
         started = time.perf_counter()
-        with CtrlC() as ctrl_c:
+        with StopOnSignal() as stop_on_signal:
             try:
                 model.fit(
                     data.x_train,
@@ -93,7 +160,7 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console) ->
                     epochs=config.epochs,
                     batch_size=config.batch_size,
                     shuffle=True,
-                    callbacks=[ctrl_c, *callbacks],
+                    callbacks=[stop_on_signal, *callbacks],
                     verbose=0,
                 )
             except LossNotFinite as error:

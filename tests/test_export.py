@@ -14,6 +14,7 @@ from test_data import write_split
 from typer.testing import CliRunner
 
 from cli.main import app
+from keras_vae.export import MARKER
 from keras_vae.runs import Run
 
 onnxruntime_missing = importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tf2onnx") is None
@@ -76,17 +77,18 @@ def test_onnx_endpoints_match_the_keras_model(trained):
     done = export(run_dir, "--format", "onnx")
     assert done.returncode == 0, done.stderr[-2000:]
     folder = run_dir / "export" / "onnx"
-    assert sorted(p.name for p in folder.iterdir()) == ["decode.onnx", "encode.onnx", "reconstruct.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["decode.onnx", "encode.onnx", MARKER, "reconstruct.onnx"]
     encoded, reconstructed, decoded = keras_outputs(run_dir, x)
 
     def run(name, value):
         session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
         return session.run(None, {session.get_inputs()[0].name: value})
 
-    for got, expected in zip(run("encode", x), encoded[:2]):
+    for got, expected in zip(run("encode", x), encoded[:2], strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5)
-    np.testing.assert_allclose(run("reconstruct", x)[0], reconstructed, atol=1e-5)
-    np.testing.assert_allclose(run("decode", encoded[0])[0], decoded, atol=1e-5)
+    (got_reconstructed,), (got_decoded,) = run("reconstruct", x), run("decode", encoded[0])
+    np.testing.assert_allclose(got_reconstructed, reconstructed, atol=1e-5)
+    np.testing.assert_allclose(got_decoded, decoded, atol=1e-5)
 
 
 def test_keras_format_and_no_verify(trained):
@@ -107,6 +109,30 @@ def test_existing_target_is_kept_without_overwrite(trained):
     assert again.returncode == 2 and "--overwrite" in again.stderr and again.stderr.count("\n") == 1
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert export(root / "m-ae", "--out", out, "--overwrite").returncode == 0
+
+
+@pytest.mark.parametrize("fmt, out", [("keras", "copy.keras"), ("onnx", "onnx-folder")])
+def test_an_interrupted_overwrite_keeps_the_old_export(trained, monkeypatch, fmt, out):
+    """The writer dies half-way through the new export: the old one stays whole and no temporary is left."""
+    from keras_vae import export as exporting
+
+    root, _ = trained
+    out = root / "interrupted" / out
+
+    def finished(model, path):
+        (path.mkdir(), (path / "encode.onnx").write_bytes(b"old")) if fmt == "onnx" else path.write_bytes(b"old")
+
+    def dies(model, path):
+        (path.mkdir(), (path / "encode.onnx").write_bytes(b"half")) if fmt == "onnx" else path.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(exporting.WRITERS, fmt, finished)
+    exporting.export_run(root / "m-vae", fmt, out, check=False)
+    before = sorted((p.relative_to(out.parent), p.read_bytes()) for p in out.parent.rglob("*") if p.is_file())
+    monkeypatch.setitem(exporting.WRITERS, fmt, dies)
+    with pytest.raises(KeyboardInterrupt):
+        exporting.export_run(root / "m-vae", fmt, out, overwrite=True, check=False)
+    assert sorted((p.relative_to(out.parent), p.read_bytes()) for p in out.parent.rglob("*") if p.is_file()) == before
 
 
 def test_bad_input_is_one_line(trained, tmp_path):

@@ -118,7 +118,7 @@ def mismatched(folder: Path) -> None:
 
 @pytest.mark.parametrize(
     "spoil, message",
-    [(corrupt, "cannot read"), (unreadable, "cannot read"), (mismatched, "5 images but 4 labels")],
+    [(corrupt, "cannot read"), (unreadable, "is not a regular file"), (mismatched, "5 images but 4 labels")],
     ids=["corrupt", "unreadable", "count-mismatch"],
 )
 def test_bad_data_dir_is_one_line(idx_dir, tmp_path, spoil, message):
@@ -134,9 +134,9 @@ def test_bad_data_dir_is_one_line(idx_dir, tmp_path, spoil, message):
         (["--dataset", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
         (["--dataset", "imdb_reviews"], "not an image classification data set"),
         (["--data-dir", "/no/such/folder"], "does not exist"),
-        (["--epochs", "0"], "--epochs must be >= 1"),
-        (["--batch-size", "-1"], "--batch-size must be >= 1"),
-        (["--latent-dim", "0"], "--latent-dim must be >= 1"),
+        (["--epochs", "0"], "Invalid value for '--epochs'"),
+        (["--batch-size", "-1"], "Invalid value for '--batch-size'"),
+        (["--latent-dim", "0"], "Invalid value for '--latent-dim'"),
         (["--beta", "-0.1"], "--beta must be a finite number >= 0"),
         (["--arch", "resnet"], "--arch must be one of"),
         (["--model", "gan"], "--model must be vae, ae or both"),

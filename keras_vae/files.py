@@ -1,0 +1,127 @@
+"""Reading and writing files without harm: every write goes to a temporary name and is renamed into place,
+a full or read-only disk is one line naming the path, an existing file is replaced only when asked, and a
+file is read only when it is a regular file of a sane size."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from keras_vae.errors import KerasVAEError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+MB = 1 << 20
+
+
+class FileError(KerasVAEError):
+    """A file cannot be written or read safely: a full or read-only disk, a target not ours to replace, a device."""
+
+
+def megabytes(size: int) -> str:
+    return f"{size / MB:,.1f} MB"
+
+
+def free_space(path: Path) -> int:
+    """Bytes free on the file system that holds path (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def check_free_space(path: Path, needed: int, what: str) -> None:
+    """Refuse before writing what would not fit, naming the place and the space needed."""
+    free = free_space(path)
+    if free < needed:
+        raise FileError(f"not enough space for {what} in {path}: needs about {megabytes(needed)}, {megabytes(free)} free")
+
+
+def write_error(error: OSError, path: Path, needed: int | None = None) -> FileError | None:
+    """The one line for a full or read-only disk met while writing path; None for other errors."""
+    if error.errno in NO_SPACE:
+        need = f"needs about {megabytes(needed)}, " if needed else ""
+        return FileError(f"no space left writing {path}: {need}{megabytes(free_space(path))} free; free some space and try again")
+    if error.errno in READ_ONLY:
+        return FileError(f"cannot write {path}: {os.strerror(error.errno).lower()}; give a writable folder")
+    return None
+
+
+def temporary_path(path: Path, tag: str = "tmp") -> Path:
+    """A hidden name beside path for this process; every suffix kept, since Keras checks for '.weights.h5'."""
+    stem, dot, suffixes = path.name.partition(".")
+    return path.with_name(f".{stem}.{os.getpid()}.{tag}{dot}{suffixes}")
+
+
+def make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(error, path) or error
+
+
+def write_atomic(path: Path, write, needed: int | None = None) -> None:
+    """Call write(temporary_path), then rename the result onto path in one step; a full or read-only disk
+    raises FileError, and whatever was at path stays as it was."""
+    make_folder(path.parent)
+    temporary = temporary_path(path)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except OSError as error:
+        raise write_error(error, path, needed) or error
+    finally:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda temporary: temporary.write_text(text))
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv_atomic(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def claim(path: Path, overwrite: bool, option: str = "--out") -> Path:
+    """An output file the user named: an existing one is replaced only with --overwrite, and never a folder."""
+    if path.is_dir() and not path.is_symlink():
+        raise FileError(f"{option} {path} is a folder: give a file name")
+    if os.path.lexists(path) and not overwrite:
+        raise FileError(f"{path} exists: pass --overwrite to replace it, or another {option}")
+    return path
+
+
+def inside(root: Path, path: Path) -> Path:
+    """path, refused when it (through a symbolic link on the way) leads out of root."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise FileError(f"{path} leads outside {root} (through a symbolic link): keras-vae writes into a run only inside it")
+    return path
+
+
+def check_regular(path: Path, limit: int, what: str = "file") -> int:
+    """The size of path, refused unless it is a regular file no larger than limit (not a device, a FIFO, a folder)."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise FileError(f"cannot read {path}: {error.strerror}") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise FileError(f"{path} is not a regular file: give the {what} keras-vae wrote")
+    if info.st_size > limit:
+        raise FileError(f"{path} is {megabytes(info.st_size)}, over the {megabytes(limit)} a {what} may take")
+    return info.st_size

@@ -1,0 +1,377 @@
+"""Never destroy what the user did not ask to: --overwrite replaces only what keras-vae wrote, a replaced run comes
+back when its successor fails, --out files are refused unless asked, no write leaves a run through a link,
+resume refuses what it cannot honour, hostile files and extreme options are one line, full and read-only disks
+lose nothing, and SIGTERM stops like Ctrl-C."""
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import make_images
+from test_data import write_split
+from test_reliability import train_process, wait_for
+from test_train_cli import command, history
+from typer.testing import CliRunner
+
+from cli.main import app
+from keras_vae.export import MARKER, check_target
+from keras_vae.runs import Run, open_run
+from keras_vae.snapshots import kept_epochs
+
+FAST = ["--arch", "dense", "--batch-size", "8"]
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [*map(str, args)])
+
+
+def one_line(result, *messages: str) -> None:
+    """The command failed with exit code 2 and one line on stderr that holds every message."""
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("keras-vae: error: ") and result.stderr.count("\n") == 1, result.stderr
+    for message in messages:
+        assert message in result.stderr, result.stderr
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under folder with its bytes."""
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("safety-data")
+    pixels = (make_images() * 255).astype("u1")[..., 0]
+    write_split(root, pixels, np.arange(32) % 4, compress=True, split="train")
+    write_split(root, pixels[:8], np.arange(8) % 4, compress=True, split="t10k")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir) -> Path:
+    root = tmp_path_factory.mktemp("safety")
+    assert cli("train", "--data-dir", data_dir, "--epochs", 2, "--name", "run", "--output-dir", root, *FAST).exit_code == 0
+    return root / "run"
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    shutil.copytree(trained, tmp_path / "runs" / "run")
+    return tmp_path / "runs" / "run"
+
+
+def test_overwrite_leaves_a_folder_keras_vae_did_not_write(data_dir, tmp_path):
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "thesis.tex").write_text("\\chapter{One}")
+    result = cli("train", "--data-dir", data_dir, "--name", "X", "--output-dir", tmp_path, "--overwrite", *FAST)
+    one_line(result, "is not a run keras-vae wrote", "--overwrite leaves it alone")
+    assert (tmp_path / "X" / "thesis.tex").read_text() == "\\chapter{One}"
+
+
+def test_a_replaced_run_comes_back_when_the_new_one_fails_before_its_first_epoch(data_dir, run_copy):
+    before = snapshot(run_copy)
+    result = cli(
+        "train", "--data-dir", data_dir, "--name", "run", "--output-dir", run_copy.parent, "--overwrite",
+        "--learning-rate", 1e30, "--epochs", 3, *FAST,
+    )
+    one_line(result, "the loss became nan in epoch 1")
+    assert snapshot(run_copy) == before
+    assert not Run(run_copy).aside.exists()
+
+
+def test_a_replaced_run_goes_once_the_new_one_has_finished_an_epoch(data_dir, run_copy):
+    result = cli("train", "--data-dir", data_dir, "--name", "run", "--output-dir", run_copy.parent, "--overwrite", "--epochs", 3, *FAST)
+    assert result.exit_code == 0, result.output
+    assert [row["epoch"] for row in history(run_copy)] == ["1", "2", "3"]
+    assert not Run(run_copy).aside.exists() and sorted(p.name for p in run_copy.parent.iterdir()) == ["run"]
+
+
+def test_a_replacement_killed_before_its_first_epoch_puts_the_old_run_back(run_copy):
+    before = snapshot(run_copy)
+    run = Run(run_copy)
+    os.replace(run.root, run.aside)  # what a SIGKILL in the new run's first epoch leaves: the old run aside,
+    (run.root / "logs").mkdir(parents=True)  # and a new folder with no committed epoch
+    (run.root / "config.json").write_text("{}")
+    assert open_run(run_copy.parent, "run", resume=True, overwrite=False) == run
+    assert snapshot(run_copy) == before and not run.aside.exists()
+
+
+def test_a_failed_start_leaves_no_run_folder(data_dir, tmp_path, monkeypatch):
+    from keras_vae import training
+    from keras_vae.errors import KerasVAEError
+
+    def broken(*args, **kwargs):
+        raise KerasVAEError("the model cannot be built")
+
+    monkeypatch.setattr(training, "build_model", broken)
+    one_line(cli("train", "--data-dir", data_dir, "--name", "new", "--output-dir", tmp_path, *FAST), "cannot be built")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command_name, name", [("generate", "photo.png"), ("generate", "array.npy"), ("animate", "holiday.gif")])
+def test_an_existing_out_file_is_replaced_only_with_overwrite(trained, tmp_path, command_name, name):
+    out = tmp_path / name
+    out.write_bytes(b"the user's own")
+    one_line(cli(command_name, trained, "--out", out), f"{out} exists", "--overwrite")
+    assert out.read_bytes() == b"the user's own"
+    assert cli(command_name, trained, "--out", out, "--overwrite").exit_code == 0
+    assert out.read_bytes() != b"the user's own"
+
+
+def test_explore_into_a_folder_checks_every_name_before_drawing(trained, tmp_path):
+    (tmp_path / "latent.png").write_bytes(b"mine")
+    one_line(cli("explore", trained, "--out", tmp_path), "latent.png exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latent.png"] and (tmp_path / "latent.png").read_bytes() == b"mine"
+    assert cli("explore", trained, "--out", tmp_path, "--overwrite").exit_code == 0
+    assert (tmp_path / "latent.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_refuses_an_existing_page(trained, tmp_path):
+    (tmp_path / "index.md").write_text("notes")
+    one_line(cli("compare", trained, trained, "--out", tmp_path), "index.md exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.md"]
+
+
+def test_no_write_follows_a_link_out_of_the_run(run_copy, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(run_copy / "figures", ignore_errors=True)
+    (run_copy / "figures").symlink_to(outside)
+    for args in (["explore", run_copy], ["animate", run_copy], ["generate", run_copy]):
+        one_line(cli(*args), "leads outside", "symbolic link")
+    with pytest.raises(Exception, match="leads outside"):
+        Run(run_copy).check_inside()  # what train checks before it writes into a run it resumes
+    assert not list(outside.iterdir())
+
+
+def test_export_targets_keras_vae_did_not_write_are_refused(trained, tmp_path):
+    run = Run(trained)
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("keep")
+    cases = [(users, "is not an export keras-vae wrote"), (trained, "is the run or holds it"), (trained.parent, "is the run or holds it")]
+    for out, message in cases:
+        with pytest.raises(Exception, match=message):
+            check_target(run, out, "saved_model", overwrite=True)
+    with pytest.raises(Exception, match="is a folder"):
+        check_target(run, users, "keras", overwrite=True)
+    (users / MARKER).write_text("{}")
+    check_target(run, users, "saved_model", overwrite=True)
+
+
+def test_export_overwrite_of_a_users_folder_is_one_line_and_harmless(trained, tmp_path):
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("keep")
+    before = snapshot(trained.parent)
+    for out in (users, trained):
+        done = subprocess.run([sys.executable, "-m", "cli.main", "export", trained, "--out", out, "--overwrite"], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert (users / "notes.txt").read_text() == "keep" and sorted(p.name for p in users.iterdir()) == ["notes.txt"]
+    assert snapshot(trained.parent) == before
+
+
+def test_resume_applies_more_epochs_and_refuses_other_changes(data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    child = train_process("--data-dir", data_dir, "--epochs", 500, "--name", "r", "--output-dir", runs, "--batch-size", 1, "--arch", "dense")
+    wait_for(lambda: (runs / "r" / "backup").exists() and len(history(runs / "r")) >= 1, child)
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=120) == 130
+    done = len(history(runs / "r"))
+    one_line(cli("train", "--name", "r", "--output-dir", runs, "--resume", "--arch", "conv"), "--arch conv differs from the run's dense")
+    one_line(cli("train", "--name", "r", "--output-dir", runs, "--resume", "--latent-dim", 3), "--latent-dim 3 differs")
+    one_line(cli("train", "--name", "r", "--output-dir", runs, "--resume", "--epochs", done), "is not more than")
+    result = cli("train", "--name", "r", "--output-dir", runs, "--resume", "--epochs", done + 1)
+    assert result.exit_code == 0, result.output
+    assert f"training to {done + 1} epochs instead of 500" in result.stdout
+    assert json.loads((runs / "r" / "config.json").read_text())["options"]["epochs"] == done + 1
+    assert [int(row["epoch"]) for row in history(runs / "r")] == list(range(1, done + 2))
+    one_line(cli("train", "--name", "r", "--output-dir", runs, "--resume", "--epochs", done + 5), "keeps no resume state")
+
+
+@pytest.mark.parametrize("damage", ["deleted", "shortened"])
+def test_resume_with_a_history_shorter_than_its_state_is_one_line(data_dir, tmp_path, damage):
+    runs = tmp_path / "runs"
+    child = train_process("--data-dir", data_dir, "--epochs", 500, "--name", "r", "--output-dir", runs, "--batch-size", 1, "--arch", "dense")
+    wait_for(lambda: Run(runs / "r").committed_epoch() >= 2, child)
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=120) == 130
+    path = runs / "r" / "history.csv"
+    if damage == "deleted":
+        path.unlink()
+    else:
+        path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
+    one_line(cli("train", "--name", "r", "--output-dir", runs, "--resume"), "history.csv holds", "would have gaps")
+
+
+def test_sigterm_stops_like_ctrl_c_and_releases_the_lock(data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    child = train_process("--data-dir", data_dir, "--epochs", 500, "--name", "t", "--output-dir", runs, "--batch-size", 1, "--arch", "dense")
+    wait_for(lambda: Run(runs / "t").committed_epoch() >= 1, child)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 143, stderr
+    assert "--resume" in stderr and stderr.count("\n") == 1
+    assert not (runs / ".t.lock").exists()
+    assert Run(runs / "t").committed_epoch() == len(history(runs / "t"))
+
+
+def gzip_bomb(folder: Path) -> None:
+    header = b"\0\0\x08\x03" + np.array([10**9, 28, 28], ">u4").tobytes()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(1 << 20)))
+    (folder / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + np.array([10**9], ">u4").tobytes())
+
+
+def npz(**arrays):
+    def write(folder: Path) -> None:
+        np.savez(folder / "data.npz", **arrays)
+
+    return write
+
+
+def npy_named_npz(folder: Path) -> None:
+    with open(folder / "data.npz", "wb") as f:
+        np.save(f, np.zeros((4, 8, 8)))
+
+
+IMAGES = np.zeros((8, 8, 8), "u1")
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (gzip_bomb, "more than this machine's"),
+        (npz(x_train=IMAGES, y_train=np.zeros(8), x_test=np.zeros((2, 4, 4), "u1"), y_test=np.zeros(2)), "both splits need images of one size"),
+        (npz(x_train=IMAGES, y_train=np.array(list("abcdefgh"))), "y_train holds <U1 values"),
+        (npz(x_train=IMAGES, y_train=np.zeros((8, 4))), "labels must be one class number per image"),
+        (npy_named_npz, "is a .npy file (one array), not a .npz"),
+    ],
+    ids=["idx-gzip-bomb", "npz-test-size", "npz-string-labels", "npz-2d-labels", "npy-named-npz"],
+)
+def test_hostile_data_files_are_one_line_before_any_run_folder(tmp_path, write, message):
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data)
+    one_line(cli("train", "--data-dir", data, "--output-dir", tmp_path / "runs", *FAST), message)
+    assert not list((tmp_path / "runs").glob("*")) or [p.name for p in (tmp_path / "runs").iterdir()] == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "huge"])
+def test_a_model_file_that_is_not_a_sane_regular_file_is_refused(run_copy, kind, monkeypatch):
+    from keras_vae import runs
+
+    model = run_copy / "model.keras"
+    model.unlink()
+    if kind == "fifo":
+        os.mkfifo(model)
+    elif kind == "device":
+        model.symlink_to("/dev/zero")
+    elif kind == "folder":
+        model.mkdir()
+    else:
+        model.write_bytes(b"PK" + bytes(2000))
+        monkeypatch.setattr(runs, "MODEL_BYTES", 1000)
+    one_line(cli("generate", run_copy), "model.keras" if kind != "folder" else "is not a regular file")
+
+
+def test_generate_writes_any_number_in_chunks_and_bounds_a_png(trained, tmp_path):
+    from keras_vae.explore import RunData
+
+    out = tmp_path / "many.npy"
+    assert cli("generate", trained, "--n", 2500, "--out", out, "--seed", 4).exit_code == 0
+    np.testing.assert_array_equal(np.load(out), RunData.load(trained).samples(2500, 4))
+    one_line(cli("generate", trained, "--n", 10_001, "--out", tmp_path / "grid.png"), "more than a .png grid holds (10000)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--seed", "-1"], "Invalid value for '--seed'"),
+        (["train", "--seed", str(2**32)], "Invalid value for '--seed'"),
+        (["train", "--latent-dim", "5000"], "Invalid value for '--latent-dim'"),
+        (["train", "--name", "n" * 250], "keep it to 100"),
+        (["evaluate", "RUN", "--k", "20000"], "Invalid value for '--k'"),
+        (["evaluate", "RUN", "--seed", "-3"], "Invalid value for '--seed'"),
+        (["generate", "RUN", "--seed", str(2**40)], "Invalid value for '--seed'"),
+        (["animate", "RUN", "--fps", "1e9"], "--fps must lie between 0.01 and 100"),
+        (["animate", "RUN", "--fps", "0.001"], "--fps must lie between 0.01 and 100"),
+        (["explore", "RUN", "--radius", "1e300"], "Invalid value for '--radius'"),
+        (["train", "--epochs", "0"], "Invalid value for '--epochs'"),
+    ],
+)
+def test_extreme_options_are_one_line(trained, tmp_path, args, message):
+    args = [str(trained) if a == "RUN" else a for a in args]
+    extra = ["--output-dir", str(tmp_path)] if args[0] == "train" else []
+    one_line(cli(*args, *extra), message)
+    assert not list(tmp_path.iterdir())
+
+
+def test_epoch_snapshots_are_thinned_evenly_within_their_bound():
+    for latest in (1, 7, 100, 101, 257, 10**6):
+        kept = sorted(kept_epochs(latest))
+        assert len(kept) <= 100 and kept[0] == 1 and kept[-1] == latest
+        inner = np.diff(kept[1:-1])
+        assert len(set(inner)) <= 1, "evenly spaced between the first and the latest"
+    assert kept_epochs(100) == set(range(1, 101))
+    assert kept_epochs(101) >= kept_epochs(102) - {102}, "thinning only ever drops epochs"
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A small tmpfs at path, or a skip where mounting is not allowed."""
+    path.mkdir(exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_keeps_what_was_saved(data_dir, tmp_path):
+    """The disk fills after the first epoch: training stops with one line naming the run and the space it needs,
+    and the committed epochs, the best model and the history stay whole."""
+    with tmpfs(tmp_path / "disk", "8m") as disk:
+        args = ("--data-dir", data_dir, "--epochs", 500, "--name", "full", "--output-dir", disk, "--batch-size", 1, "--arch", "dense")
+        child = train_process(*args)
+        run = Run(disk / "full")
+        wait_for(lambda: run.committed_epoch() >= 1, child)
+        (disk / "filler").write_bytes(bytes(shutil.disk_usage(disk).free - 100_000))
+        _, stderr = child.communicate(timeout=300)
+        assert child.returncode == 2 and stderr.count("\n") == 1, stderr[-3000:]
+        assert "not enough space for this epoch's files" in stderr and str(run.root) in stderr and "MB free" in stderr
+        kept = run.committed_epoch()
+        assert [int(row["epoch"]) for row in history(run.root)][:kept] == list(range(1, kept + 1))
+        assert keras.saving.load_model(run.model, compile=False) is not None
+
+
+def test_a_write_that_fills_the_disk_is_one_line_and_keeps_the_old_file(tmp_path):
+    from keras_vae.files import FileError, write_atomic
+
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        (disk / "model.keras").write_bytes(b"old")
+        with pytest.raises(FileError, match="no space left writing .*model.keras: .* free"):
+            write_atomic(disk / "model.keras", lambda temporary: temporary.write_bytes(bytes(2 << 20)))
+        assert (disk / "model.keras").read_bytes() == b"old" and sorted(p.name for p in disk.iterdir()) == ["model.keras"]
+
+
+def test_a_read_only_disk_is_one_line(trained, data_dir, tmp_path):
+    with tmpfs(tmp_path / "ro", "16m") as folder:
+        shutil.copytree(trained, folder / "run")
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        before = snapshot(folder)
+        one_line(cli("explore", folder / "run"), "read-only file system")
+        one_line(cli("train", "--data-dir", data_dir, "--name", "new", "--output-dir", folder, *FAST), "read-only file system")
+        done = subprocess.run([sys.executable, "-m", "cli.main", "export", folder / "run", "--no-verify"], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "read-only file system" in done.stderr, done.stderr
+        assert snapshot(folder) == before
