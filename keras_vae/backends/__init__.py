@@ -12,6 +12,8 @@ import importlib
 
 import keras
 
+from keras_vae.errors import KerasVAEError
+
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
 if keras.backend.backend() not in SUPPORTED_BACKENDS:
@@ -33,6 +35,17 @@ def keras_conv(x, kernel, strides: tuple[int, int], bias=None):
 def keras_conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' transposed convolution by Keras's own op, for backends with no faster route."""
     return add_bias(keras.ops.conv_transpose(x, kernel, strides, padding="same"), bias)
+
+
+def check_even(batch_sizes: set[int], replicas: int) -> None:
+    """Data-parallel steps split every batch evenly across the devices: refuse, before anything is written, batch
+    sizes that would not split (TensorFlow's MirroredStrategy crashed on them mid-training; JAX refuses them)."""
+    uneven = sorted(size for size in batch_sizes if size % replicas)
+    if uneven:
+        raise KerasVAEError(
+            f"--distribute splits every batch over {replicas} devices, and batches of {uneven} images would not split "
+            f"evenly: pick a --batch-size that is a multiple of {replicas} and leaves a last batch that is one too"
+        )
 
 
 def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:

@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from keras_vae.backends import add_bias, keras_conv, keras_conv_transpose, same_padding
-from keras_vae.errors import KerasVAEError
+from keras_vae.backends import add_bias, check_even, keras_conv, keras_conv_transpose, same_padding
 
 
 class TrainStep:
@@ -178,12 +177,7 @@ def distribution(batch_sizes: set[int]):
     if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
         keras.distribution.initialize()
     devices = keras.distribution.list_devices()
-    uneven = sorted(size for size in batch_sizes if size % len(devices))
-    if uneven:
-        raise KerasVAEError(
-            f"--distribute splits every batch over {len(devices)} devices, and batches of {uneven} images would not split "
-            f"evenly: pick a --batch-size that is a multiple of {len(devices)} and leaves a last batch that is one too"
-        )
+    check_even(batch_sizes, len(devices))
     previous = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     try:

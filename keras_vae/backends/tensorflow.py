@@ -6,6 +6,8 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_vae.backends import check_even
+
 
 class TrainStep:
     def train_step(self, data):
@@ -26,12 +28,13 @@ class TrainStep:
 @contextlib.contextmanager
 def distribution(batch_sizes: set[int]):
     """tf.distribute: MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster, else MirroredStrategy
-    over every GPU, or every logical CPU where there is none. Uneven batches split fine here."""
+    over every GPU, or every logical CPU where there is none. Every batch must split evenly across them."""
     if "TF_CONFIG" in os.environ:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+    check_even(batch_sizes, strategy.num_replicas_in_sync)
     with strategy.scope():
         yield strategy.num_replicas_in_sync
 
