@@ -30,6 +30,16 @@ class Sampling(keras.layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "seed": self.seed}
 
+    def save_own_variables(self, store) -> None:
+        """Keep the noise's seed state in .keras and .weights.h5 files (Keras saves a layer's variables, not its
+        SeedGenerator's), so a resumed run draws the noise the uninterrupted one would."""
+        store["seed_generator_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store) -> None:
+        if "seed_generator_state" in store:  # files written before it was kept have none
+            state = self.seed_generator.state
+            state.assign(keras.ops.cast(store["seed_generator_state"][...], state.dtype))
+
 
 class KLWarmup(keras.callbacks.Callback):
     """Ramps the KL weight linearly: beta * (epoch + 1) / (N + 1) for the first N epochs, then beta."""
