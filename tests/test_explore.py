@@ -187,6 +187,7 @@ def test_pixel_accuracy_and_active_units_by_hand():
     x = np.array([[0.9, 0.1], [0.2, 0.7]])
     x_hat = np.array([[0.6, 0.4], [0.8, 0.2]])
     assert pixel_accuracy(x, x_hat) == 0.5
+    assert pixel_accuracy(np.array([0.2, 0.5]), np.array([0.5, 0.2])) == 1.0, "0.5 itself lies below the threshold"
     z = np.array([[0.0, 1.0, 0.5], [0.0, -1.0, 0.6], [0.0, 1.0, 0.55]])
     assert active_units(z) == 1
 

@@ -55,6 +55,18 @@ def test_autoencoder_terms_have_no_kl(recon_loss, reduction):
     np.testing.assert_allclose(to_numpy(terms["loss"]), hand_reconstruction(recon_loss, reduction), rtol=1e-5)
 
 
+def test_bce_of_saturated_outputs_is_finite_and_clipped_on_both_sides():
+    """A sigmoid in float32 reaches exactly 0 and 1: both ends are clipped by epsilon, as TensorFlow and JAX do."""
+    from keras_vae.losses import reconstruction_loss
+
+    x = np.array([[0.25, 0.75, 0.5, 1.0]], "float32")
+    x_hat = np.array([[0.0, 1.0, 1.0, 0.0]], "float32")
+    p = np.clip(x_hat, np.float32(EPS), np.float32(1 - EPS))  # in float32, as the model computes: 1 - p is 1.19e-7
+    expected = -np.sum(x * np.log(p) + (1 - x) * np.log(np.float32(1) - p))
+    assert np.isfinite(expected)
+    np.testing.assert_allclose(to_numpy(reconstruction_loss(x, x_hat)), [expected], rtol=1e-4)
+
+
 def test_kl_is_zero_at_the_prior():
     zeros = np.zeros((2, 4), "float32")
     assert to_numpy(loss_terms(X[:2], X_HAT[:2], zeros, zeros)["kl_loss"]) == pytest.approx(0.0, abs=1e-7)

@@ -1,5 +1,7 @@
 """fit(), evaluate() and train_on_batch() through the per-backend train_step and test_step."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -118,3 +120,20 @@ def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_p
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
     steps = [model.train_on_batch(images[:8], return_dict=True) for model in (original, restored)]
     assert steps[0] == steps[1]
+
+
+def test_best_model_is_saved_only_when_the_validation_loss_improves(tmp_path):
+    from keras_vae.callbacks import BestModel
+
+    saved = []
+
+    class Recorder:
+        def save(self, path):
+            saved.append(epoch)
+            Path(path).write_text(str(epoch))
+
+    best = BestModel(tmp_path / "model.keras")
+    best.set_model(Recorder())
+    for epoch, value in enumerate([5.0, 3.0, 4.0, float("nan"), 3.0, 2.5]):
+        best.on_epoch_end(epoch, {"val_loss": value})
+    assert saved == [0, 1, 5] and (tmp_path / "model.keras").read_text() == "5"
