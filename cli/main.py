@@ -149,7 +149,10 @@ def main(
 @app.command()
 def train(
     ctx: typer.Context,
-    dataset: str = typer.Option("mnist", help="A tensorflow-datasets image data set: mnist, fashion_mnist, kmnist, cifar10, ..."),
+    dataset: str = typer.Option(
+        "mnist",
+        help="A tensorflow-datasets image data set: mnist, fashion_mnist, kmnist, cifar10, ... Offline, mnist is the MNIST test set bundled with keras-vae.",
+    ),
     data_dir: Optional[Path] = typer.Option(
         None, help="Offline data instead: a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz."
     ),
@@ -185,10 +188,14 @@ def train(
         from rich.console import Console
 
         from keras_vae.config import ConfigError, TrainConfig
-        from keras_vae.data import load_dataset
+        from keras_vae.data import default_source, load_dataset
         from keras_vae.runs import lock, open_run
         from keras_vae.training import resume_options
 
+        console = Console()
+        data_dir, note = (data_dir, None) if resume else default_source(dataset, data_dir)
+        if note:
+            console.print(note, soft_wrap=True)
         kinds = ("ae", "vae") if model == "both" else (model,)
         options = config_options(locals())
         given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
@@ -198,12 +205,11 @@ def train(
         for kind in kinds:
             locks.enter_context(lock(output_dir, names[kind]))
         runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
-        console = Console()
         if resume:
             for kind in kinds:
                 configs[kind], note = resume_options(runs[kind], {**given, "model": kind} if "model" in given else given)
                 if note:
-                    console.print(note)
+                    console.print(note, soft_wrap=True)
         if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         first = next(iter(configs.values()))

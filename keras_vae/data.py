@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import socket
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -13,10 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from keras_vae.errors import KerasVAEError
-from keras_vae.files import check_regular, megabytes
+from keras_vae.files import MB, check_regular, megabytes
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+SAMPLE = Path(__file__).resolve().parent / "sample" / "mnist"
+"""The MNIST test set bundled with the package (keras_vae/sample/README.md): train's data when tensorflow-datasets
+has no MNIST and cannot download it."""
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 
 class DataError(KerasVAEError):
@@ -97,7 +104,7 @@ def load_dataset(name: str = "mnist", data_dir: str | Path | None = None, val_fr
     random val_fraction of the training images is held out.
     """
     if data_dir is not None:
-        train, val, source, class_names = *_from_files(Path(data_dir)), None
+        train, val, source, class_names = _from_files(Path(data_dir))
     else:
         train, val, class_names = _from_tfds(name)
         source = f"tensorflow-datasets:{name}"
@@ -121,12 +128,26 @@ def _from_files(path: Path):
         raise DataError(f"no *-images-idx3-ubyte[.gz] files and no single .npz file in {path}")
     train = load_idx_split(path, splits[0])
     val = load_idx_split(path, "t10k") if splits == ["train", "t10k"] else None
-    return train, val, f"idx:{path}"
+    return train, val, f"idx:{path}", read_class_names(path / "classes.txt", train[1])
+
+
+def read_class_names(path: Path, labels: np.ndarray) -> list[str] | None:
+    """classes.txt beside IDX files: one class name a line, in label order; None without the file."""
+    if not path.exists():
+        return None
+    check_regular(path, MB, "classes.txt")
+    return check_class_names([line.strip() for line in path.read_text().splitlines() if line.strip()], labels, str(path))
+
+
+def check_class_names(names: list[str], labels: np.ndarray, what: str) -> list[str]:
+    if not names or labels.max(initial=0) >= len(names):
+        raise DataError(f"{what} names {len(names)} classes, but the labels go up to {labels.max(initial=0)}: give one name per class, in label order")
+    return names
 
 
 def _from_npz(path: Path):
-    """A keras.datasets-style .npz: x_train and y_train, optionally x_test and y_test. The arrays' headers are
-    checked (kinds, shapes, memory) before any array is loaded."""
+    """A keras.datasets-style .npz: x_train and y_train, optionally x_test, y_test and class_names (strings, in
+    label order). The arrays' headers are checked (kinds, shapes, memory) before any array is loaded."""
     check_regular(path, memory_bytes(), "data file")
     headers = npz_headers(path)
     if not {"x_train", "y_train"} <= set(headers):
@@ -141,7 +162,8 @@ def _from_npz(path: Path):
     train = _as_images(arrays["x_train"], arrays["y_train"], f"{path} x_train and y_train")
     has_test = {"x_test", "y_test"} <= set(arrays)
     val = _as_images(arrays["x_test"], arrays["y_test"], f"{path} x_test and y_test") if has_test else None
-    return train, val, f"npz:{path}"
+    names = [str(name) for name in arrays["class_names"].reshape(-1)] if "class_names" in arrays else None
+    return train, val, f"npz:{path}", names and check_class_names(names, train[1], f"{path} class_names")
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -168,6 +190,8 @@ def check_npz_headers(path: Path, headers: dict) -> None:
     for name, (shape, dtype) in headers.items():
         if name in ("x_train", "y_train", "x_test", "y_test") and dtype.kind not in "biuf":
             raise DataError(f"{path}: {name} holds {dtype} values; images and labels must be numbers")
+        if name == "class_names" and dtype.kind not in "US":
+            raise DataError(f"{path}: class_names holds {dtype} values; give the names as strings")
     for name in ("y_train", "y_test"):
         shape = headers.get(name, ((0,), None))[0]
         if len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1):
@@ -181,7 +205,7 @@ def check_npz_headers(path: Path, headers: dict) -> None:
     check_fits(sum(math.prod(shape) for shape in shapes), f"{path} claims images of shapes {shapes}")
 
 
-def _from_tfds(name: str):
+def _tfds_builder(name: str):
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
@@ -193,18 +217,54 @@ def _from_tfds(name: str):
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise DataError(f"dataset {name!r} is not an image classification data set (it has no image and label features)")
+    return builder
+
+
+def can_download(timeout: float = 5.0) -> bool:
+    """Whether tensorflow-datasets' download host answers: offline, tfds retries for minutes before it gives up."""
     try:
-        builder.download_and_prepare()
-    except Exception as error:  # tfds raises many kinds: requests, urllib, gcs, missing modules
-        raise DataError(
-            f"tensorflow-datasets could not download {name!r} ({type(error).__name__}); offline? "
-            "use --data-dir with local IDX or .npz files"
-        ) from error
+        socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def default_source(dataset: str, data_dir: str | Path | None) -> tuple[str | Path | None, str | None]:
+    """Where train's data comes from: as given, except that MNIST which tensorflow-datasets neither has nor can
+    download becomes the bundled sample (SAMPLE), with a line that says so."""
+    if data_dir is not None or dataset != "mnist":
+        return data_dir, None
+    try:
+        if _tfds_builder(dataset).is_prepared() or can_download():
+            return None, None
+    except DataError:  # no tensorflow-datasets
+        pass
+    return SAMPLE, "tensorflow-datasets has no MNIST here and cannot download it: training on the MNIST test set bundled with keras-vae (10,000 images)"
+
+
+def _from_tfds(name: str):
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(name)
+    if not builder.is_prepared():
+        if not can_download():
+            raise DataError(
+                f"tensorflow-datasets could not download {name!r}: no network ({DOWNLOAD_HOST[0]} does not answer); "
+                "use --data-dir with local IDX or .npz files"
+            )
+        try:
+            tfds.display_progress_bar(False)
+            builder.download_and_prepare()
+        except Exception as error:  # tfds raises many kinds: requests, urllib, gcs, missing modules
+            raise DataError(
+                f"tensorflow-datasets could not download {name!r} ({type(error).__name__}); offline? "
+                "use --data-dir with local IDX or .npz files"
+            ) from error
     splits = builder.info.splits
     val_split = next((split for split in ("test", "validation") if split in splits), None)
     train = _tfds_split(builder, "train")
     val = _tfds_split(builder, val_split) if val_split else None
-    return train, val, list(features["label"].names)
+    return train, val, list(builder.info.features["label"].names)
 
 
 def _tfds_split(builder, split: str) -> tuple[np.ndarray, np.ndarray]:

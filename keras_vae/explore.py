@@ -27,7 +27,6 @@ PNG_IMAGES = 10_000
 """The most images generate puts in one .png grid (100 x 100)."""
 CHUNK = 1024
 """Images generate decodes at a time, so a .npy of any size takes bounded memory."""
-FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 GRID = 15
 
 
@@ -64,10 +63,8 @@ class RunData:
 
     @property
     def class_names(self) -> list[str] | None:
-        data = self.config["data"]
-        if data.get("class_names"):
-            return data["class_names"]
-        return FASHION_MNIST if "fashion" in data["source"].lower() else None
+        """The names the data gave its classes (config.json), or None: labels are then drawn as numbers."""
+        return self.config["data"].get("class_names")
 
     @cached_property
     def codes(self) -> list[np.ndarray]:
