@@ -137,11 +137,8 @@ class CheckFreeSpace(keras.callbacks.Callback):
 
 
 class HistoryCSV(keras.callbacks.Callback):
-    """history.csv: a row per epoch with every logged metric, the epoch's seconds and training images/s.
-
-    Rows of epochs at or after the one just finished are replaced, so a resumed run
-    never repeats an epoch; the file is rewritten whole and renamed into place.
-    """
+    """history.csv: a row per epoch with every logged metric, the epoch's seconds and training images/s, after
+    the rows it starts from (a resumed run's, up to its committed epoch); rewritten whole and renamed into place."""
 
     def __init__(self, path: Path, rows: list[dict], train_images: int):
         super().__init__()
@@ -158,7 +155,7 @@ class HistoryCSV(keras.callbacks.Callback):
         train_seconds = (self.trained if self.trained > self.started else now) - self.started
         row = {"epoch": epoch + 1, **{name: float(value) for name, value in (logs or {}).items()}}
         row |= {"epoch_seconds": round(now - self.started, 4), "images_per_s": round(self.train_images / train_seconds, 1)}
-        self.rows = [r for r in self.rows if int(r["epoch"]) <= epoch] + [row]
+        self.rows = [*self.rows, row]
         write_csv_atomic(self.path, self.rows)
 
 
