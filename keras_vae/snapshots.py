@@ -12,10 +12,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_vae.files import write_atomic
+from keras_vae.files import MB, check_regular, write_atomic
 
 EPOCH_SNAPSHOTS = 100
 """The most epoch snapshots a run keeps; longer runs are thinned evenly (kept_epochs)."""
+SNAPSHOT_BYTES = 1024 * MB
+"""The largest snapshot file read back (the fixed subset of 2,000 images of 256 x 256 x 3 is 393 MB)."""
 SUBSET = 2000
 SAMPLES = 64
 RECONSTRUCTIONS = 16
@@ -88,6 +90,7 @@ class Snapshots(keras.callbacks.Callback):
 
 
 def read_fixed(folder: Path) -> dict[str, np.ndarray]:
+    check_regular(folder / "fixed.npz", SNAPSHOT_BYTES, "snapshot")
     with np.load(folder / "fixed.npz") as data:
         return {key: data[key] for key in data.files}
 
@@ -96,6 +99,7 @@ def read_epochs(folder: Path) -> list[dict[str, np.ndarray]]:
     """Every epoch's snapshot, in order, each with its 'epoch' number."""
     snapshots = []
     for path in sorted(folder.glob("epoch_*.npz")):
+        check_regular(path, SNAPSHOT_BYTES, "snapshot")
         with np.load(path) as data:
             snapshots.append({"epoch": epoch_of(path), **{key: data[key] for key in data.files}})
     return snapshots

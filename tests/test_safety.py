@@ -283,6 +283,13 @@ def test_a_model_file_that_is_not_a_sane_regular_file_is_refused(run_copy, kind,
     one_line(cli("generate", run_copy), "model.keras" if kind != "folder" else "is not a regular file")
 
 
+def test_a_snapshot_that_is_a_fifo_is_refused(run_copy):
+    fixed = run_copy / "snapshots" / "fixed.npz"
+    fixed.unlink()
+    os.mkfifo(fixed)
+    one_line(cli("explore", run_copy), "fixed.npz is not a regular file")
+
+
 def test_generate_writes_any_number_in_chunks_and_bounds_a_png(trained, tmp_path):
     from keras_vae.explore import RunData
 

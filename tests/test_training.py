@@ -137,3 +137,23 @@ def test_best_model_is_saved_only_when_the_validation_loss_improves(tmp_path):
     for epoch, value in enumerate([5.0, 3.0, 4.0, float("nan"), 3.0, 2.5]):
         best.on_epoch_end(epoch, {"val_loss": value})
     assert saved == [0, 1, 5] and (tmp_path / "model.keras").read_text() == "5"
+
+
+def test_one_sgd_step_matches_keras_own_trainer(images):
+    """The per-backend step against Keras's built-in train_step on a copy of the same network and loss. SGD moves
+    each weight by its gradient, so a gradient scaled wrongly shows (Adam would hide a constant factor)."""
+    keras.utils.set_random_seed(0)
+    ours = keras_vae.build_model("ae", arch="dense", input_shape=(8, 8, 1))
+    encoder, decoder = keras.models.clone_model(ours.encoder), keras.models.clone_model(ours.decoder)
+    encoder.set_weights(ours.encoder.get_weights())
+    decoder.set_weights(ours.decoder.get_weights())
+    inputs = keras.Input((8, 8, 1))
+    plain = keras.Model(inputs, decoder(encoder(inputs)))
+    plain.compile(optimizer=keras.optimizers.SGD(0.05), loss=lambda x, x_hat: reconstruction_loss(x, x_hat))
+    ours.compile(optimizer=keras.optimizers.SGD(0.05))
+    before = ours.get_weights()
+    ours.train_on_batch(images[:8])
+    plain.train_on_batch(images[:8], images[:8])
+    for mine, keras_own in zip(ours.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, keras_own, rtol=1e-4, atol=1e-6)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours.get_weights(), before)) > 1e-3, "the step moved the weights"
