@@ -43,11 +43,10 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
         raise FileError(f"not enough space for {what} in {path}: needs about {megabytes(needed)}, {megabytes(free)} free")
 
 
-def write_error(error: OSError, path: Path, needed: int | None = None) -> FileError | None:
+def write_error(error: OSError, path: Path) -> FileError | None:
     """The one line for a full or read-only disk met while writing path; None for other errors."""
     if error.errno in NO_SPACE:
-        need = f"needs about {megabytes(needed)}, " if needed else ""
-        return FileError(f"no space left writing {path}: {need}{megabytes(free_space(path))} free; free some space and try again")
+        return FileError(f"no space left writing {path}: {megabytes(free_space(path))} free; free some space and try again")
     if error.errno in READ_ONLY:
         return FileError(f"cannot write {path}: {os.strerror(error.errno).lower()}; give a writable folder")
     return None
@@ -66,7 +65,7 @@ def make_folder(path: Path) -> None:
         raise write_error(error, path) or error
 
 
-def write_atomic(path: Path, write, needed: int | None = None) -> None:
+def write_atomic(path: Path, write) -> None:
     """Call write(temporary_path), then rename the result onto path in one step; a full or read-only disk
     raises FileError, and whatever was at path stays as it was."""
     make_folder(path.parent)
@@ -75,7 +74,7 @@ def write_atomic(path: Path, write, needed: int | None = None) -> None:
         write(Path(temporary))
         os.replace(temporary, path)
     except OSError as error:
-        raise write_error(error, path, needed) or error
+        raise write_error(error, path) or error
     finally:
         if os.path.lexists(temporary):
             os.remove(temporary)

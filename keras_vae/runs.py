@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_vae.errors import KerasVAEError
-from keras_vae.files import MB, check_regular, claim, inside, write_error
+from keras_vae.files import MB, check_regular, claim, inside, make_folder, write_error
 
 RUN_FORMAT = 1
 """The layout of a run folder; config.json records it, and a run of another format is refused, not misread."""
@@ -198,8 +198,8 @@ def lock(output_dir: str | Path, name: str) -> Iterator[None]:
     so a lock counts only while its file is still the one at that path."""
     check_name(name)
     path = Path(output_dir) / f".{name}.lock"
+    make_folder(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")
     except OSError as error:
         raise write_error(error, path) or error
