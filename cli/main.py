@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack, contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -22,17 +23,19 @@ MAX_LATENT_DIM = 4096
 MAX_SEED = 2**32 - 1  # numpy's seeds, which keras.utils.set_random_seed and default_rng take
 MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a decoder was trained on
 MAX_K = 10_000  # evaluate decodes k images of one test image in one step
+MAX_IMAGE_SIDE = 4096
 
 
 class OneLineErrors(TyperGroup):
     """Click's own errors (an option out of its declared range, a missing argument) as the one line every other
     error is, instead of a usage box."""
 
-    def main(self, *args, standalone_mode: bool = True, **kwargs):
+    def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
+        args = square_image_size(list(sys.argv[1:] if args is None else args))
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, *rest, standalone_mode=False, **kwargs)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, *rest, standalone_mode=False, **kwargs)
         except NoArgsIsHelpError as error:
             error.show()
             sys.exit(error.exit_code)
@@ -40,6 +43,29 @@ class OneLineErrors(TyperGroup):
             typer.echo(f"keras-vae: error: {error.format_message()}", err=True)
             sys.exit(error.exit_code)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def square_image_size(args: list[str]) -> list[str]:
+    """`--image-size N` alone means N N: a click option takes a fixed number of values, so a lone number is
+    doubled before click parses the line."""
+    args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--image-size=") else [arg])]
+    if "--image-size" not in args:
+        return args
+    at = args.index("--image-size") + 1
+    first, second = args[at : at + 1], args[at + 1 : at + 2]
+    if first and first[0].isdigit() and not (second and second[0].isdigit()):
+        return [*args[: at + 1], first[0], *args[at + 1 :]]
+    return args
+
+
+class Crop(str, Enum):
+    none = "none"
+    center = "center"
+
+
+class Channels(str, Enum):
+    grey = "1"
+    rgb = "3"
 
 
 app = typer.Typer(
@@ -151,12 +177,19 @@ def train(
     ctx: typer.Context,
     dataset: str = typer.Option(
         "mnist",
-        help="A tensorflow-datasets image data set: mnist, fashion_mnist, kmnist, cifar10, ... Offline, mnist is the MNIST test set bundled with keras-vae.",
+        help="Any tensorflow-datasets set with an image feature, labelled or not: mnist, fashion_mnist, cifar10, svhn_cropped, celeb_a, ... Offline, mnist is the MNIST test set bundled with keras-vae.",
     ),
     data_dir: Optional[Path] = typer.Option(
-        None, help="Offline data instead: a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz."
+        None,
+        help="Local data instead: a folder of images (PNG, JPEG, BMP, GIF; flat, or one subfolder per class), "
+        "a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz.",
     ),
     val_fraction: float = typer.Option(0.1, help="Held out for validation when the data has no test split."),
+    image_size: Optional[tuple[int, int]] = typer.Option(
+        None, min=1, max=MAX_IMAGE_SIDE, metavar="H W", help="Resize every image to H x W (one number: a square). Default: as they are."
+    ),
+    crop: Crop = typer.Option(Crop.none, help="center: cut each image around its centre to the aspect ratio of --image-size (square without it) before resizing."),
+    channels: Optional[Channels] = typer.Option(None, help="1 (grey) or 3 (RGB). Default: 1 if every image is grey, else 3."),
     model: str = typer.Option("vae", help="vae, ae, or both (an AE and a VAE, one run each)."),
     arch: str = typer.Option("conv", help="dense, conv or deep-conv."),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
@@ -213,9 +246,20 @@ def train(
         if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         first = next(iter(configs.values()))
-        data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed)
+        data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed, first.image_options)
+        if data.skipped:
+            console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
         summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, fresh=not resume) for kind in kinds]
         print_summary(console, summaries)
+        if data.skipped:
+            console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
+
+
+def skipped_note(skipped: list[str], used: int) -> str:
+    return (
+        f"Skipped {len(skipped)} of {len(skipped) + used:,} image files that cannot be read as images, "
+        f"e.g. {skipped[0]} (config.json lists them)"
+    )
 
 
 def config_options(arguments: dict) -> dict:
@@ -225,8 +269,14 @@ def config_options(arguments: dict) -> dict:
     from keras_vae.config import TrainConfig
 
     options = {field.name: arguments[field.name] for field in fields(TrainConfig)}
-    data_dir = options["data_dir"]
-    return {**options, "data_dir": str(data_dir.resolve()) if data_dir else None}  # absolute: later commands run anywhere
+    data_dir, size, channels = options["data_dir"], options["image_size"], options["channels"]
+    return {
+        **options,
+        "data_dir": str(data_dir.resolve()) if data_dir else None,  # absolute: later commands run anywhere
+        "image_size": list(size) if size else None,
+        "crop": options["crop"].value,
+        "channels": int(channels.value) if channels else None,
+    }
 
 
 def train_one(config, data, run, console, output_dir: Path, fresh: bool) -> dict:

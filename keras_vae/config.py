@@ -12,11 +12,16 @@ class ConfigError(KerasVAEError):
     """An option is out of range."""
 
 
+CROPS = ("none", "center")
+
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
     val_fraction: float = 0.1
+    image_size: list[int] | None = None
+    crop: str = "none"
+    channels: int | None = None
     model: str = "vae"
     arch: str = "conv"
     latent_dim: int = 2
@@ -48,10 +53,21 @@ class TrainConfig:
             (0 <= self.reconstruction_weight < math.inf, "--reconstruction-weight must be a finite number >= 0"),
             (self.kl_warmup >= 0, "--kl-warmup must be >= 0"),
             (0 < self.val_fraction < 1, "--val-fraction must lie strictly between 0 and 1"),
+            (self.crop in CROPS, f"--crop must be one of {', '.join(CROPS)}"),
+            (self.image_size is None or (len(self.image_size) == 2 and min(self.image_size) >= 1), "--image-size must be H W, both >= 1"),
+            (self.channels in (None, 1, 3), "--channels must be 1 or 3"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def image_options(self):
+        """How train shapes the images: data.ImageOptions."""
+        from keras_vae.data import ImageOptions
+
+        size = tuple(self.image_size) if self.image_size else None
+        return ImageOptions(size, self.crop == "center", self.channels)
 
     @property
     def loss_options(self) -> dict:

@@ -183,8 +183,12 @@ def kl_bars(data: RunData) -> Figure:
 
 
 def interpolation(data: RunData, steps: int = 10) -> Figure:
-    """Decoded points on the line between the latent means of two images of different classes."""
-    other = int(np.argmax(data.labels != data.labels[0]))
+    """Decoded points on the line between the latent means of two images: of different classes, or without
+    labels, the one whose code lies farthest from the first's."""
+    if data.labels[0] >= 0:
+        other = int(np.argmax(data.labels != data.labels[0]))
+    else:
+        other = int(np.argmax(np.sum(np.square(data.z - data.z[0]), axis=1)))
     weights = np.linspace(0, 1, steps)[:, None]
     z = (1 - weights) * data.z[0] + weights * data.z[other]
     strip = np.concatenate([data.images[:1], decode(data.model, z.astype("float32")), data.images[other : other + 1]])

@@ -6,6 +6,7 @@ Everything here works on NumPy arrays in float64 after the model has run, so it 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 import keras
 import numpy as np
@@ -68,16 +69,27 @@ def importance_weights(
     return log_w, log_px, z_mean, z_log_var
 
 
-def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0) -> dict:
+def batch_size(k: int) -> int:
+    """Images evaluate takes at a time with k samples each: at most SAMPLES latent samples."""
+    return max(1, min(500, SAMPLES // k))
+
+
+def in_batches(x: np.ndarray | Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """An array cut into batches of size; batches already made (a stream) pass as they are."""
+    if isinstance(x, np.ndarray):
+        return (x[start : start + size] for start in range(0, len(x), size))
+    return iter(x)
+
+
+def evaluate_vae(model, x: np.ndarray | Iterable[np.ndarray], k: int, recon_loss: str, seed: int = 0) -> dict:
     """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
     importance-weighted bound on -log p(x), in nats per image and bits per dimension. Images go through in
-    chunks of at most SAMPLES latent samples, so memory stays bounded whatever k is."""
+    batches (x is an array or a stream of batches of at most batch_size(k)), so memory stays bounded
+    whatever k and the number of images are."""
     rng = np.random.default_rng(seed)
-    batch_size = max(1, min(500, SAMPLES // k))
     likelihood = likelihood_model(model.decoder, k, recon_loss)
-    neg_recon, kl, iw_nll, means, kl_dims = [], [], [], [], []
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size]
+    neg_recon, kl, iw_nll, means, kl_dims, matches = [], [], [], [], [], []
+    for batch in in_batches(x, batch_size(k)):
         log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood, batch, recon_loss, rng)
         neg_recon.append(-log_px.mean(axis=1))
         kl_dims.append(kl_per_dimension(z_mean, z_log_var))
@@ -85,32 +97,37 @@ def evaluate_vae(model, x: np.ndarray, k: int, recon_loss: str, seed: int = 0) -
         top = log_w.max(axis=1, keepdims=True)
         iw_nll.append(-(top[:, 0] + np.log(np.mean(np.exp(log_w - top), axis=1))))
         means.append(z_mean)
+        matches.append(pixel_accuracy(batch, decode(model, z_mean.astype("float32"))) * batch.size)
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
-    dims = math.prod(x.shape[1:])
-    x_hat = decode(model, means.astype("float32"))
+    dims = batch[0].size
     return {
-        "images": len(x),
+        "images": len(means),
         "k": k,
         "neg_elbo": float(np.mean(neg_recon + kl)),
         "reconstruction": float(np.mean(neg_recon)),
         "kl": float(np.mean(kl)),
         "iw_nll": float(np.mean(iw_nll)),
         "iw_bits_per_dim": float(np.mean(iw_nll) / (dims * math.log(2))),
-        "pixel_accuracy": pixel_accuracy(x, x_hat),
+        "pixel_accuracy": float(sum(matches) / (len(means) * dims)),
         "active_units": active_units(means),
         "kl_per_dimension": np.concatenate(kl_dims).mean(axis=0).round(4).tolist(),
     }
 
 
-def evaluate_autoencoder(model, x: np.ndarray, recon_loss: str, reduction: str) -> dict:
+def evaluate_autoencoder(model, x: np.ndarray | Iterable[np.ndarray], recon_loss: str, reduction: str) -> dict:
     """Reconstruction metrics only: an autoencoder has no prior over z, hence no likelihood p(x)."""
-    x_hat = decode(model, encode_means(model, x))
-    loss = keras.ops.convert_to_numpy(reconstruction_loss(x, x_hat, recon_loss, reduction))
+    losses, squares, matches, pixels = [], 0.0, 0.0, 0
+    for batch in in_batches(x, batch_size(1)):
+        x_hat = decode(model, encode_means(model, batch))
+        losses.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, reduction)))
+        squares += float(np.sum(np.square(batch - x_hat)))
+        matches += pixel_accuracy(batch, x_hat) * batch.size
+        pixels += batch.size
     return {
-        "images": len(x),
-        "reconstruction_loss": float(np.mean(loss)),
-        "mse_per_pixel": float(np.mean(np.square(x - x_hat))),
-        "pixel_accuracy": pixel_accuracy(x, x_hat),
+        "images": sum(len(loss) for loss in losses),
+        "reconstruction_loss": float(np.mean(np.concatenate(losses))),
+        "mse_per_pixel": squares / pixels,
+        "pixel_accuracy": matches / pixels,
         "note": "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): "
         "no ELBO or NLL, only reconstruction metrics",
     }
@@ -128,7 +145,8 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     run = Run(Path(path))
     config = run.read_options()
     model = run.load_model()
-    x = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed).x_val
+    data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
     if config.model == "ae":
+        x = data.batches("val", batch_size(1))
         return {"run": str(run.root), "model": "ae", **evaluate_autoencoder(model, x, config.recon_loss, config.reduction)}
-    return {"run": str(run.root), "model": "vae", **evaluate_vae(model, x, k, config.recon_loss, seed)}
+    return {"run": str(run.root), "model": "vae", **evaluate_vae(model, data.batches("val", batch_size(k)), k, config.recon_loss, seed)}

@@ -29,8 +29,10 @@ from keras_vae.config import ConfigError, TrainConfig
 from keras_vae.data import Dataset
 from keras_vae.files import write_json_atomic
 from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries
-from keras_vae.snapshots import Snapshots, batches
+from keras_vae.snapshots import SUBSET, Snapshots, batches
 
+SKIPPED_EXAMPLES = 20
+"""The names of unreadable image files config.json lists; it counts them all."""
 PACKAGES = ("keras-vae", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "tensorflow-datasets")
 
 
@@ -57,9 +59,12 @@ def run_metadata(config: TrainConfig, data: Dataset) -> dict:
         "data": {
             "source": data.source,
             "input_shape": list(data.input_shape),
-            "train_images": len(data.x_train),
-            "val_images": len(data.x_val),
+            "train_images": data.train.count,
+            "val_images": data.val.count,
+            "labelled": data.labelled,
             "class_names": data.class_names,
+            "skipped_files": len(data.skipped),
+            "skipped_examples": data.skipped[:SKIPPED_EXAMPLES],
         },
         "model_file": {"path": "model.keras", "holds": "the epoch with the lowest val_loss"},
     }
@@ -138,13 +143,14 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, co
         backup = Backup(run.backup)
         backup.restore(model)
         history = [row for row in run.read_history() if int(row["epoch"]) <= done]
-        steps = math.ceil(len(data.x_train) / config.batch_size)
+        steps = math.ceil(data.train.count / config.batch_size)
+        fixed_images, fixed_labels = data.take("val", SUBSET)
         callbacks = [
             StopOnNonFinite(),
             CheckFreeSpace(run.root),
             BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
-            Snapshots(run.snapshots, data.x_val, data.y_val, config.latent_dim, config.seed),
-            HistoryCSV(run.history, history, len(data.x_train)),
+            Snapshots(run.snapshots, fixed_images, fixed_labels, config.latent_dim, config.seed),
+            HistoryCSV(run.history, history, data.train.count),
             keras.callbacks.TensorBoard(str(run.logs)),
             RichProgress(console, config.epochs, steps),
             backup,
@@ -154,12 +160,11 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, co
         with StopOnSignal() as stop_on_signal:
             try:
                 model.fit(
-                    data.x_train,
-                    validation_data=(data.x_val,),
+                    data.stream("train", config.batch_size, seed=config.seed + done),
+                    validation_data=data.stream("val", config.batch_size),
                     initial_epoch=done,
                     epochs=config.epochs,
-                    batch_size=config.batch_size,
-                    shuffle=True,
+                    shuffle=False,  # the stream shuffles
                     callbacks=[stop_on_signal, *callbacks],
                     verbose=0,
                 )
@@ -179,7 +184,7 @@ def last_good_model(run: Run) -> str:
 
 def batch_sizes(config: TrainConfig, data: Dataset) -> set[int]:
     """Every batch size a run feeds its model: training's, validation's and the snapshots'."""
-    return batches(len(data.x_train), config.batch_size) | batches(len(data.x_val), config.batch_size) | Snapshots.batch_sizes(len(data.x_val))
+    return batches(data.train.count, config.batch_size) | batches(data.val.count, config.batch_size) | Snapshots.batch_sizes(data.val.count)
 
 
 def summarize(run: Run, seconds: float) -> dict:

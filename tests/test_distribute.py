@@ -98,7 +98,9 @@ def test_distributed_losses_match_one_device(data_dir, tmp_path):
     assert not (tmp_path / "runs" / "uneven").exists()
     single, distributed = losses(tmp_path / "runs" / "single"), losses(tmp_path / "runs" / "distributed")
     assert single.shape == distributed.shape == (3, 2)
-    np.testing.assert_allclose(distributed, single, rtol=1e-4)
+    # The same batches in the same order; the sums across devices round differently, and three epochs of Adam
+    # carry that on: 2e-4 apart at most on TensorFlow (one SGD step, below, matches to 1e-5).
+    np.testing.assert_allclose(distributed, single, rtol=5e-4)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch refuses --distribute")

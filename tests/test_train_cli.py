@@ -50,7 +50,8 @@ def test_train_writes_a_complete_run_folder(idx_dir, tmp_path):
     assert config["backend"] == BACKEND and config["versions"]["keras"] == keras.__version__
     assert config["options"]["beta"] == 0.5 and config["options"]["epochs"] == 2
     assert config["data"] | {"source": None} == {
-        "source": None, "input_shape": [8, 8, 1], "train_images": 32, "val_images": 8, "class_names": None
+        "source": None, "input_shape": [8, 8, 1], "train_images": 32, "val_images": 8, "labelled": True, "class_names": None,
+        "skipped_files": 0, "skipped_examples": [],
     }
     rows = history(run)
     assert [row["epoch"] for row in rows] == ["1", "2"]
@@ -81,7 +82,7 @@ def test_npz_with_one_split_holds_out_a_validation_fraction(tmp_path, images):
 
 def test_tensorflow_datasets_source_with_mock_data(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setattr("keras_vae.data.can_download", lambda: True)  # the download itself is mocked
+    monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: True)  # the download itself is mocked
     with tfds.testing.mock_data(num_examples=24):
         result = invoke("--dataset", "fashion_mnist", "--epochs", 1, "--name", "f", "--output-dir", tmp_path, *FAST)
     assert result.exit_code == 0, result.output
@@ -98,7 +99,7 @@ def test_offline_download_says_to_use_data_dir(tmp_path, monkeypatch):
         raise requests.exceptions.ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
-    monkeypatch.setattr("keras_vae.data.can_download", lambda: True)  # the host answers, then the download fails
+    monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: True)  # the host answers, then the download fails
     result = invoke("--dataset", "kmnist", "--output-dir", tmp_path)
     assert result.exit_code == 2
     assert "could not download 'kmnist' (ConnectionError)" in result.stderr and "--data-dir" in result.stderr
@@ -112,7 +113,7 @@ def test_without_network_a_download_fails_at_once_in_one_line(tmp_path, monkeypa
         raise AssertionError("tensorflow-datasets was asked to download")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", never)
-    monkeypatch.setattr("keras_vae.data.socket.create_connection", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr("keras_vae.data.tfds.socket.create_connection", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("offline")))
     result = invoke("--dataset", "kmnist", "--output-dir", tmp_path)
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "could not download 'kmnist': no network" in result.stderr and "--data-dir" in result.stderr
@@ -120,8 +121,8 @@ def test_without_network_a_download_fails_at_once_in_one_line(tmp_path, monkeypa
 
 def test_offline_mnist_is_the_bundled_sample(tmp_path, monkeypatch):
     """`keras-vae train` with no data options on a machine without MNIST and without network."""
-    monkeypatch.setattr("keras_vae.data.can_download", lambda: False)
-    monkeypatch.setattr("keras_vae.data._tfds_builder", lambda name: type("Unprepared", (), {"is_prepared": lambda self: False})())
+    monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: False)
+    monkeypatch.setattr("keras_vae.data.tfds.builder", lambda name: type("Unprepared", (), {"is_prepared": lambda self: False})())
     result = invoke("--epochs", 1, "--output-dir", tmp_path, "--name", "first", *FAST)
     assert result.exit_code == 0, result.output
     assert "training on the MNIST test set bundled with keras-vae" in result.stdout
@@ -164,7 +165,7 @@ def test_bad_data_dir_is_one_line(idx_dir, tmp_path, spoil, message):
     "args, message",
     [
         (["--dataset", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
-        (["--dataset", "imdb_reviews"], "not an image classification data set"),
+        (["--dataset", "imdb_reviews"], "has no image feature"),
         (["--data-dir", "/no/such/folder"], "does not exist"),
         (["--epochs", "0"], "Invalid value for '--epochs'"),
         (["--batch-size", "-1"], "Invalid value for '--batch-size'"),
@@ -241,8 +242,9 @@ def test_real_mnist(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert (config["data"]["train_images"], config["data"]["val_images"]) == (9000, 1000)
     data = load_dataset(data_dir=MNIST_TEST)
-    mean = np.clip(data.x_train.mean(0), 1e-7, 1 - 1e-7)
-    mean_image_nll = -np.mean(np.sum(data.x_val * np.log(mean) + (1 - data.x_val) * np.log(1 - mean), axis=(1, 2, 3)))
+    (x_train, _), (x_val, _) = data.take("train", 9000), data.take("val", 1000)
+    mean = np.clip(x_train.mean(0), 1e-7, 1 - 1e-7)
+    mean_image_nll = -np.mean(np.sum(x_val * np.log(mean) + (1 - x_val) * np.log(1 - mean), axis=(1, 2, 3)))
     assert float(history(tmp_path / "m")[0]["val_loss"]) < mean_image_nll - 10
 
 

@@ -1,0 +1,137 @@
+"""One streamed tf.data pipeline for every source: elements (image, label) in, float32 batches in [0, 1] out.
+
+A source gives each split as a `Split`: how many elements it has and a function that makes its tf.data
+stream of (image HWC, label) elements, shuffled each iteration when given a seed. What is common to all
+sources (channels, crop, resize, scaling to [0, 1], batching, prefetch) happens here, in parallel, one
+element at a time, so no split is ever held in memory as float32. Keras 3 takes a tf.data.Dataset on
+every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_vae.errors import KerasVAEError
+
+UNLABELLED = -1
+"""The label of every element of a data set without labels."""
+
+
+class DataError(KerasVAEError):
+    """A data file is missing, unreadable or not what it claims to be."""
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How images are shaped on their way in (train's --image-size, --crop and --channels); None keeps them."""
+
+    size: tuple[int, int] | None = None
+    crop: bool = False
+    channels: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
+            raise DataError(f"--image-size must be H W (or one number), both >= 1, got {self.size}")
+        if self.channels not in (None, 1, 3):
+            raise DataError(f"--channels must be 1 or 3, got {self.channels}")
+
+    def shape(self, height: int | None, width: int | None, channels: int, what: str) -> tuple[int, int, int]:
+        """The shape images of this native size come out as; height and width are None when they vary."""
+        channels = self.channels or (1 if channels <= 2 else 3)
+        if self.size is not None:
+            return (*self.size, channels)
+        if height is None or width is None:
+            raise DataError(f"{what} holds images of different sizes: give --image-size H W to resize them to one")
+        side = min(height, width)
+        return (side, side, channels) if self.crop else (height, width, channels)
+
+
+@dataclass
+class Split:
+    """One split as a stream: `elements(seed)` makes a tf.data.Dataset of (image HWC, int64 label), in a fixed
+    order when seed is None, else reshuffled each iteration; `count` elements in all."""
+
+    count: int
+    elements: Callable[[int | None], object]
+
+
+@dataclass
+class Dataset:
+    """Train and validation splits of one source, the shape their images come out as, and their class names."""
+
+    train: Split
+    val: Split
+    source: str
+    input_shape: tuple[int, int, int]
+    class_names: list[str] | None = None
+    labelled: bool = True
+    crop: bool = False
+    skipped: list[str] = field(default_factory=list)
+    """Files left out because they could not be read as images."""
+
+    def stream(self, split: str, batch_size: int, seed: int | None = None):
+        """Batches of images (float32 NHWC in [0, 1]) of one split, decoded in parallel and prefetched; shuffled
+        each epoch when given a seed. This is what model.fit takes."""
+        import tensorflow as tf
+
+        prepare = preparer(self.input_shape, self.crop)
+        images = getattr(self, split).elements(seed).map(lambda image, label: prepare(image), num_parallel_calls=tf.data.AUTOTUNE)
+        return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def batches(self, split: str, batch_size: int) -> Iterator[np.ndarray]:
+        """The images of one split in order, as NumPy batches."""
+        yield from self.stream(split, batch_size).as_numpy_iterator()
+
+    def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first n images of a split in order (float32 in [0, 1]) and their labels (UNLABELLED without labels)."""
+        import tensorflow as tf
+
+        prepare = preparer(self.input_shape, self.crop)
+        pairs = getattr(self, split).elements(None).take(n).map(lambda image, label: (prepare(image), label))
+        images, labels = zip(*pairs.batch(256).as_numpy_iterator())
+        return np.concatenate(images), np.concatenate(labels).astype("int64")
+
+
+def preparer(shape: tuple[int, int, int], crop: bool) -> Callable:
+    """A tf function from one image (H, W, C): integers 0-255 or floats in [0, 1], any size, 1 to 4 channels)
+    to float32 of shape in [0, 1]: channels converted (alpha dropped), with crop cut around its centre to the
+    aspect ratio of shape, then resized with antialiasing."""
+    import keras
+    import tensorflow as tf
+
+    height, width, channels = shape
+    resize = keras.layers.Resizing(height, width, crop_to_aspect_ratio=crop, antialias=True, dtype="float32")
+
+    def prepare(image):
+        scale = 1 / 255 if image.dtype.is_integer else 1.0
+        image = to_channels(tf.cast(image, tf.float32) * scale, channels)
+        if tuple(image.shape[:2]) != (height, width):
+            fits = tf.reduce_all(tf.shape(image)[:2] == (height, width))
+            image = tf.cond(fits, lambda: image, lambda: tf.clip_by_value(resize(image), 0.0, 1.0))
+        return tf.ensure_shape(image, shape)
+
+    return prepare
+
+
+def to_channels(image, channels: int):
+    """An image of 1 to 4 channels (the last dimension, known statically) as grey (1) or RGB (3)."""
+    import tensorflow as tf
+
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if channels == 1:
+        return image[..., :1] if have == 2 else tf.image.rgb_to_grayscale(image[..., :3])
+    return tf.image.grayscale_to_rgb(image[..., :1]) if have <= 2 else image[..., :3]
+
+
+def hold_out(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a seeded random fraction of count elements held out for validation, and of the rest."""
+    n_val = max(1, round(count * fraction))
+    if not 0 < fraction < 1 or n_val >= count:
+        raise DataError(f"val_fraction {fraction} must lie in (0, 1) and leave training images ({count} in all)")
+    order = np.random.default_rng(seed).permutation(count)
+    return order[n_val:], order[:n_val]
