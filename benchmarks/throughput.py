@@ -1,20 +1,23 @@
 """Training throughput of keras-vae on each backend and architecture, against two baselines of the `conv`
 architecture: the keras.io VAE example's way (TensorFlow, GradientTape) and a plain PyTorch loop.
 
-    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-size 128] [--images 10000] [--archs dense conv deep-conv]
+    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-sizes 128] [--images 10000] [--archs dense conv deep-conv]
+        [--dtype-policies float32 mixed_bfloat16 mixed_float16] [--steps-per-execution 1 8]
 
 Each measurement runs in its own process (a fresh backend, an honest peak memory), every case once per
 round, rounds repeated; a case's images/s is its best round, since a shared machine only ever slows a
 run down, and beside it each round's ratio to plain PyTorch in that round shows the spread. Data: the
 MNIST test set in ../shared/data/mnist-test (10,000 images; --images tiles it, e.g. to 60,000 for a GPU).
-Without TensorFlow the keras.io baseline is left out; on a GPU the PyTorch baseline runs there. Writes
-docs/benchmarks.md.
+Without TensorFlow the keras.io baseline is left out; on a GPU the PyTorch baseline runs there. Each batch
+size, dtype policy and steps-per-execution is a case of keras-vae's (torch runs one step per execution only);
+the baselines run at each batch size in float32. Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -42,19 +45,21 @@ def load_images(count: int):
     return np.resize(images, (count, *images.shape[1:]))
 
 
-def keras_vae_epochs(arch: str, epochs: int, batch_size: int, count: int) -> list[float]:
+def keras_vae_epochs(arch: str, epochs: int, batch_size: int, count: int, policy: str = "float32", steps: int = 1) -> list[float]:
     """keras-vae's model trained by fit(), in a process whose allocator keeps freed memory, as `keras-vae train`'s."""
     import keras
 
     from keras_vae import build_model
     from keras_vae.allocator import keep_freed_memory
+    from keras_vae.training import dtype_policy
 
     keep_freed_memory()
 
     x = load_images(count)
     keras.utils.set_random_seed(0)
-    model = build_model("vae", arch=arch, latent_dim=2, input_shape=x.shape[1:])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    with dtype_policy(policy):
+        model = build_model("vae", arch=arch, latent_dim=2, input_shape=x.shape[1:])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps)
     seconds = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
@@ -176,10 +181,11 @@ def plain_torch_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
     return seconds
 
 
-def measure(case: dict, epochs: int, batch_size: int, count: int) -> dict:
+def measure(case: dict, epochs: int, count: int) -> dict:
     """Run in the child process: epoch times, then throughput over the steady epochs and peak memory."""
+    batch_size = case["batch"]
     if case["kind"] == "keras-vae":
-        seconds = keras_vae_epochs(case["arch"], epochs, batch_size, count)
+        seconds = keras_vae_epochs(case["arch"], epochs, batch_size, count, case["policy"], case["steps"])
     elif case["kind"] == "keras.io":
         seconds = keras_io_epochs(epochs, batch_size, count)
     else:
@@ -193,10 +199,9 @@ def measure(case: dict, epochs: int, batch_size: int, count: int) -> dict:
     }
 
 
-def run_child(case: dict, epochs: int, batch_size: int, count: int) -> dict:
+def run_child(case: dict, epochs: int, count: int) -> dict:
     env = {**os.environ, "KERAS_BACKEND": case["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, __file__, "--child", json.dumps(case), "--epochs", str(epochs), "--batch-size", str(batch_size)]
-    command += ["--images", str(count)]
+    command = [sys.executable, __file__, "--child", json.dumps(case), "--epochs", str(epochs), "--images", str(count)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
@@ -229,16 +234,16 @@ def gpu_name() -> str | None:
     return ", ".join(done.stdout.split("\n")[:-1]) or None
 
 
-def by_kind(rows: list[dict], kind: str) -> dict | None:
-    return next((row for row in rows if row["kind"] == kind), None)
+def by_kind(rows: list[dict], kind: str, batch: int) -> dict | None:
+    return next((row for row in rows if row["kind"] == kind and row["batch"] == batch), None)
 
 
 def best_of(rounds: list[list[dict]]) -> list[dict]:
-    """Each case's best round, with every round's images/s over plain PyTorch's in that round."""
+    """Each case's best round, with every round's images/s over plain PyTorch's at its batch size in that round."""
     results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
     for index, result in enumerate(results):
         result["round_ratios"] = [
-            measured[index]["images_per_s"] / by_kind(measured, "plain PyTorch")["images_per_s"] for measured in rounds
+            measured[index]["images_per_s"] / by_kind(measured, "plain PyTorch", result["batch"])["images_per_s"] for measured in rounds
         ]
     return results
 
@@ -247,27 +252,28 @@ def ratio(images_per_s: int, baseline: dict | None) -> str:
     return f"{images_per_s / baseline['images_per_s']:.2f}x" if baseline else "-"
 
 
-def report(results: list[dict], command: str, epochs: int, batch_size: int, repeats: int, count: int) -> str:
-    torch_baseline, keras_io = by_kind(results, "plain PyTorch"), by_kind(results, "keras.io")
+def report(results: list[dict], command: str, epochs: int, repeats: int, count: int) -> str:
     lines = [
         "# Benchmarks",
         "",
         f"Command: `{command}`",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores ({cpu_name()}), {gpu_name() or 'no GPU'}. {versions()}.",
-        f"Data: the MNIST test set tiled to {count:,} images; VAE with a 2-D latent; batch {batch_size}; {epochs} epochs; each row in a fresh process.",
+        f"Data: the MNIST test set tiled to {count:,} images; VAE with a 2-D latent; {epochs} epochs; each row in a fresh process.",
         f"Images/s is {count:,} over the median of epochs 2 onwards (the first compiles), the best of {repeats} rounds that run every case in turn;",
         "first epoch and peak memory (the process's maximum resident set) are from that round.",
         "",
-        "| implementation | backend | arch | images/s | first epoch (s) | peak memory (MB) "
-        "| vs plain PyTorch | vs keras.io TF | vs plain PyTorch, each round |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| implementation | backend | arch | batch | dtype policy | steps per execution | images/s | first epoch (s) "
+        "| peak memory (MB) | vs plain PyTorch | vs keras.io TF | vs plain PyTorch, each round |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
+        torch_baseline, keras_io = by_kind(results, "plain PyTorch", r["batch"]), by_kind(results, "keras.io", r["batch"])
         each_round = ", ".join(f"{round_ratio:.2f}x" for round_ratio in r["round_ratios"])
         against = (ratio(r["images_per_s"], torch_baseline), ratio(r["images_per_s"], keras_io), each_round)
         ratios = " | ".join(against) if r["arch"] == "conv" else "- | - | -"
         lines.append(
-            f"| {r['kind']} | {r['backend']} | {r['arch']} | {r['images_per_s']:,} | {r['first_epoch_s']} | {r['peak_mb']:,} | {ratios} |"
+            f"| {r['kind']} | {r['backend']} | {r['arch']} | {r['batch']} | {r['policy']} | {r['steps']} | {r['images_per_s']:,} "
+            f"| {r['first_epoch_s']} | {r['peak_mb']:,} | {ratios} |"
         )
     lines += [
         "",
@@ -279,31 +285,42 @@ def report(results: list[dict], command: str, epochs: int, batch_size: int, repe
     return "\n".join(lines)
 
 
+def cases(args) -> list[dict]:
+    """The baselines at every batch size, then keras-vae at every combination the torch trainer can run."""
+    baselines = [("plain PyTorch", "torch")] + ([("keras.io", "tensorflow")] if importlib.util.find_spec("tensorflow") else [])
+    fixed = {"arch": "conv", "policy": "float32", "steps": 1}
+    found = [{"kind": kind, "backend": backend, "batch": batch, **fixed} for batch in args.batch_sizes for kind, backend in baselines]
+    for batch, policy, steps, backend, arch in itertools.product(
+        args.batch_sizes, args.dtype_policies, args.steps_per_execution, args.backends, args.archs
+    ):
+        if steps == 1 or backend != "torch":
+            found.append({"kind": "keras-vae", "backend": backend, "arch": arch, "batch": batch, "policy": policy, "steps": steps})
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--images", type=int, default=10_000, help="tile the 10,000 test images to this many")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128])
+    parser.add_argument("--dtype-policies", nargs="+", default=["float32"], choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     parser.add_argument("--archs", nargs="+", default=["dense", "conv", "deep-conv"])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(json.loads(args.child), args.epochs, args.batch_size, args.images)))
+        print(json.dumps(measure(json.loads(args.child), args.epochs, args.images)))
         return
     if not DATA.is_dir():
         sys.exit(f"benchmarks need the MNIST test set in {DATA}")
-    baselines = [{"kind": "plain PyTorch", "backend": "torch", "arch": "conv"}]
-    if importlib.util.find_spec("tensorflow"):
-        baselines.append({"kind": "keras.io", "backend": "tensorflow", "arch": "conv"})
-    cases = [*baselines, *({"kind": "keras-vae", "backend": b, "arch": a} for b in args.backends for a in args.archs)]
-    rounds = [[run_child(case, args.epochs, args.batch_size, args.images) for case in cases] for _ in range(args.repeats)]
+    rounds = [[run_child(case, args.epochs, args.images) for case in cases(args)] for _ in range(args.repeats)]
     results = best_of(rounds)
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(results, command.strip(), args.epochs, args.batch_size, args.repeats, args.images))
+    args.out.write_text(report(results, command.strip(), args.epochs, args.repeats, args.images))
     print(f"wrote {args.out}")
 
 

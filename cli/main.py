@@ -24,6 +24,7 @@ MAX_SEED = 2**32 - 1  # numpy's seeds, which keras.utils.set_random_seed and def
 MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a decoder was trained on
 MAX_K = 10_000  # evaluate decodes k images of one test image in one step
 MAX_IMAGE_SIDE = 4096
+MAX_STEPS_PER_EXECUTION = 10_000
 
 
 class OneLineErrors(TyperGroup):
@@ -61,6 +62,12 @@ def square_image_size(args: list[str]) -> list[str]:
 class Crop(str, Enum):
     none = "none"
     center = "center"
+
+
+class DtypePolicy(str, Enum):
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
 
 
 class Channels(str, Enum):
@@ -202,6 +209,14 @@ def train(
     reconstruction_weight: float = typer.Option(1.0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
     kl_warmup: int = typer.Option(0, min=0, help="Epochs over which beta ramps up linearly (VAE)."),
     seed: int = SeedOption,
+    dtype_policy: DtypePolicy = typer.Option(
+        DtypePolicy.float32,
+        help="Keras dtype policy: mixed_bfloat16 or mixed_float16 compute in 16 bits with float32 weights, outputs and "
+        "loss terms (mixed_float16 with loss scaling).",
+    ),
+    steps_per_execution: int = typer.Option(
+        1, min=1, max=MAX_STEPS_PER_EXECUTION, help="Training steps per call into the backend (Keras's compile option; TensorFlow and JAX)."
+    ),
     distribute: bool = typer.Option(
         False, "--distribute", help="Data-parallel over every device: JAX DataParallel, TensorFlow MirroredStrategy (see README)."
     ),
@@ -276,6 +291,7 @@ def config_options(arguments: dict) -> dict:
         "image_size": list(size) if size else None,
         "crop": options["crop"].value,
         "channels": int(channels.value) if channels else None,
+        "dtype_policy": options["dtype_policy"].value,
     }
 
 

@@ -1,8 +1,10 @@
 """Encoder and decoder sub-models by architecture name: dense, conv, deep-conv.
 
 Each architecture is a pair of functions: a trunk from images to features, and a head
-from a latent vector to images in [0, 1]. The latent layers (z, or z_mean, z_log_var and
-Sampling) are shared by all of them.
+from a latent vector to pixel logits. The latent layers (z, or z_mean, z_log_var and
+Sampling) and the final sigmoid are shared by all of them, and compute in float32 whatever
+the dtype policy, as Keras's mixed precision guide advises for a model's outputs: the loss
+terms then see float32 and the sigmoid keeps its precision near 0 and 1.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def _dense_trunk(x):
 
 def _dense_head(z, shape: Shape):
     x = layers.Dense(400, activation="relu")(z)
-    x = layers.Dense(math.prod(shape), activation="sigmoid")(x)
+    x = layers.Dense(math.prod(shape))(x)
     return layers.Reshape(shape)(x)
 
 
@@ -42,7 +44,7 @@ def _conv_head(z, shape: Shape):
     x = _dense_to_grid(z, shape, channels=64, activation="relu")
     x = Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = Conv2DTranspose(shape[2], 3, padding="same", activation="sigmoid")(x)
+    x = Conv2DTranspose(shape[2], 3, padding="same")(x)
     return _crop_to(x, shape)
 
 
@@ -69,7 +71,7 @@ def _deep_conv_head(z, shape: Shape):
         x = Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
         x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = Conv2D(shape[2], 3, padding="same", activation="sigmoid")(x)
+    x = Conv2D(shape[2], 3, padding="same")(x)
     return _crop_to(x, shape)
 
 
@@ -111,10 +113,10 @@ def build_encoder(arch: str, input_shape: Shape, latent_dim: int, variational: b
     images = keras.Input(shape=input_shape, name="images")
     features = trunk(images)
     if not variational:
-        return keras.Model(images, layers.Dense(latent_dim, name="z")(features), name="encoder")
-    z_mean = layers.Dense(latent_dim, name="z_mean")(features)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(features)
-    z = Sampling(seed=seed, name="z")([z_mean, z_log_var])
+        return keras.Model(images, layers.Dense(latent_dim, name="z", dtype="float32")(features), name="encoder")
+    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
+    z = Sampling(seed=seed, name="z", dtype="float32")([z_mean, z_log_var])
     return keras.Model(images, [z_mean, z_log_var, z], name="encoder")
 
 
@@ -122,4 +124,5 @@ def build_decoder(arch: str, input_shape: Shape, latent_dim: int) -> keras.Model
     """Latent vectors to images of input_shape with values in [0, 1]."""
     _, head = ARCHITECTURES[arch]
     z = keras.Input(shape=(latent_dim,), name="z")
-    return keras.Model(z, head(z, tuple(input_shape)), name="decoder")
+    images = layers.Activation("sigmoid", dtype="float32", name="images")(head(z, tuple(input_shape)))
+    return keras.Model(z, images, name="decoder")

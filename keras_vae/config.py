@@ -13,6 +13,7 @@ class ConfigError(KerasVAEError):
 
 
 CROPS = ("none", "center")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 @dataclass
 class TrainConfig:
@@ -35,6 +36,8 @@ class TrainConfig:
     kl_warmup: int = 0
     seed: int = 0
     distribute: bool = False
+    dtype_policy: str = "float32"
+    steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
         from keras_vae.architectures import ARCHITECTURES
@@ -56,6 +59,8 @@ class TrainConfig:
             (self.crop in CROPS, f"--crop must be one of {', '.join(CROPS)}"),
             (self.image_size is None or (len(self.image_size) == 2 and min(self.image_size) >= 1), "--image-size must be H W, both >= 1"),
             (self.channels in (None, 1, 3), "--channels must be 1 or 3"),
+            (self.dtype_policy in DTYPE_POLICIES, f"--dtype-policy must be one of {', '.join(DTYPE_POLICIES)}"),
+            (self.steps_per_execution >= 1, "--steps-per-execution must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:

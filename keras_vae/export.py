@@ -128,6 +128,27 @@ def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
         raise RunError(f"{out} is not an export keras-vae wrote (no {MARKER} in it), so --overwrite leaves it alone: give another --out")
 
 
+def in_float32(model: keras.Model) -> keras.Model:
+    """The model rebuilt with every layer computing in float32 and its weights copied (a mixed precision run
+    keeps its weights in float32): what SavedModel and ONNX serve, so runtimes without 16-bit kernels run it."""
+    config = float32_policies(keras.saving.serialize_keras_object(model))
+    config.pop("compile_config", None)
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def float32_policies(node):
+    """A serialized Keras object with every dtype policy in it made float32."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "DTypePolicy":
+            return {**node, "config": {**node["config"], "name": "float32"}}
+        return {key: float32_policies(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [float32_policies(value) for value in node]
+    return node
+
+
 def write_export(model, fmt: str, folder: Path) -> None:
     """One format's files, and in a folder format the marker that lets --overwrite replace it later."""
     WRITERS[fmt](model, folder)
@@ -145,6 +166,8 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     out = out or run.target(run.export / ("model.keras" if fmt == "keras" else fmt))
     check_target(run, out, fmt, overwrite)
     model = run.load_model()
+    if fmt != "keras" and model.dtype_policy.name != "float32":
+        model = in_float32(model)
     temporary, replaced = temporary_path(out), temporary_path(out, "old")
     make_folder(out.parent)
     try:

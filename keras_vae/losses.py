@@ -39,11 +39,13 @@ def loss_terms(
     beta=1.0,
     reconstruction_weight: float = 1.0,
 ) -> dict:
-    """Batch means of every logged term; without z_mean (an autoencoder) there is no KL."""
+    """Batch means of every logged term, in float32 whatever the dtype policy; without z_mean (an autoencoder)
+    there is no KL."""
+    x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
     recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
     if z_mean is None:
         return {"loss": recon, "reconstruction_loss": recon}
-    kl = ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1))
+    kl = ops.mean(ops.sum(kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")), axis=-1))
     return {
         "loss": reconstruction_weight * recon + beta * kl,
         "reconstruction_loss": recon,

@@ -127,19 +127,21 @@ def write_config(run: Run, config: TrainConfig, data: Dataset) -> None:
 def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, commit: Callable[[], None] = lambda: None) -> dict:
     """Train one model, or continue it from its last committed epoch; return the summary of the run.
     Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed."""
+    if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
+        raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
     done = resume_point(run, config)
     remove_temporaries(run)
     run.check_inside()
     keras.utils.set_random_seed(config.seed)
     parallel = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(1)
-    with parallel as replicas:
+    with parallel as replicas, dtype_policy(config.dtype_policy):
         write_config(run, config, data)
         if replicas > 1:
             console.print(f"Data-parallel over {replicas} devices: {config.batch_size // replicas} images each per step.")
         model = build_model(
             config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
         )
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)
         backup.restore(model)
         history = [row for row in run.read_history() if int(row["epoch"]) <= done]
@@ -171,6 +173,18 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, co
             except LossNotFinite as error:
                 raise LossNotFinite(f"training stopped: {error}; {last_good_model(run)}; lower --learning-rate and train again with --overwrite") from None
     return summarize(run, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build models under a Keras dtype policy (mixed_float16: Keras's compile wraps the optimizer in a
+    LossScaleOptimizer), and restore the one before."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def last_good_model(run: Run) -> str:

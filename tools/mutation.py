@@ -88,7 +88,8 @@ MUTANTS = [
     mutant("training.py", "    for name in sorted(set(changed) - set(CHANGEABLE_ON_RESUME)):", "    for name in []:", RUNS, "changed options silently ignored on resume"),
     mutant("snapshots.py", "        stride *= 2", "        stride += 1", ["tests/test_safety.py", "tests/test_explore.py"], "snapshots thinned unevenly"),
     # the backend steps
-    mutant("backends/tensorflow.py", 'loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync', 'loss = terms["loss"]', ["tests/test_distribute.py"], "data-parallel gradients not divided by the replicas"),
+    mutant("backends/tensorflow.py", 'scale_loss(terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)', 'scale_loss(terms["loss"])', ["tests/test_distribute.py"], "data-parallel gradients not divided by the replicas"),
+    mutant("backends/tensorflow.py", 'loss = self.optimizer.scale_loss(terms["loss"] / tf', 'loss = (terms["loss"] / tf', ["tests/test_precision.py"], "loss not scaled under mixed_float16"),
     mutant("backends/tensorflow.py", "self.optimizer.apply(gradients, self.trainable_variables)", "self.optimizer.apply([g * 0.5 for g in gradients], self.trainable_variables)", TRAINING, "half gradients"),
     mutant("backends/tensorflow.py", "return self.update_trackers(terms, tf.shape(x)[0])\n\n    def test_step", "return self.update_trackers(terms, 1)\n\n    def test_step", TRAINING, "training means unweighted"),
     mutant("backends/__init__.py", "    uneven = sorted(size for size in batch_sizes if size % replicas)", "    uneven = []", ["tests/test_distribute.py"], "uneven batches not refused"),

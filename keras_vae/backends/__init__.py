@@ -6,8 +6,11 @@ Each module here supplies the same two steps in its backend's idiom, as Keras ke
 `keras/src/backend/<name>/trainer.py`. They only need the model to provide
 `compute_terms(x, training)` (a dict of loss terms, "loss" among them) and
 `update_trackers(terms, batch_size)` (the logs); both are written once, in keras.ops.
+`kernels/` holds the CPU convolutions of JAX and torch apart from the steps, as Keras keeps `nn.py` apart from
+`trainer.py`; a convolution takes them when its input is on the CPU, Keras's own ops elsewhere (`route`).
 """
 
+import contextlib
 import importlib
 
 import keras
@@ -15,6 +18,8 @@ import keras
 from keras_vae.errors import KerasVAEError
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
+KERNEL_BACKENDS = ("jax", "torch")
+"""The backends with CPU convolution kernels of their own (keras_vae.backends.kernels)."""
 
 if keras.backend.backend() not in SUPPORTED_BACKENDS:
     raise ImportError(
@@ -54,10 +59,58 @@ def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-# Defined before the backend module is imported, which may fall back on them.
-_module = importlib.import_module(f"keras_vae.backends.{keras.backend.backend()}")
+def images_of(data):
+    """The images of a batch (a label, as in fit(x, y), is ignored: the target is the image). A sample_weight
+    is refused: these models weigh every image alike."""
+    x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError(
+            "keras_vae models take no sample_weight: every image counts once in the loss; drop sample_weight "
+            "(or repeat the images that should count more)"
+        )
+    return x
+
+
+ROUTES = ("cpu", "accelerator")
+_forced_route: str | None = None
+
+
+@contextlib.contextmanager
+def forced_route(route: str):
+    """Send every seam convolution traced inside by one route, whatever device its input is on: 'cpu' (the
+    backend's kernels in keras_vae.backends.kernels) or 'accelerator' (Keras's own ops, the route on a GPU).
+    For tests, which train through the accelerator route on a CPU."""
+    global _forced_route
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
+    previous, _forced_route = _forced_route, route
+    try:
+        yield
+    finally:
+        _forced_route = previous
+
+
+def route(x) -> str:
+    """'cpu' for an input on the CPU where the backend has CPU kernels, else 'accelerator'."""
+    if _kernels is None:
+        return "accelerator"
+    return _forced_route or ("cpu" if _kernels.on_cpu(x) else "accelerator")
+
+
+def conv(x, kernel, strides: tuple[int, int], bias=None):
+    """A 'same' convolution of NHWC x, by the route x's device takes."""
+    return (_kernels.conv if route(x) == "cpu" else keras_conv)(x, kernel, strides, bias)
+
+
+def conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
+    """A 'same' transposed convolution of NHWC x, by the route x's device takes."""
+    return (_kernels.conv_transpose if route(x) == "cpu" else keras_conv_transpose)(x, kernel, strides, bias)
+
+
+# Defined before the backend modules are imported, which use them.
+_backend = keras.backend.backend()
+_module = importlib.import_module(f"keras_vae.backends.{_backend}")
+_kernels = importlib.import_module(f"keras_vae.backends.kernels.{_backend}") if _backend in KERNEL_BACKENDS else None
 TrainStep = _module.TrainStep
 devices = _module.devices
 distribution = _module.distribution
-conv = getattr(_module, "conv", keras_conv)
-conv_transpose = getattr(_module, "conv_transpose", keras_conv_transpose)

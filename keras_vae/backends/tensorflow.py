@@ -1,4 +1,5 @@
-"""Training step for the TensorFlow backend: one GradientTape around the loss terms."""
+"""Training step for the TensorFlow backend: one GradientTape around the loss terms, the loss scaled by the
+optimizer (a LossScaleOptimizer under mixed_float16) as Keras's own TensorFlow trainer does."""
 
 import contextlib
 import os
@@ -6,22 +7,22 @@ import os
 import keras
 import tensorflow as tf
 
-from keras_vae.backends import check_even
+from keras_vae.backends import check_even, images_of
 
 
 class TrainStep:
     def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = images_of(data)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             # Replicas' gradients are summed, so each contributes its share of the global batch's mean.
-            loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            loss = self.optimizer.scale_loss(terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self.update_trackers(terms, tf.shape(x)[0])
 
     def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = images_of(data)
         return self.update_trackers(self.compute_terms(x, training=False), tf.shape(x)[0])
 
 
