@@ -4,7 +4,6 @@ optimizer (a LossScaleOptimizer under mixed_float16) as Keras's own TensorFlow t
 import contextlib
 import os
 
-import keras
 import tensorflow as tf
 
 from keras_vae.backends import check_even, images_of

@@ -1,7 +1,6 @@
 """Training step for the PyTorch backend: backward() on the loss the optimizer scaled (a LossScaleOptimizer
 under mixed_float16), then the optimizer, as Keras's own torch trainer does."""
 
-import keras
 import torch
 
 from keras_vae.backends import images_of

@@ -8,7 +8,6 @@ import math
 import os
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,21 +53,6 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) != size:
         raise DataError(f"{path} holds {len(raw)}{'+' if len(raw) > size else ''} data bytes, its header promises shape {shape}")
     return np.frombuffer(raw, dtype).reshape(shape)
-
-
-def load_idx_split(folder: str | Path, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, H, W, 1) float32 in [0, 1] and labels (N,) int64 of one split in an IDX folder."""
-    folder = Path(folder)
-    images_path = _find(folder, f"{split}-images-idx3-ubyte")
-    labels_path = _find(folder, f"{split}-labels-idx1-ubyte")
-    return _as_images(read_idx(images_path), read_idx(labels_path), f"{images_path} and {labels_path}")
-
-
-def _find(folder: Path, stem: str) -> Path:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.exists():
-            return candidate
-    raise DataError(f"no {stem}[.gz] in {folder}")
 
 
 def load_idx_split(folder: str | Path, split: str = "t10k") -> tuple[np.ndarray, np.ndarray]:

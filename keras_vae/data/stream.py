@@ -87,8 +87,6 @@ class Dataset:
 
     def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The first n images of a split in order (float32 in [0, 1]) and their labels (UNLABELLED without labels)."""
-        import tensorflow as tf
-
         prepare = preparer(self.input_shape, self.crop)
         pairs = getattr(self, split).elements(None).take(n).map(lambda image, label: (prepare(image), label))
         images, labels = zip(*pairs.batch(256).as_numpy_iterator())
