@@ -57,14 +57,13 @@ class TrainConfig:
             (self.kl_warmup >= 0, "--kl-warmup must be >= 0"),
             (0 < self.val_fraction < 1, "--val-fraction must lie strictly between 0 and 1"),
             (self.crop in CROPS, f"--crop must be one of {', '.join(CROPS)}"),
-            (self.image_size is None or (len(self.image_size) == 2 and min(self.image_size) >= 1), "--image-size must be H W, both >= 1"),
-            (self.channels in (None, 1, 3), "--channels must be 1 or 3"),
             (self.dtype_policy in DTYPE_POLICIES, f"--dtype-policy must be one of {', '.join(DTYPE_POLICIES)}"),
             (self.steps_per_execution >= 1, "--steps-per-execution must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.image_options  # ImageOptions checks --image-size and --channels
 
     @property
     def image_options(self):

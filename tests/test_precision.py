@@ -85,6 +85,7 @@ def test_the_accelerator_route_matches_the_cpu_kernels_forward_gradients_and_tra
     results = {}
     for route in ("cpu", "accelerator"):
         with forced_route(route):
+            assert keras_vae.backends.route(keras.ops.convert_to_tensor(x)) == (route if BACKEND != "tensorflow" else "accelerator")
             model = seam_model()
             output = to_numpy(model(x))
             before = [to_numpy(w) for w in model.trainable_weights]

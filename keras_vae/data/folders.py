@@ -88,7 +88,8 @@ def load_folder(folder: Path, options: ImageOptions, val_fraction: float, seed: 
 
 def file_split(paths: list[str], labels: np.ndarray, indices: np.ndarray, channels: int) -> Split:
     """Some of the files as a split; a shuffled stream reshuffles the names, then decodes in parallel."""
-    names, labels = [paths[i] for i in sorted(indices)], labels[np.sort(indices)]
+    order = np.sort(indices)
+    names, labels = [paths[i] for i in order], labels[order]
 
     def elements(seed: int | None):
         import tensorflow as tf

@@ -77,8 +77,7 @@ class Dataset:
         each epoch when given a seed. This is what model.fit takes."""
         import tensorflow as tf
 
-        prepare = preparer(self.input_shape, self.crop)
-        images = getattr(self, split).elements(seed).map(lambda image, label: prepare(image), num_parallel_calls=tf.data.AUTOTUNE)
+        images = self.prepared(split, seed).map(lambda image, label: image)
         return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def batches(self, split: str, batch_size: int) -> Iterator[np.ndarray]:
@@ -87,10 +86,15 @@ class Dataset:
 
     def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The first n images of a split in order (float32 in [0, 1]) and their labels (UNLABELLED without labels)."""
-        prepare = preparer(self.input_shape, self.crop)
-        pairs = getattr(self, split).elements(None).take(n).map(lambda image, label: (prepare(image), label))
-        images, labels = zip(*pairs.batch(256).as_numpy_iterator())
+        images, labels = zip(*self.prepared(split, None).take(n).batch(256).as_numpy_iterator())
         return np.concatenate(images), np.concatenate(labels).astype("int64")
+
+    def prepared(self, split: str, seed: int | None):
+        """(image, label) pairs of one split, each image made float32 of input_shape in parallel."""
+        import tensorflow as tf
+
+        prepare = preparer(self.input_shape, self.crop)
+        return getattr(self, split).elements(seed).map(lambda image, label: (prepare(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def preparer(shape: tuple[int, int, int], crop: bool) -> Callable:
