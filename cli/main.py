@@ -218,7 +218,10 @@ def train(
         1, min=1, max=MAX_STEPS_PER_EXECUTION, help="Training steps per call into the backend (Keras's compile option; TensorFlow and JAX)."
     ),
     distribute: bool = typer.Option(
-        False, "--distribute", help="Data-parallel over every device: JAX DataParallel, TensorFlow MirroredStrategy (see README)."
+        False,
+        "--distribute",
+        help="Data-parallel over every device: JAX DataParallel, TensorFlow MirroredStrategy, torch DistributedDataParallel "
+        "(one process per device, under torchrun). See README.",
     ),
     name: Optional[str] = typer.Option(None, help="Run folder name. Default: DATASET-ARCH-zLATENT-MODEL."),
     output_dir: Path = typer.Option(Path("saved_models"), help="Where run folders go."),
@@ -232,15 +235,19 @@ def train(
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
     use_backend(backend, with_tensorflow=True)
-    with user_errors(), ExitStack() as locks:
+    with user_errors(), ExitStack() as stack:
+        from contextlib import nullcontext
+
         from rich.console import Console
 
+        from keras_vae.backends import Processes, processes
         from keras_vae.config import ConfigError, TrainConfig
         from keras_vae.data import default_source, load_dataset
-        from keras_vae.runs import lock, open_run
+        from keras_vae.runs import Run, lock, open_run
         from keras_vae.training import resume_options
 
-        console = Console()
+        joined = stack.enter_context(processes() if distribute else nullcontext(Processes()))
+        console = Console(quiet=not joined.writes)
         data_dir, note = (data_dir, None) if resume else default_source(dataset, data_dir)
         if note:
             console.print(note, soft_wrap=True)
@@ -250,22 +257,26 @@ def train(
         configs = {kind: TrainConfig(**{**options, "model": kind}) for kind in kinds}
         base = name or f"{data_dir.stem if data_dir else dataset}-{arch}-z{latent_dim}"
         names = {kind: f"{base}-{kind}" if model == "both" or not name else name for kind in kinds}
-        for kind in kinds:
-            locks.enter_context(lock(output_dir, names[kind]))
-        runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
-        if resume:
+        runs = {kind: Run(output_dir / names[kind]) for kind in kinds}
+        if joined.writes:
             for kind in kinds:
-                configs[kind], note = resume_options(runs[kind], {**given, "model": kind} if "model" in given else given)
-                if note:
-                    console.print(note, soft_wrap=True)
+                stack.enter_context(lock(output_dir, names[kind]))
+            runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
+            if resume:
+                for kind in kinds:
+                    configs[kind], note = resume_options(runs[kind], {**given, "model": kind} if "model" in given else given)
+                    if note:
+                        console.print(note, soft_wrap=True)
+        configs = joined.share(configs)
         if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         first = next(iter(configs.values()))
         data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed, first.image_options)
         if data.skipped:
             console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
-        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, fresh=not resume) for kind in kinds]
-        print_summary(console, summaries)
+        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, not resume, joined) for kind in kinds]
+        if joined.writes:
+            print_summary(console, summaries)
         if data.skipped:
             console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
 
@@ -295,15 +306,16 @@ def config_options(arguments: dict) -> dict:
     }
 
 
-def train_one(config, data, run, console, output_dir: Path, fresh: bool) -> dict:
-    """Train one run; a fresh one replaces an old run only once it has committed an epoch (runs.Replacing).
-    Ctrl-C or SIGTERM stops at a batch boundary and exits with 128 + the signal's number."""
+def train_one(config, data, run, console, output_dir: Path, fresh: bool, processes) -> dict | None:
+    """Train one run; a fresh one replaces an old run only once it has committed an epoch (runs.Replacing), and
+    only rank 0 of several processes touches the folder. Ctrl-C or SIGTERM stops at a batch boundary and exits
+    with 128 + the signal's number."""
     from keras_vae.runs import Replacing
     from keras_vae.training import train_run
 
     try:
-        with Replacing(run, fresh) as replacing:
-            return train_run(config, data, run, console, replacing.commit)
+        with Replacing(run, fresh and processes.writes) as replacing:
+            return train_run(config, data, run, console, replacing.commit, processes)
     except KeyboardInterrupt as error:
         code = 128 + getattr(error, "signum", 2)
         if not replacing.committed:

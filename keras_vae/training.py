@@ -14,7 +14,7 @@ import keras
 from rich.console import Console
 
 from keras_vae import __version__, build_model
-from keras_vae.backends import distribution
+from keras_vae.backends import Parallel, Processes, distribution, replicate
 from keras_vae.callbacks import (
     Backup,
     BestModel,
@@ -124,46 +124,49 @@ def write_config(run: Run, config: TrainConfig, data: Dataset) -> None:
         write_json_atomic(run.config, {**run.read_config(), "options": config.to_dict()})
 
 
-def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, commit: Callable[[], None] = lambda: None) -> dict:
+def train_run(
+    config: TrainConfig,
+    data: Dataset,
+    run: Run,
+    console: Console,
+    commit: Callable[[], None] = lambda: None,
+    processes: Processes = Processes(),
+) -> dict | None:
     """Train one model, or continue it from its last committed epoch; return the summary of the run.
-    Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed."""
+    Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed.
+    Of several processes training the run together, rank 0 alone reads and writes the run folder and returns
+    the summary; the others return None."""
     if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
-    done = resume_point(run, config)
-    remove_temporaries(run)
-    run.check_inside()
+    done = processes.share(resume_point(run, config) if processes.writes else None)
+    if processes.writes:
+        remove_temporaries(run)
+        run.check_inside()
     keras.utils.set_random_seed(config.seed)
-    parallel = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(1)
-    with parallel as replicas, dtype_policy(config.dtype_policy):
-        write_config(run, config, data)
-        if replicas > 1:
-            console.print(f"Data-parallel over {replicas} devices: {config.batch_size // replicas} images each per step.")
+    splitting = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(Parallel())
+    with splitting as parallel, dtype_policy(config.dtype_policy):
+        if processes.writes:
+            write_config(run, config, data)
+        if parallel.replicas > 1:
+            console.print(f"Data-parallel over {parallel.replicas} devices: {config.batch_size // parallel.replicas} images each per step.")
         model = build_model(
             config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)
-        backup.restore(model)
-        history = [row for row in run.read_history() if int(row["epoch"]) <= done]
-        steps = math.ceil(data.train.count / config.batch_size)
-        fixed_images, fixed_labels = data.take("val", SUBSET)
-        callbacks = [
-            StopOnNonFinite(),
-            CheckFreeSpace(run.root),
-            BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
-            Snapshots(run.snapshots, fixed_images, fixed_labels, config.latent_dim, config.seed),
-            HistoryCSV(run.history, history, data.train.count),
-            keras.callbacks.TensorBoard(str(run.logs)),
-            RichProgress(console, config.epochs, steps),
-            backup,
-            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: commit()),
-        ]
+        if processes.writes:
+            backup.restore(model)
+        if config.distribute:
+            replicate(model)
+        callbacks = [StopOnNonFinite()]
+        if processes.writes:
+            callbacks += writing_callbacks(run, data, config, done, backup, console, commit)
         started = time.perf_counter()
         with StopOnSignal() as stop_on_signal:
             try:
                 model.fit(
-                    data.stream("train", config.batch_size, seed=config.seed + done),
-                    validation_data=data.stream("val", config.batch_size),
+                    data.stream("train", config.batch_size, seed=config.seed + done, shard=parallel.shard),
+                    validation_data=data.stream("val", config.batch_size, shard=parallel.shard),
                     initial_epoch=done,
                     epochs=config.epochs,
                     shuffle=False,  # the stream shuffles
@@ -172,7 +175,25 @@ def train_run(config: TrainConfig, data: Dataset, run: Run, console: Console, co
                 )
             except LossNotFinite as error:
                 raise LossNotFinite(f"training stopped: {error}; {last_good_model(run)}; lower --learning-rate and train again with --overwrite") from None
-    return summarize(run, time.perf_counter() - started)
+    return summarize(run, time.perf_counter() - started) if processes.writes else None
+
+
+def writing_callbacks(
+    run: Run, data: Dataset, config: TrainConfig, done: int, backup: Backup, console: Console, commit: Callable[[], None]
+) -> list:
+    """The callbacks that write the run folder and show progress, the resume state last."""
+    history = [row for row in run.read_history() if int(row["epoch"]) <= done]
+    fixed_images, fixed_labels = data.take("val", SUBSET)
+    return [
+        CheckFreeSpace(run.root),
+        BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
+        Snapshots(run.snapshots, fixed_images, fixed_labels, config.latent_dim, config.seed),
+        HistoryCSV(run.history, history, data.train.count),
+        keras.callbacks.TensorBoard(str(run.logs)),
+        RichProgress(console, config.epochs, math.ceil(data.train.count / config.batch_size)),
+        backup,
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: commit()),
+    ]
 
 
 @contextlib.contextmanager

@@ -1,8 +1,10 @@
-"""`keras-vae train --distribute`: the same losses and the same SGD step as one device, on 4 virtual JAX devices and
-2 logical TF CPUs; batches that would not split evenly are refused before anything is written."""
+"""`keras-vae train --distribute`: the same losses and the same SGD step as one device, on 4 virtual JAX devices,
+2 logical TF CPUs and 2 torch processes (torchrun, gloo); batches that would not split evenly are refused before
+anything is written, and only one process writes the run folder."""
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +79,7 @@ def child(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="--distribute runs on jax and tensorflow")
+@pytest.mark.skipif(BACKEND == "torch", reason="one process, several devices: jax and tensorflow")
 def test_one_data_parallel_sgd_step_matches_one_device(tmp_path):
     child("step", tmp_path / "weights.npz")
     with np.load(tmp_path / "weights.npz") as weights:
@@ -87,7 +89,7 @@ def test_one_data_parallel_sgd_step_matches_one_device(tmp_path):
             np.testing.assert_allclose(weights[f"distributed_{i}"], weights[f"single_{i}"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="--distribute runs on jax and tensorflow")
+@pytest.mark.skipif(BACKEND == "torch", reason="one process, several devices: jax and tensorflow")
 def test_distributed_losses_match_one_device(data_dir, tmp_path):
     done = child("train", data_dir, tmp_path / "runs")
     assert "single 0" in done.stdout and "distributed 0" in done.stdout
@@ -103,12 +105,55 @@ def test_distributed_losses_match_one_device(data_dir, tmp_path):
     np.testing.assert_allclose(distributed, single, rtol=5e-4)
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="torch refuses --distribute")
-def test_distribute_on_torch_says_what_to_do(data_dir, tmp_path):
-    result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--distribute"])
+def files(run: Path) -> list[str]:
+    """What a run folder holds, TensorBoard's files by folder (their names hold a time and a process id)."""
+    return sorted(str(path.parent if "tfevents" in path.name else path).removeprefix(str(run)) for path in run.rglob("*"))
+
+
+def keras_vae(*args, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = [*launcher, shutil.which("keras-vae", path=Path(sys.executable).parent), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torchrun launches torch's processes")
+def test_two_torch_processes_match_one_and_only_rank_0_writes(data_dir, tmp_path):
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python")
+    flags = [*TRAIN, "--data-dir", data_dir, "--output-dir", tmp_path]
+    single = keras_vae(*flags, "--name", "single")
+    distributed = keras_vae(*flags, "--name", "distributed", "--distribute", launcher=torchrun)
+    uneven = keras_vae(*flags, "--name", "uneven", "--distribute", "--batch-size", "15", launcher=torchrun)
+    assert single.returncode == 0 and distributed.returncode == 0, single.stderr + distributed.stderr
+    assert distributed.stdout.count("Data-parallel over 2 devices: 8 images each per step.") == 1
+    assert distributed.stdout.count("keras-vae train") == 1  # one summary: the other process prints nothing
+    # The same global batches, split in two and their gradients averaged by DistributedDataParallel.
+    np.testing.assert_allclose(losses(tmp_path / "distributed"), losses(tmp_path / "single"), rtol=1e-4)
+    assert files(tmp_path / "distributed") == files(tmp_path / "single")
+    events = list((tmp_path / "distributed" / "logs").rglob("events.out.tfevents.*"))
+    assert len({name.name.split(".")[4] for name in events}) == 1  # TensorBoard's files name their writer's process
+    assert uneven.returncode != 0
+    assert "--distribute splits every batch over 2 devices, and batches of [15] images would not split" in uneven.stderr
+    assert not (tmp_path / "uneven").exists()
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's --distribute needs torchrun")
+def test_torch_distribute_without_torchrun_says_what_to_do(data_dir, tmp_path):
+    result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"])
     assert result.exit_code == 2
-    assert "--distribute runs on the jax and tensorflow backends" in result.output
+    assert "--distribute on torch trains one process per device: start it with torchrun" in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+CLUSTERS = {"jax": ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:1234,10.0.0.2:1234"), "tensorflow": ("TF_CONFIG", "{}")}
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="torch trains across machines under torchrun")
+def test_several_machines_are_refused_where_every_one_would_write_the_run(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv(*CLUSTERS[BACKEND])
+    result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"])
+    assert result.exit_code == 2
+    assert f"--distribute on {BACKEND} runs on one machine" in result.output and "torchrun" in result.output
+    assert not (tmp_path / "runs").exists()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The backend seam: `TrainStep` (train_step and test_step), `conv` and `conv_transpose` (with the bias, which
-torch adds in the same pass as its crop), `distribution()` (a
-context in which models build and train data-parallel) and `devices()` for the active Keras backend.
+torch adds in the same pass as its crop), `processes()` (a context in which the processes of one run join:
+torchrun's workers, JAX's hosts), `distribution()` (a context in which models build and train data-parallel),
+`replicate(model)` (what a backend does to a model before data-parallel training) and `devices()` for the
+active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
 `keras/src/backend/<name>/trainer.py`. They only need the model to provide
@@ -12,6 +14,7 @@ Each module here supplies the same two steps in its backend's idiom, as Keras ke
 
 import contextlib
 import importlib
+from dataclasses import dataclass
 
 import keras
 
@@ -51,6 +54,34 @@ def check_even(batch_sizes: set[int], replicas: int) -> None:
             f"--distribute splits every batch over {replicas} devices, and batches of {uneven} images would not split "
             f"evenly: pick a --batch-size that is a multiple of {replicas} and leaves a last batch that is one too"
         )
+
+
+@dataclass(frozen=True)
+class Processes:
+    """The processes that train one run together (torchrun's workers: the other backends train in one process):
+    this one's rank among count. Rank 0 alone writes the run folder; share() hands what it decided (the options,
+    the epoch to resume from) to the others."""
+
+    rank: int = 0
+    count: int = 1
+
+    @property
+    def writes(self) -> bool:
+        return self.rank == 0
+
+    def share(self, value):
+        """Rank 0's value, on every process."""
+        return value if self.count == 1 else _module.broadcast(value)
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How a run trains data-parallel: over how many replicas each batch is split, and which part of each batch
+    this process reads, as (index, count): (0, 1) where the backend splits the whole batch itself (JAX and
+    TensorFlow), (rank, processes) under torch DistributedDataParallel, where each process reads its own."""
+
+    replicas: int = 1
+    shard: tuple[int, int] = (0, 1)
 
 
 def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
@@ -114,3 +145,5 @@ _kernels = importlib.import_module(f"keras_vae.backends.kernels.{_backend}") if 
 TrainStep = _module.TrainStep
 devices = _module.devices
 distribution = _module.distribution
+processes = _module.processes
+replicate = _module.replicate

@@ -13,7 +13,8 @@ import os
 import jax
 import keras
 
-from keras_vae.backends import check_even, images_of
+from keras_vae.backends import Parallel, Processes, check_even, images_of
+from keras_vae.errors import KerasVAEError
 
 
 class TrainStep:
@@ -57,19 +58,33 @@ class TrainStep:
 
 
 @contextlib.contextmanager
-def distribution(batch_sizes: set[int]):
-    """keras.distribution.DataParallel over every device: each batch split across them, the variables replicated.
-    With KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID set, every host joins first."""
+def processes():
+    """One process: JAX trains data-parallel over the devices of one machine here. Several hosts
+    (KERAS_DISTRIBUTION_JOB_ADDRESSES) are refused: tried on two CPU processes, Keras's multi-host DataParallel
+    ran out of data in the first epoch and then hung."""
     if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
-        keras.distribution.initialize()
+        raise KerasVAEError(
+            "--distribute on jax runs on one machine, and KERAS_DISTRIBUTION_JOB_ADDRESSES describes several: unset "
+            "it, or train across machines with --backend torch under torchrun (see README)"
+        )
+    yield Processes()
+
+
+@contextlib.contextmanager
+def distribution(batch_sizes: set[int]):
+    """keras.distribution.DataParallel over every device: each batch split across them, the variables replicated."""
     devices = keras.distribution.list_devices()
     check_even(batch_sizes, len(devices))
     previous = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     try:
-        yield len(devices)
+        yield Parallel(len(devices))
     finally:
         keras.distribution.set_distribution(previous)
+
+
+def replicate(model) -> None:
+    """Nothing to do: DataParallel replicates the variables as they are made."""
 
 
 def devices() -> list[str]:

@@ -6,7 +6,8 @@ import os
 
 import tensorflow as tf
 
-from keras_vae.backends import check_even, images_of
+from keras_vae.backends import Parallel, Processes, check_even, images_of
+from keras_vae.errors import KerasVAEError
 
 
 class TrainStep:
@@ -26,17 +27,30 @@ class TrainStep:
 
 
 @contextlib.contextmanager
-def distribution(batch_sizes: set[int]):
-    """tf.distribute: MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster, else MirroredStrategy
-    over every GPU, or every logical CPU where there is none. Every batch must split evenly across them."""
+def processes():
+    """One process: TensorFlow trains data-parallel on one machine. Several workers (TF_CONFIG) would each write
+    the run folder, so they are refused."""
     if "TF_CONFIG" in os.environ:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    else:
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+        raise KerasVAEError(
+            "--distribute on tensorflow runs on one machine (MirroredStrategy), and TF_CONFIG describes a cluster: "
+            "unset TF_CONFIG, or train across machines with --backend jax (multi-host) or torch (torchrun)"
+        )
+    yield Processes()
+
+
+@contextlib.contextmanager
+def distribution(batch_sizes: set[int]):
+    """MirroredStrategy over every GPU, or every logical CPU where there is none. Every batch must split evenly
+    across them."""
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
     check_even(batch_sizes, strategy.num_replicas_in_sync)
     with strategy.scope():
-        yield strategy.num_replicas_in_sync
+        yield Parallel(strategy.num_replicas_in_sync)
+
+
+def replicate(model) -> None:
+    """Nothing to do: MirroredStrategy replicates the variables as they are made."""
 
 
 def devices() -> list[str]:

@@ -72,13 +72,14 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     """Files left out because they could not be read as images."""
 
-    def stream(self, split: str, batch_size: int, seed: int | None = None):
+    def stream(self, split: str, batch_size: int, seed: int | None = None, shard: tuple[int, int] = (0, 1)):
         """Batches of images (float32 NHWC in [0, 1]) of one split, decoded in parallel and prefetched; shuffled
-        each epoch when given a seed. This is what model.fit takes."""
+        each epoch when given a seed. This is what model.fit takes. With shard (index, count), this process's
+        part of every batch: its every count-th image, batch_size // count of them."""
         import tensorflow as tf
 
-        images = self.prepared(split, seed).map(lambda image, label: image)
-        return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        images = self.prepared(split, seed, shard).map(lambda image, label: image)
+        return images.batch(batch_size // shard[1]).prefetch(tf.data.AUTOTUNE)
 
     def batches(self, split: str, batch_size: int) -> Iterator[np.ndarray]:
         """The images of one split in order, as NumPy batches."""
@@ -89,12 +90,16 @@ class Dataset:
         images, labels = zip(*self.prepared(split, None).take(n).batch(256).as_numpy_iterator())
         return np.concatenate(images), np.concatenate(labels).astype("int64")
 
-    def prepared(self, split: str, seed: int | None):
-        """(image, label) pairs of one split, each image made float32 of input_shape in parallel."""
+    def prepared(self, split: str, seed: int | None, shard: tuple[int, int] = (0, 1)):
+        """(image, label) pairs of one split (of a shard: its every count-th element from index), each image
+        made float32 of input_shape in parallel."""
         import tensorflow as tf
 
         prepare = preparer(self.input_shape, self.crop)
-        return getattr(self, split).elements(seed).map(lambda image, label: (prepare(image), label), num_parallel_calls=tf.data.AUTOTUNE)
+        elements = getattr(self, split).elements(seed)
+        if shard != (0, 1):
+            elements = elements.shard(shard[1], shard[0])
+        return elements.map(lambda image, label: (prepare(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def preparer(shape: tuple[int, int, int], crop: bool) -> Callable:
