@@ -3,8 +3,10 @@ so `--help` is instant and `--backend` can still choose the backend."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
+import tempfile
 from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
@@ -18,7 +20,6 @@ try:
 except ImportError:
     from click.exceptions import ClickException, NoArgsIsHelpError
 
-BACKENDS = ("tensorflow", "jax", "torch")
 MAX_LATENT_DIM = 4096
 MAX_SEED = 2**32 - 1  # numpy's seeds, which keras.utils.set_random_seed and default_rng take
 MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a decoder was trained on
@@ -59,6 +60,48 @@ def square_image_size(args: list[str]) -> list[str]:
     return args
 
 
+class Backend(str, Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
+class ModelKind(str, Enum):
+    vae = "vae"
+    ae = "ae"
+    both = "both"
+
+
+class Arch(str, Enum):
+    dense = "dense"
+    conv = "conv"
+    deep_conv = "deep-conv"
+
+
+class ReconLoss(str, Enum):
+    bce = "bce"
+    mse = "mse"
+
+
+class Reduction(str, Enum):
+    sum = "sum"
+    mean = "mean"
+
+
+class AnimationKind(str, Enum):
+    latent = "latent"
+    samples = "samples"
+    reconstructions = "reconstructions"
+    traversal = "traversal"
+    interpolation = "interpolation"
+
+
+class ExportFormat(str, Enum):
+    saved_model = "saved_model"
+    onnx = "onnx"
+    keras = "keras"
+
+
 class Crop(str, Enum):
     none = "none"
     center = "center"
@@ -80,13 +123,10 @@ app = typer.Typer(
     name="keras-vae",
     help="Train, explore, evaluate and export autoencoders and VAEs with Keras 3 (TensorFlow, JAX or PyTorch).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-BackendOption = typer.Option(
-    None, "--backend", help="tensorflow, jax or torch. Default: $KERAS_BACKEND, else tensorflow.", show_default=False
-)
+BackendOption = typer.Option(Backend.tensorflow, "--backend", envvar="KERAS_BACKEND", help="The Keras backend.")
 SeedOption = typer.Option(0, min=0, max=MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote).")
 
@@ -97,20 +137,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def use_backend(backend: Optional[str], with_tensorflow: bool = False) -> None:
+def use_backend(backend: Backend, with_tensorflow: bool = False) -> None:
     """Set KERAS_BACKEND before keras is imported (it reads the variable once, at import), then load it,
     and keep freed memory in the process for the next step to reuse (keras_vae.allocator).
 
     TensorFlow is started here too when it is the backend or when the command needs it anyway
     (train's TensorBoard logging), so that its native start-up lines can be kept off the terminal.
     """
-    chosen = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-    if chosen not in BACKENDS:
-        fail(f"unknown backend {chosen!r}: use one of {', '.join(BACKENDS)}")
+    chosen = Backend(backend).value
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != chosen:
         fail(f"keras is already running on {sys.modules['keras'].backend.backend()} in this process; cannot switch to {chosen}")
     os.environ["KERAS_BACKEND"] = chosen
-    with native_stderr_silenced():
+    with native_stderr_captured():
         import keras
 
         from keras_vae.allocator import keep_freed_memory
@@ -131,30 +169,62 @@ def start_tensorflow() -> None:
 
 
 @contextmanager
-def native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null for a while. TensorFlow's C++ start-up lines go through absl
-    before it is initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence; Python errors still propagate."""
+def native_stderr_captured():
+    """Send file descriptor 2 to a file for a while: TensorFlow's C++ start-up lines go through absl before it is
+    initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence, and tf2onnx and grappler log as they convert. When
+    what runs inside fails with anything but keras-vae's own one-line errors, the captured lines are shown
+    before the error; a fatal native error (a segfault in a driver) prints Python's fatal error and stack on the
+    terminal (faulthandler) and leaves the captured lines in $TMPDIR/keras-vae-PID.stderr."""
     sys.stderr.flush()
+    log = Path(tempfile.gettempdir()) / f"keras-vae-{os.getpid()}.stderr"
     saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    captured = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(captured, 2)
+    os.close(captured)
+    terminal = os.fdopen(os.dup(saved), "w")
+    faulthandler.enable(file=terminal)
+    replay = False
     try:
         yield
+    except BaseException as error:
+        replay = not (isinstance(error, KeyboardInterrupt) or own_error(error))
+        raise
     finally:
+        sys.stderr.flush()
+        faulthandler.disable()
+        terminal.close()
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+        if replay:
+            sys.stderr.write(log.read_text(errors="replace"))
+        log.unlink(missing_ok=True)
+
+
+def flagged(message: str, parameter: str | None) -> str:
+    """The library's message about one of its parameters, in the flag's name: 'latent_dim must be ...' becomes
+    '--latent-dim must be ...'."""
+    if parameter is None or not message.startswith(parameter):
+        return message
+    return "--" + parameter.replace("_", "-") + message[len(parameter) :]
+
+
+def own_error(error: BaseException) -> bool:
+    """Whether error is one of keras-vae's one-line errors (without importing keras_vae, and with it keras, when
+    nothing has yet: then it cannot be)."""
+    errors = sys.modules.get("keras_vae.errors")
+    return errors is not None and isinstance(error, errors.KerasVAEError)
 
 
 @contextmanager
 def user_errors():
     """Turn the package's own errors, and a full or read-only disk, into one line on stderr and exit code 2."""
-    from keras_vae.errors import KerasVAEError
-
+    from keras_vae.errors import ConfigError, KerasVAEError
     from keras_vae.files import write_error
 
     try:
         yield
+    except ConfigError as error:
+        fail(flagged(str(error), error.parameter))
     except KerasVAEError as error:
         fail(str(error))
     except OSError as error:  # a full or read-only disk met outside keras-vae's own writes (TensorBoard's, say)
@@ -191,22 +261,22 @@ def train(
         help="Local data instead: a folder of images (PNG, JPEG, BMP, GIF; flat, or one subfolder per class), "
         "a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz.",
     ),
-    val_fraction: float = typer.Option(0.1, help="Held out for validation when the data has no test split."),
+    val_fraction: float = typer.Option(0.1, min=0, max=1, help="Held out for validation when the data has no test split."),
     image_size: Optional[tuple[int, int]] = typer.Option(
         None, min=1, max=MAX_IMAGE_SIDE, metavar="H W", help="Resize every image to H x W (one number: a square). Default: as they are."
     ),
     crop: Crop = typer.Option(Crop.none, help="center: cut each image around its centre to the aspect ratio of --image-size (square without it) before resizing."),
     channels: Optional[Channels] = typer.Option(None, help="1 (grey) or 3 (RGB). Default: 1 if every image is grey, else 3."),
-    model: str = typer.Option("vae", help="vae, ae, or both (an AE and a VAE, one run each)."),
-    arch: str = typer.Option("conv", help="dense, conv or deep-conv."),
+    model: ModelKind = typer.Option(ModelKind.vae, help="both: an AE and a VAE, one run each."),
+    arch: Arch = typer.Option(Arch.conv),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
     epochs: int = typer.Option(10, min=1),
     batch_size: int = typer.Option(128, min=1),
-    learning_rate: float = typer.Option(1e-3, help="Adam's learning rate."),
-    recon_loss: str = typer.Option("bce", help="bce or mse."),
-    reduction: str = typer.Option("sum", help="How the reconstruction loss reduces over pixels: sum or mean."),
-    beta: float = typer.Option(1.0, help="Weight of the KL term (VAE)."),
-    reconstruction_weight: float = typer.Option(1.0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
+    learning_rate: float = typer.Option(1e-3, min=0, help="Adam's learning rate."),
+    recon_loss: ReconLoss = typer.Option(ReconLoss.bce, help="Binary cross-entropy or squared error."),
+    reduction: Reduction = typer.Option(Reduction.sum, help="How the reconstruction loss reduces over pixels."),
+    beta: float = typer.Option(1.0, min=0, help="Weight of the KL term (VAE)."),
+    reconstruction_weight: float = typer.Option(1.0, min=0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
     kl_warmup: int = typer.Option(0, min=0, help="Epochs over which beta ramps up linearly (VAE)."),
     seed: int = SeedOption,
     dtype_policy: DtypePolicy = typer.Option(
@@ -226,12 +296,15 @@ def train(
     name: Optional[str] = typer.Option(None, help="Run folder name. Default: DATASET-ARCH-zLATENT-MODEL."),
     output_dir: Path = typer.Option(Path("saved_models"), help="Where run folders go."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run NAME to its planned epochs with its saved options; --epochs may raise them."
+        False,
+        "--resume",
+        help="Continue the run NAME to its planned epochs with its saved options (--epochs may raise them); start it if it "
+        "has not started, and do nothing if it has finished. Safe to repeat, as a preempted job does.",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run NAME, once the new run has finished an epoch (only a run keras-vae wrote)."
     ),
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
     use_backend(backend, with_tensorflow=True)
@@ -248,33 +321,67 @@ def train(
 
         joined = stack.enter_context(processes() if distribute else nullcontext(Processes()))
         console = Console(quiet=not joined.writes)
-        data_dir, note = (data_dir, None) if resume else default_source(dataset, data_dir)
-        if note:
-            console.print(note, soft_wrap=True)
-        kinds = ("ae", "vae") if model == "both" else (model,)
-        options = config_options(locals())
-        given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
-        configs = {kind: TrainConfig(**{**options, "model": kind}) for kind in kinds}
-        base = name or f"{data_dir.stem if data_dir else dataset}-{arch}-z{latent_dim}"
-        names = {kind: f"{base}-{kind}" if model == "both" or not name else name for kind in kinds}
+        if data_dir and ctx.get_parameter_source("dataset").name != "DEFAULT":
+            raise ConfigError("give --dataset or --data-dir, not both")
+        kinds = ("ae", "vae") if model == ModelKind.both else (model.value,)
+        base = name or f"{data_dir.stem if data_dir else dataset}-{arch.value}-z{latent_dim}"
+        names = {kind: f"{base}-{kind}" if model == ModelKind.both or not name else name for kind in kinds}
         runs = {kind: Run(output_dir / names[kind]) for kind in kinds}
+        configs, starting, finished = {}, set(), set()
         if joined.writes:
             for kind in kinds:
                 stack.enter_context(lock(output_dir, names[kind]))
             runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
-            if resume:
-                for kind in kinds:
-                    configs[kind], note = resume_options(runs[kind], {**given, "model": kind} if "model" in given else given)
-                    if note:
-                        console.print(note, soft_wrap=True)
-        configs = joined.share(configs)
-        if len({(c.dataset, c.data_dir, c.val_fraction, c.seed) for c in configs.values()}) != 1:
+            starting = {kind for kind in kinds if not (resume and runs[kind].config.exists())}
+            if starting:
+                data_dir, note = default_source(dataset, data_dir)
+                if note:
+                    console.print(note, soft_wrap=True)
+            options = dict(
+                dataset=None if data_dir else dataset,
+                data_dir=str(data_dir.resolve()) if data_dir else None,  # absolute: later commands run anywhere
+                val_fraction=val_fraction,
+                image_size=list(image_size) if image_size else None,
+                crop=crop.value,
+                channels=int(channels.value) if channels else None,
+                arch=arch.value,
+                latent_dim=latent_dim,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                recon_loss=recon_loss.value,
+                reduction=reduction.value,
+                beta=beta,
+                reconstruction_weight=reconstruction_weight,
+                kl_warmup=kl_warmup,
+                seed=seed,
+                distribute=distribute,
+                dtype_policy=dtype_policy.value,
+                steps_per_execution=steps_per_execution,
+            )
+            given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
+            for kind in kinds:
+                if kind in starting:
+                    configs[kind] = TrainConfig(**options, model=kind)
+                    continue
+                model_given = {"model": kind} if ctx.get_parameter_source("model").name != "DEFAULT" else {}
+                configs[kind], note = resume_options(runs[kind], given | model_given)
+                if note:
+                    console.print(note, soft_wrap=True)
+            finished = {kind for kind in kinds if kind not in starting and runs[kind].finished(configs[kind].epochs)}
+        configs, starting, finished = joined.share((configs, starting, finished))
+        for kind in finished:
+            console.print(f"{runs[kind].root} already finished its {configs[kind].epochs} epochs: nothing to do", soft_wrap=True)
+        training = [kind for kind in kinds if kind not in finished]
+        if not training:
+            return
+        if len({(configs[kind].dataset, configs[kind].data_dir, configs[kind].val_fraction, configs[kind].seed) for kind in training}) != 1:
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
-        first = next(iter(configs.values()))
+        first = configs[training[0]]
         data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed, first.image_options)
         if data.skipped:
             console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
-        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, not resume, joined) for kind in kinds]
+        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, kind in starting, joined) for kind in training]
         if joined.writes:
             print_summary(console, summaries)
         if data.skipped:
@@ -286,24 +393,6 @@ def skipped_note(skipped: list[str], used: int) -> str:
         f"Skipped {len(skipped)} of {len(skipped) + used:,} image files that cannot be read as images, "
         f"e.g. {skipped[0]} (config.json lists them)"
     )
-
-
-def config_options(arguments: dict) -> dict:
-    """The train command's arguments that are TrainConfig fields."""
-    from dataclasses import fields
-
-    from keras_vae.config import TrainConfig
-
-    options = {field.name: arguments[field.name] for field in fields(TrainConfig)}
-    data_dir, size, channels = options["data_dir"], options["image_size"], options["channels"]
-    return {
-        **options,
-        "data_dir": str(data_dir.resolve()) if data_dir else None,  # absolute: later commands run anywhere
-        "image_size": list(size) if size else None,
-        "crop": options["crop"].value,
-        "channels": int(channels.value) if channels else None,
-        "dtype_policy": options["dtype_policy"].value,
-    }
 
 
 def train_one(config, data, run, console, output_dir: Path, fresh: bool, processes) -> dict | None:
@@ -351,23 +440,39 @@ def format_cell(value) -> str:
     return str(value)
 
 
-RunArgument = typer.Argument(..., help="A run folder written by keras-vae train, e.g. saved_models/mnist-conv-z2-vae.")
+RunArgument = typer.Argument(
+    None,
+    help="A run folder written by keras-vae train, e.g. saved_models/mnist-conv-z2-vae. Default: the run under "
+    "saved_models/ trained last.",
+    show_default=False,
+)
+
+
+def chosen_run(run: Optional[Path]) -> Path:
+    """The run a command was given, or else the latest under saved_models/, named on stderr."""
+    if run is not None:
+        return run
+    from keras_vae.runs import latest_run
+
+    latest = latest_run(Path("saved_models")).root
+    typer.echo(f"keras-vae: {latest} (the run trained last)", err=True)
+    return latest
 
 
 @app.command()
 def explore(
-    run: Path = RunArgument,
+    run: Optional[Path] = RunArgument,
     out: Optional[Path] = typer.Option(None, help="Where the PNGs go. Default: RUN/figures."),
-    radius: float = typer.Option(1.5, max=MAX_RADIUS, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
+    radius: float = typer.Option(1.5, min=0, max=MAX_RADIUS, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
     overwrite: bool = OverwriteOption,
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
     """PNGs of one run: reconstructions, the latent space, decoded grids, samples, an interpolation, KL per dimension."""
     use_backend(backend)
     with user_errors():
         from keras_vae.explore import explore as explore_run
 
-        for path in explore_run(run, out, radius, overwrite):
+        for path in explore_run(chosen_run(run), out, radius, overwrite):
             typer.echo(path)
 
 
@@ -376,7 +481,7 @@ def compare(
     runs: list[Path] = typer.Argument(..., help="Two or more run folders."),
     out: Path = typer.Option(Path("saved_models/compare"), help="Where the PNGs and index.md go."),
     overwrite: bool = OverwriteOption,
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
     """The same views of several runs side by side (an AE beside a VAE), with a summary page index.md."""
     use_backend(backend)
@@ -389,18 +494,18 @@ def compare(
 
 @app.command()
 def evaluate(
-    run: Path = RunArgument,
-    k: int = typer.Option(1000, max=MAX_K, help="Importance samples per image for the NLL bound."),
+    run: Optional[Path] = RunArgument,
+    k: int = typer.Option(1000, min=1, max=MAX_K, help="Importance samples per image for the NLL bound."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     seed: int = SeedOption,
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
     """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units."""
     use_backend(backend)
     with user_errors():
         from keras_vae.metrics import evaluate_run
 
-        result = evaluate_run(run, k, seed)
+        result = evaluate_run(chosen_run(run), k, seed)
     if json_output:
         import json
 
@@ -410,7 +515,7 @@ def evaluate(
     from rich.table import Table
 
     note = result.pop("note", None)
-    table = Table(title=f"keras-vae evaluate {run}")
+    table = Table(title=f"keras-vae evaluate {result.pop('run')}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.items():
@@ -424,45 +529,72 @@ def evaluate(
 
 @app.command()
 def generate(
-    run: Path = RunArgument,
-    n: int = typer.Option(64, help="How many images: up to 10,000 in a .png grid, any number in a .npy (written in chunks)."),
+    run: Optional[Path] = RunArgument,
+    n: int = typer.Option(64, min=1, help="How many images: up to 10,000 in a .png grid, any number in a .npy (written in chunks)."),
     out: Optional[Path] = typer.Option(
         None, help="A .png grid or a .npy array (n, H, W, C) in [0, 1]. Default: RUN/figures/generated.png."
     ),
     seed: int = SeedOption,
     overwrite: bool = OverwriteOption,
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
-    """Decode n draws of z ~ N(0, I) into new images."""
+    """Decode n draws of z ~ N(0, I) into new images. An AE has no prior: its z is drawn from a Gaussian mixture
+    fitted on its training codes (scikit-learn), and the command says so."""
     use_backend(backend)
     with user_errors():
         from keras_vae.explore import generate as generate_images
 
-        typer.echo(generate_images(run, n, seed, out, overwrite))
+        path, prior = generate_images(chosen_run(run), n, seed, out, overwrite)
+    typer.echo(path)
+    if not prior.startswith("N(0, I)"):
+        typer.echo(f"keras-vae: an AE has no prior: z was drawn from {prior}", err=True)
 
 
 @app.command()
 def animate(
-    run: Path = RunArgument,
-    kind: str = typer.Option("latent", help="latent, samples, reconstructions (over epochs), traversal or interpolation."),
+    run: Optional[Path] = RunArgument,
+    kind: AnimationKind = typer.Option(AnimationKind.latent, help="latent, samples, reconstructions: over the epochs."),
     out: Optional[Path] = typer.Option(None, help="The GIF. Default: RUN/figures/KIND.gif."),
-    fps: float = typer.Option(4.0, help="Frames per second, 0.01 to 100."),
+    fps: float = typer.Option(4.0, min=0.01, max=100, help="Frames per second."),
     overwrite: bool = OverwriteOption,
-    backend: Optional[str] = BackendOption,
+    backend: Backend = BackendOption,
 ) -> None:
     """A GIF: the latent space, samples or reconstructions as training went on, or a traversal or interpolation."""
     use_backend(backend)
     with user_errors():
         from keras_vae.animate import animate as animate_run
 
-        target, frames = animate_run(run, kind, out, fps, overwrite)
+        target, frames = animate_run(chosen_run(run), kind.value, out, fps, overwrite)
     typer.echo(f"{target} ({frames} frames)")
+
+
+class Split(str, Enum):
+    train = "train"
+    val = "val"
+
+
+@app.command()
+def embed(
+    run: Optional[Path] = RunArgument,
+    out: Path = typer.Option(..., help="A .npy (a record per image: label, z_mean, z_log_var) or a .csv (a row per image)."),
+    split: Split = typer.Option(Split.val, help="Which split of the run's data: val is the test split where there is one."),
+    data_dir: Optional[Path] = typer.Option(None, help="Embed these images instead (as train's --data-dir), resized to the run's."),
+    overwrite: bool = OverwriteOption,
+    backend: Backend = BackendOption,
+) -> None:
+    """The latent means (and log-variances, for a VAE) of every image of a split, with its label: deterministic codes."""
+    use_backend(backend, with_tensorflow=True)
+    with user_errors():
+        from keras_vae.embed import embed_run
+
+        path, count = embed_run(chosen_run(run), out, split.value, data_dir, overwrite)
+    typer.echo(f"{path} ({count} images)")
 
 
 @app.command()
 def export(
-    run: Path = RunArgument,
-    format: str = typer.Option("saved_model", "--format", help="saved_model, onnx (one file per endpoint) or keras."),
+    run: Optional[Path] = RunArgument,
+    format: ExportFormat = typer.Option(ExportFormat.saved_model, "--format", help="onnx: one file per endpoint."),
     out: Optional[Path] = typer.Option(None, help="Default: RUN/export/saved_model, RUN/export/onnx or RUN/export/model.keras."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace OUT if it exists: a .keras file, or a folder that keras-vae export wrote."
@@ -476,17 +608,19 @@ def export(
     if importlib.util.find_spec("tensorflow") is None:
         fail("keras-vae export needs TensorFlow, which is not installed: pip install tensorflow")
     use_backend("tensorflow")
-    with user_errors(), native_stderr_silenced():  # tf2onnx and grappler log from C++ as they convert
+    with user_errors():
+        run = chosen_run(run)
+    with user_errors(), native_stderr_captured():  # tf2onnx and grappler log from C++ as they convert
         from keras_vae.export import export_run
 
-        path, difference = export_run(run, format, out, overwrite, verify)
+        path, difference = export_run(run, format.value, out, overwrite, verify)
     typer.echo(f"{path}")
     if difference is not None:
         typer.echo(f"verified: largest absolute difference from the Keras model {difference:.3g}")
 
 
 @app.command()
-def info(backend: Optional[str] = BackendOption) -> None:
+def info(backend: Backend = BackendOption) -> None:
     """The backend, its devices (GPUs too), and the versions of Keras and the frameworks."""
     use_backend(backend)
     import keras

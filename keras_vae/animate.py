@@ -11,6 +11,7 @@ import numpy as np
 from keras_vae import plots
 from keras_vae.explore import RunData
 from keras_vae.files import write_atomic
+from keras_vae.errors import ConfigError
 from keras_vae.runs import RunError
 from keras_vae.snapshots import decode, read_epochs, to_uint8
 
@@ -86,9 +87,9 @@ def interpolation_frames(data: RunData, images: int = 6, steps: int = 8) -> list
 def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4.0, overwrite: bool = False) -> tuple[Path, int]:
     """Write the GIF of one kind to out (default RUN/figures/KIND.gif); returns where, and its number of frames."""
     if kind not in KINDS:
-        raise RunError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", "kind")
     if not MIN_FPS <= fps <= MAX_FPS:
-        raise RunError(f"--fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got {fps}")
+        raise ConfigError(f"fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got {fps}", "fps")
     data = RunData.load(path)
     out = data.run.output(out, f"{kind}.gif", overwrite)
     if kind == "traversal":
@@ -99,6 +100,12 @@ def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4
         snapshots = read_epochs(data.run.snapshots)
         if not snapshots:
             raise RunError(f"{data.run.snapshots} holds no epoch snapshots to animate")
+        for snapshot in snapshots:
+            if snapshot["latent"].shape != (len(data.images), data.latent_dim):
+                raise RunError(
+                    f"{data.run.snapshots}/epoch_{snapshot['epoch']:04d}.npz holds codes of shape {snapshot['latent'].shape} "
+                    f"for {len(data.images)} images of a {data.latent_dim}-D latent: delete it, and the other epochs' snapshots are used"
+                )
         frames = latent_frames(data, snapshots) if kind == "latent" else image_frames(data, snapshots, kind)
     write_atomic(out, lambda temporary: imageio.mimsave(temporary, frames, duration=1000 / fps, loop=0))
     return out, len(frames)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 
-from keras_vae.errors import KerasVAEError
+from keras_vae.errors import ConfigError
 
-
-class ConfigError(KerasVAEError):
-    """An option is out of range."""
+__all__ = ["CROPS", "DTYPE_POLICIES", "ConfigError", "TrainConfig"]
 
 
 CROPS = ("none", "center")
@@ -17,7 +17,8 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"
+    dataset: str | None = "mnist"
+    """A tensorflow-datasets name, or None where the images come from data_dir."""
     data_dir: str | None = None
     val_fraction: float = 0.1
     image_size: list[int] | None = None
@@ -43,27 +44,43 @@ class TrainConfig:
         from keras_vae.architectures import ARCHITECTURES
         from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
 
+        self.check_types()
         checks = [
-            (self.model in ("vae", "ae"), "--model must be vae, ae or both"),
-            (self.arch in ARCHITECTURES, f"--arch must be one of {', '.join(ARCHITECTURES)}"),
-            (self.latent_dim >= 1, "--latent-dim must be >= 1"),
-            (self.epochs >= 1, "--epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (0 < self.learning_rate < math.inf, "--learning-rate must be a finite number > 0"),
-            (self.recon_loss in RECONSTRUCTION_LOSSES, f"--recon-loss must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
-            (self.reduction in REDUCTIONS, f"--reduction must be one of {', '.join(REDUCTIONS)}"),
-            (0 <= self.beta < math.inf, "--beta must be a finite number >= 0"),
-            (0 <= self.reconstruction_weight < math.inf, "--reconstruction-weight must be a finite number >= 0"),
-            (self.kl_warmup >= 0, "--kl-warmup must be >= 0"),
-            (0 < self.val_fraction < 1, "--val-fraction must lie strictly between 0 and 1"),
-            (self.crop in CROPS, f"--crop must be one of {', '.join(CROPS)}"),
-            (self.dtype_policy in DTYPE_POLICIES, f"--dtype-policy must be one of {', '.join(DTYPE_POLICIES)}"),
-            (self.steps_per_execution >= 1, "--steps-per-execution must be >= 1"),
+            ("dataset", (self.dataset is None) != (self.data_dir is None), "or data_dir must be given, not both"),
+            ("model", self.model in ("vae", "ae"), "must be vae or ae"),
+            ("arch", self.arch in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
+            ("latent_dim", self.latent_dim >= 1, "must be >= 1"),
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("learning_rate", 0 < self.learning_rate < math.inf, "must be a finite number > 0"),
+            ("recon_loss", self.recon_loss in RECONSTRUCTION_LOSSES, f"must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
+            ("reduction", self.reduction in REDUCTIONS, f"must be one of {', '.join(REDUCTIONS)}"),
+            ("beta", 0 <= self.beta < math.inf, "must be a finite number >= 0"),
+            ("reconstruction_weight", 0 <= self.reconstruction_weight < math.inf, "must be a finite number >= 0"),
+            ("kl_warmup", self.kl_warmup >= 0, "must be >= 0"),
+            ("val_fraction", 0 < self.val_fraction < 1, "must lie strictly between 0 and 1"),
+            ("crop", self.crop in CROPS, f"must be one of {', '.join(CROPS)}"),
+            ("dtype_policy", self.dtype_policy in DTYPE_POLICIES, f"must be one of {', '.join(DTYPE_POLICIES)}"),
+            ("steps_per_execution", self.steps_per_execution >= 1, "must be >= 1"),
         ]
-        for ok, message in checks:
+        for parameter, ok, problem in checks:
             if not ok:
-                raise ConfigError(message)
-        self.image_options  # ImageOptions checks --image-size and --channels
+                raise ConfigError(f"{parameter} {problem}, got {getattr(self, parameter)!r}", parameter)
+        self.image_options  # ImageOptions checks image_size and channels
+
+    def check_types(self) -> None:
+        """Each option of the type its field declares (an int may stand for a float; a bool is no number): a
+        config.json edited by hand can hold anything."""
+        hints = typing.get_type_hints(type(self))
+        for field in fields(self):
+            value, hint = getattr(self, field.name), hints[field.name]
+            allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            origins = {typing.get_origin(kind) or kind for kind in allowed} | ({int} if float in allowed else set())
+            if isinstance(value, bool) and bool not in origins or not isinstance(value, tuple(origins)):
+                wanted = " or ".join(kind.__name__ for kind in allowed).replace("NoneType", "null")
+                raise ConfigError(f"{field.name} must be {wanted}, got {value!r}", field.name)
+            if isinstance(value, list) and not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+                raise ConfigError(f"{field.name} must be a list of integers, got {value!r}", field.name)
 
     @property
     def image_options(self):
@@ -86,5 +103,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, options: dict) -> TrainConfig:
+        """A config.json's options; runs written before dataset became None beside data_dir read as if it were."""
         names = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in options.items() if key in names})
+        options = {key: value for key, value in options.items() if key in names}
+        if options.get("data_dir") is not None:
+            options["dataset"] = None
+        return cls(**options)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from keras_vae import plots
 from keras_vae.metrics import kl_per_dimension, pixel_accuracy
 from keras_vae.files import check_free_space, claim, write_atomic, write_text_atomic
+from keras_vae.errors import ConfigError
 from keras_vae.runs import Run, RunError
 from keras_vae.snapshots import decode, read_fixed, to_uint8
 
@@ -28,6 +29,8 @@ PNG_IMAGES = 10_000
 CHUNK = 1024
 """Images generate decodes at a time, so a .npy of any size takes bounded memory."""
 GRID = 15
+MIXTURE = 10
+"""Components of the Gaussian mixture an AE's samples are drawn from."""
 
 
 @dataclass
@@ -46,8 +49,10 @@ class RunData:
         config = run.read_config()
         if not (run.snapshots / "fixed.npz").exists():
             raise RunError(f"{run.root} has no snapshots/fixed.npz: it was not trained by this version of keras-vae")
+        model = run.load_model()
         fixed = read_fixed(run.snapshots)
-        return cls(run, config, run.load_model(), fixed["images"].astype("float32") / 255, fixed["labels"])
+        check_fixed(run, config, fixed)
+        return cls(run, config, model, fixed["images"].astype("float32") / 255, fixed["labels"])
 
     @property
     def name(self) -> str:
@@ -81,9 +86,34 @@ class RunData:
         return decode(self.model, self.z)
 
     def samples(self, n: int = 64, rng: np.random.Generator | int = 0) -> np.ndarray:
-        """Images decoded from n draws of N(0, I)."""
-        noise = np.random.default_rng(rng).standard_normal((n, self.latent_dim)).astype("float32")
-        return decode(self.model, noise)
+        """Images decoded from n draws of the prior: N(0, I) for a VAE; for an AE, which has no prior, the
+        Gaussian mixture fitted on its training codes (prior_mixture)."""
+        rng = np.random.default_rng(rng)
+        if self.is_vae:
+            return decode(self.model, rng.standard_normal((n, self.latent_dim)).astype("float32"))
+        weights, means, factors = self.prior_mixture
+        component = rng.choice(len(weights), size=n, p=weights)
+        noise = rng.standard_normal((n, self.latent_dim))
+        return decode(self.model, (means[component] + np.einsum("nij,nj->ni", factors[component], noise)).astype("float32"))
+
+    @property
+    def prior_name(self) -> str:
+        return "N(0, I)" if self.is_vae else f"a {MIXTURE}-Gaussian mixture fitted on training codes"
+
+    @cached_property
+    def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An AE's stand-in prior: scikit-learn's GaussianMixture of MIXTURE full-covariance components fitted on
+        the codes of the first 2,000 training images; its weights, means and Cholesky factors."""
+        from sklearn.mixture import GaussianMixture
+
+        from keras_vae.data import load_dataset
+        from keras_vae.snapshots import SUBSET, encode_means
+
+        config = self.run.read_options()
+        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+        codes = encode_means(self.model, data.take("train", SUBSET)[0]).astype("float64")
+        mixture = GaussianMixture(min(MIXTURE, len(codes)), covariance_type="full", random_state=0).fit(codes)
+        return mixture.weights_ / mixture.weights_.sum(), mixture.means_, np.linalg.cholesky(mixture.covariances_)
 
     def grid(self, coordinates: np.ndarray) -> np.ndarray:
         """A 2-D latent decoded on coordinates x coordinates, high z[1] at the top."""
@@ -102,6 +132,21 @@ class RunData:
         return PCA(2, random_state=0).fit_transform(self.z)
 
 
+def check_fixed(run: Run, config: dict, fixed: dict[str, np.ndarray]) -> None:
+    """Refuse a snapshots/fixed.npz that does not fit config.json: images of another shape, noise of another
+    latent size, labels beyond the class names."""
+    shape, latent_dim = tuple(config["data"]["input_shape"]), config["options"]["latent_dim"]
+    names = config["data"].get("class_names")
+    problems = [
+        (fixed["images"].shape[1:] != shape, f"images of shape {fixed['images'].shape[1:]}, config.json says {shape}"),
+        (fixed["noise"].shape[1] != latent_dim, f"noise of {fixed['noise'].shape[1]} dimensions, config.json says {latent_dim}"),
+        (bool(names) and int(fixed["labels"].max(initial=0)) >= len(names or []), f"labels beyond the {len(names or [])} class names of config.json"),
+    ]
+    for wrong, problem in problems:
+        if wrong:
+            raise RunError(f"{run.snapshots / 'fixed.npz'} does not fit its run: {problem}; train the run again with --overwrite")
+
+
 def draw_reconstructions(ax, data: RunData, n: int = 8) -> None:
     accuracy = pixel_accuracy(data.images, data.reconstructions)
     pairs = np.concatenate([data.images[:n], data.reconstructions[:n]])
@@ -116,7 +161,7 @@ def draw_latent(ax, data: RunData) -> None:
 
 
 def draw_samples(ax, data: RunData) -> None:
-    plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ N(0, I)")
+    plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ {data.prior_name}")
 
 
 def draw_grid(ax, data: RunData, radius: float = 1.5) -> None:
@@ -132,7 +177,7 @@ def explore(path: str | Path, out: Path | None = None, radius: float = 1.5, over
     """Every picture of one run, as PNGs in out (default RUN/figures); in a folder the user named, existing
     files are replaced only with overwrite, and every name is checked before anything is drawn."""
     if not 0 < radius < math.inf:
-        raise RunError(f"--radius must be a finite number > 0, got {radius}")
+        raise ConfigError(f"radius must be a finite number > 0, got {radius}", "radius")
     data = RunData.load(path)
     drawings = figures(data, radius)
     targets = [data.run.output(out and out / f"{name}.png", f"{name}.png", overwrite) for name in drawings]
@@ -201,6 +246,7 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list
     """The shared views of several runs side by side, and out/index.md embedding them with final metrics;
     existing files in out are replaced only with overwrite."""
     runs = [RunData.load(path) for path in paths]
+    last_epochs = [data.run.read_last_epoch() for data in runs]
     views = [v for v in VIEWS if v != "latent_grid" or all(r.latent_dim == 2 for r in runs)]
     targets = [claim(out / name, overwrite) for name in [*(f"{view}.png" for view in views), "index.md"]]
     for view, target in zip(views, targets):
@@ -208,16 +254,15 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list
         for ax, data in zip(axes, runs):
             VIEWS[view](ax, data)
         plots.save(figure, target)
-    write_text_atomic(targets[-1], summary_page(runs, views))
+    write_text_atomic(targets[-1], summary_page(runs, last_epochs, views))
     return targets
 
 
-def summary_page(runs: list[RunData], views: list[str]) -> str:
+def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str]) -> str:
     columns = ["loss", "reconstruction_loss", "kl_loss", "val_loss"]
     lines = ["# keras-vae compare", "", "| run | model | arch | latent | epochs | " + " | ".join(columns) + " |"]
     lines.append("|" + " --- |" * (5 + len(columns)))
-    for data in runs:
-        last = data.run.read_history()[-1]
+    for data, last in zip(runs, last_epochs):
         options = data.config["options"]
         values = [f"{float(last[c]):.2f}" if c in last else "-" for c in columns]
         lines.append(f"| {data.name} | {options['model']} | {options['arch']} | {options['latent_dim']} | {last['epoch']} | " + " | ".join(values) + " |")
@@ -227,14 +272,17 @@ def summary_page(runs: list[RunData], views: list[str]) -> str:
     return "\n".join(lines)
 
 
-def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False) -> Path:
-    """n images decoded from z ~ N(0, I), saved as a .png grid (at most PNG_IMAGES) or a .npy array (n, H, W, C)
-    in [0, 1] of any size, decoded and written a chunk at a time; out defaults to RUN/figures/generated.png."""
+def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False) -> tuple[Path, str]:
+    """n images decoded from draws of the run's prior (RunData.samples), saved as a .png grid (at most PNG_IMAGES)
+    or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a chunk at a time; out defaults to
+    RUN/figures/generated.png. Returns where, and what z was drawn from."""
     suffix = out.suffix if out else ".png"
-    if suffix not in (".png", ".npy") or n < 1:
-        raise RunError(f"--out must end in .png or .npy and --n be >= 1, got {out} and {n}")
+    if suffix not in (".png", ".npy"):
+        raise ConfigError(f"out must end in .png or .npy, got {out}", "out")
+    if n < 1:
+        raise ConfigError(f"n must be >= 1, got {n}", "n")
     if suffix == ".png" and n > PNG_IMAGES:
-        raise RunError(f"--n {n} is more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer")
+        raise ConfigError(f"n is {n}, more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer", "n")
     data = RunData.load(path)
     out = data.run.output(out, "generated.png", overwrite)
     rng = np.random.default_rng(seed)
@@ -243,7 +291,7 @@ def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overw
 
         picture = plots.tile(to_uint8(data.samples(n, rng)))
         write_atomic(out, lambda temporary: imageio.imwrite(temporary, picture.squeeze()))
-        return out
+        return out, data.prior_name
     shape = (n, *data.images.shape[1:])
     check_free_space(out.parent, math.prod(shape) * 4, f"{n} images as .npy")
 
@@ -255,4 +303,4 @@ def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overw
         del array
 
     write_atomic(out, write)
-    return out
+    return out, data.prior_name

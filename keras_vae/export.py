@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from keras_vae import __version__
-from keras_vae.files import claim, make_folder, temporary_path, write_error, write_json_atomic
+from keras_vae.files import claim, make_folder, sync, temporary_path, write_error, write_json_atomic
+from keras_vae.errors import ConfigError
 from keras_vae.runs import Run, RunError
 from keras_vae.snapshots import read_fixed
 
@@ -117,7 +118,7 @@ def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
     with it, anything but a file (for .keras) or a folder holding the export marker; and never the run itself or
     a folder that holds it."""
     if run.root.resolve().is_relative_to(out.resolve()):
-        raise RunError(f"--out {out} is the run or holds it: give a path of its own")
+        raise ConfigError(f"out is the run or holds it ({out}): give a path of its own", "out")
     if not os.path.lexists(out):
         return
     if not overwrite:
@@ -159,7 +160,7 @@ def write_export(model, fmt: str, folder: Path) -> None:
 def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = None, overwrite: bool = False, check: bool = True):
     """Export a run; returns where it went and, unless check is False, the largest difference on a batch."""
     if fmt not in FORMATS:
-        raise RunError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", "format")
     if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
         raise RunError("ONNX export needs tf2onnx and onnx: pip install 'keras-vae[onnx]'")
     run = Run(Path(path))
@@ -172,9 +173,12 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     make_folder(out.parent)
     try:
         write_export(model, fmt, temporary)
+        for written in [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]:
+            sync(written)
         if out.exists():
             os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
         os.replace(temporary, out)
+        sync(out.parent)
     except OSError as error:
         raise write_error(error, out) or error
     finally:

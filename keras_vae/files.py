@@ -65,14 +65,29 @@ def make_folder(path: Path) -> None:
         raise write_error(error, path) or error
 
 
+def sync(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries, to the disk: a rename is durable once both are. Windows
+    cannot open a folder to flush it, and its renames need no flush of one."""
+    if os.name == "nt" and path.is_dir():
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_atomic(path: Path, write) -> None:
-    """Call write(temporary_path), then rename the result onto path in one step; a full or read-only disk
-    raises FileError, and whatever was at path stays as it was."""
+    """Call write(temporary_path), flush it to the disk, then rename the result onto path in one step and flush
+    the folder, so a kill or a power loss leaves the old file or the new one; a full or read-only disk raises
+    FileError, and whatever was at path stays as it was."""
     make_folder(path.parent)
     temporary = temporary_path(path)
     try:
         write(Path(temporary))
+        sync(temporary)
         os.replace(temporary, path)
+        sync(path.parent)
     except OSError as error:
         raise write_error(error, path) or error
     finally:

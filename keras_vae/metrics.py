@@ -138,10 +138,11 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     from pathlib import Path
 
     from keras_vae.data import load_dataset
-    from keras_vae.runs import Run, RunError
+    from keras_vae.errors import ConfigError
+    from keras_vae.runs import Run
 
     if not 1 <= k <= MAX_K:
-        raise RunError(f"--k must lie between 1 and {MAX_K}, got {k}")
+        raise ConfigError(f"k must lie between 1 and {MAX_K}, got {k}", "k")
     run = Run(Path(path))
     config = run.read_options()
     model = run.load_model()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import os
@@ -14,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from keras_vae.errors import KerasVAEError
+from filelock import FileLock, Timeout
+
+from keras_vae.errors import ConfigError, KerasVAEError
 from keras_vae.files import MB, check_regular, claim, inside, make_folder, write_error
 
 RUN_FORMAT = 1
@@ -69,6 +70,10 @@ class Run:
     def committed_epoch(self) -> int:
         return committed_backup(self.backup)[0]
 
+    def finished(self, epochs: int) -> bool:
+        """Whether the run trained all its epochs: its history holds them, and no resume state is left."""
+        return not self.committed_epoch() and len(self.read_history()) >= epochs
+
     def read_config(self) -> dict:
         """config.json, refused in one line when it is missing, damaged, of another run format or holds bad options."""
         from keras_vae import __version__
@@ -91,8 +96,11 @@ class Run:
             )
         try:
             TrainConfig.from_dict(config["options"])
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, KerasVAEError) as error:
             raise RunError(f"{self.config} holds options of the wrong type ({error}): train the run again with --overwrite") from error
+        problem = data_problem(config.get("data"))
+        if problem:
+            raise RunError(f"{self.config} is damaged ({problem}): train the run again with --overwrite")
         return config
 
     def read_options(self):
@@ -112,15 +120,70 @@ class Run:
             raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
         check_regular(self.model, MODEL_BYTES, "model.keras")
         try:
-            return keras.saving.load_model(self.model, compile=False, safe_mode=True)
+            model = keras.saving.load_model(self.model, compile=False, safe_mode=True)
         except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
             raise RunError(f"cannot load {self.model}: {type(error).__name__}: {error}".splitlines()[0]) from error
+        self.check_model(model)
+        return model
+
+    def check_model(self, model) -> None:
+        """Refuse a model.keras that is not the model config.json describes (one copied from another run)."""
+        from keras_vae import MODELS
+
+        config = self.read_config()
+        options, shape = config["options"], tuple(config["data"]["input_shape"])
+        found = {
+            "model": next((name for name, kind in MODELS.items() if type(model) is kind), type(model).__name__),
+            "latent_dim": getattr(getattr(model, "decoder", None), "input_shape", (None,))[-1],
+            "input shape": tuple(getattr(getattr(model, "encoder", None), "input_shape", (None,))[1:]),
+        }
+        expected = {"model": options["model"], "latent_dim": options["latent_dim"], "input shape": shape}
+        for what, value in found.items():
+            if value != expected[what]:
+                raise RunError(
+                    f"{self.model} is not this run's model: its {what} is {value}, {self.config} says "
+                    f"{expected[what]} (a model.keras copied from another run?): train the run again with --overwrite"
+                )
 
     def read_history(self) -> list[dict]:
+        """history.csv's rows, epoch an int and every other value a float; [] before the first epoch ends."""
         if not self.history.exists():
             return []
         check_regular(self.history, HISTORY_BYTES, "history.csv")
-        return list(csv.DictReader(io.StringIO(self.history.read_text())))
+        try:
+            rows = list(csv.DictReader(io.StringIO(self.history.read_text())))
+            return [{"epoch": int(row.pop("epoch")), **{name: float(value) for name, value in row.items()}} for row in rows]
+        except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError, csv.Error) as error:
+            raise RunError(f"{self.history} is damaged ({type(error).__name__}: {error}): train the run again with --overwrite") from error
+
+    def read_last_epoch(self) -> dict:
+        """history.csv's last row, for a run that has finished an epoch."""
+        rows = self.read_history()
+        if not rows or "loss" not in rows[-1]:
+            raise RunError(f"{self.history} holds no finished epoch: train the run (keras-vae train --name {self.root.name} --resume)")
+        return rows[-1]
+
+
+def latest_run(output_dir: str | Path) -> Run:
+    """The run under output_dir trained last: the one whose history.csv (written as each epoch ends) is newest."""
+    runs = [Run(path) for path in Path(output_dir).glob("*") if path.is_dir() and not path.name.startswith(".")]
+    trained = [run for run in runs if run.history.is_file() and run.is_run()]
+    if not trained:
+        raise RunError(f"no run given, and {output_dir} holds no trained run: give a run folder, or train one first (keras-vae train)")
+    return max(trained, key=lambda run: run.history.stat().st_mtime_ns)
+
+
+def data_problem(data) -> str | None:
+    """What is wrong with config.json's data section, or None."""
+    if not isinstance(data, dict):
+        return "no data section"
+    shape = data.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+        return f"data.input_shape must be three sizes, got {shape!r}"
+    names = data.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        return f"data.class_names must be a list of names or null, got {names!r}"
+    return None
 
 
 def committed_backup(folder: Path) -> tuple[int, Path | None]:
@@ -132,13 +195,14 @@ def committed_backup(folder: Path) -> tuple[int, Path | None]:
 
 def open_run(output_dir: str | Path, name: str, resume: bool, overwrite: bool) -> Run:
     """The run folder to train into; refuses to touch an existing one unless told how, and --overwrite only
-    replaces a run keras-vae wrote. Call it under lock(), which checks the name."""
+    replaces a run keras-vae wrote. With --resume, a run that has not started (no folder, or one a kill left
+    before its config.json) starts. Call it under lock(), which checks the name."""
     run = Run(Path(output_dir) / name)
     recover_replaced(run)
     if resume and overwrite:
         raise RunError("--resume and --overwrite exclude each other: pick one")
-    if resume and not run.config.exists():
-        raise RunError(f"nothing to resume: {run.root} is not a run folder (no config.json)")
+    if resume and not run.config.exists() and os.path.lexists(run.root) and not only_temporaries(run.root):
+        raise RunError(f"{run.root} is not a run keras-vae wrote (no config.json), so --resume leaves it alone: pick another --name")
     if os.path.lexists(run.root) and not (resume or overwrite):
         raise RunError(f"{run.root} exists: pass --resume to continue it, --overwrite to replace it, or another --name")
     if overwrite and os.path.lexists(run.root) and not (run.root.is_dir() and run.is_run()):
@@ -186,39 +250,47 @@ def put_back(run: Run) -> None:
 def check_name(name: str) -> None:
     """A run name is one folder name: no path separators, no '..', nothing hidden."""
     if not re.fullmatch(r"[\w][\w.+=-]*", name) or ".." in name:
-        raise RunError(f"--name {name!r} must be a plain folder name (letters, digits, '-', '_', '.'), not a path")
+        raise ConfigError(f"name must be a plain folder name (letters, digits, '-', '_', '.'), not a path: {name!r}", "name")
     if len(name) > NAME_LENGTH:
-        raise RunError(f"--name is {len(name)} characters long: keep it to {NAME_LENGTH}")
+        raise ConfigError(f"name is {len(name)} characters long: keep it to {NAME_LENGTH}", "name")
 
 
 @contextlib.contextmanager
 def lock(output_dir: str | Path, name: str) -> Iterator[None]:
-    """Hold OUTPUT_DIR/.NAME.lock while a run is trained: a second training of the same run refuses at once.
-    The operating system releases the lock when the process ends, however it ends; the file is removed on release,
-    so a lock counts only while its file is still the one at that path."""
+    """Hold OUTPUT_DIR/.NAME.lock (filelock: flock on POSIX, msvcrt on Windows) while a run is trained: a second
+    training of the same run refuses at once. The operating system releases the lock when the process ends,
+    however it ends. The file stays (removing a lock file lets two processes lock two files); it names its holder."""
     check_name(name)
     path = Path(output_dir) / f".{name}.lock"
     make_folder(path.parent)
+    held = FileLock(path, timeout=0)
     try:
-        handle = open(path, "a+")
+        held.acquire()
+    except Timeout:
+        owner = read_owner(path) or "another process"
+        raise RunError(f"{Path(output_dir) / name} is being trained by {owner}: wait for it, or pick another --name") from None
     except OSError as error:
         raise write_error(error, path) or error
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
-                raise BlockingIOError  # the holder released and removed it between our open and our lock
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise RunError(f"{Path(output_dir) / name} is being trained by {owner}: wait for it, or pick another --name") from None
-        handle.truncate(0)
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            path.unlink()
+    try:
+        with contextlib.suppress(OSError):  # Windows locks the file's bytes against other handles
+            path.write_text(f"process {os.getpid()}")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.write_text("")
+        held.release()
+
+
+def read_owner(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def only_temporaries(folder: Path) -> bool:
+    """Whether a folder holds nothing but the temporary files of killed writes (and folders of them)."""
+    return folder.is_dir() and all(path.is_dir() or ".tmp" in path.name for path in folder.rglob("*"))
 
 
 def remove_temporaries(run: Run) -> None:

@@ -7,12 +7,14 @@ VAE), the noise batch decoded, and reconstructions of the first few subset image
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_vae.files import MB, check_regular, write_atomic
+from keras_vae.runs import RunError
 
 EPOCH_SNAPSHOTS = 100
 """The most epoch snapshots a run keeps; longer runs are thinned evenly (kept_epochs)."""
@@ -38,8 +40,18 @@ def kept_epochs(latest: int, limit: int = EPOCH_SNAPSHOTS) -> set[int]:
     return {1, latest, *range(stride, latest + 1, stride)}
 
 
+EPOCH_NAME = re.compile(r"epoch_(\d{4,})\.npz")
+FIXED_ARRAYS = {"images": 4, "labels": 1, "noise": 2}
+EPOCH_ARRAYS = {"latent": 2, "samples": 4, "reconstructions": 4}
+"""The arrays of each snapshot file, with their number of dimensions."""
+
+
 def epoch_of(path: Path) -> int:
-    return int(path.stem.split("_")[1])
+    """The epoch a snapshot's name gives; a name keras-vae does not write is refused."""
+    name = EPOCH_NAME.fullmatch(path.name)
+    if name is None:
+        raise RunError(f"{path} is not a snapshot keras-vae wrote (they are named epoch_NNNN.npz): move it out of {path.parent}")
+    return int(name[1])
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -85,21 +97,35 @@ class Snapshots(keras.callbacks.Callback):
         )
         kept = kept_epochs(epoch + 1)
         for path in self.folder.glob("epoch_*.npz"):
-            if epoch_of(path) not in kept:
+            if EPOCH_NAME.fullmatch(path.name) and epoch_of(path) not in kept:
                 path.unlink()
 
 
+def read_snapshot(path: Path, arrays: dict[str, int], remedy: str) -> dict[str, np.ndarray]:
+    """The arrays of one snapshot file, each there with its number of dimensions, or one line naming the file."""
+    check_regular(path, SNAPSHOT_BYTES, "snapshot")
+    try:
+        with np.load(path) as data:
+            found = {key: data[key] for key in data.files}
+    except Exception as error:  # a truncated zip, bad compression, a pickle, not an .npz: NumPy raises many kinds
+        raise RunError(f"{path} is damaged ({type(error).__name__}): {remedy}") from error
+    for key, ndim in arrays.items():
+        if key not in found or found[key].ndim != ndim or found[key].dtype.kind not in "uif":
+            raise RunError(f"{path} lacks its {ndim}-D array {key!r} (holds {sorted(found)}): {remedy}")
+    return found
+
+
 def read_fixed(folder: Path) -> dict[str, np.ndarray]:
-    check_regular(folder / "fixed.npz", SNAPSHOT_BYTES, "snapshot")
-    with np.load(folder / "fixed.npz") as data:
-        return {key: data[key] for key in data.files}
+    """snapshots/fixed.npz: the fixed images, their labels and the noise batch, one of each per image."""
+    path = folder / "fixed.npz"
+    fixed = read_snapshot(path, FIXED_ARRAYS, "train the run again with --overwrite")
+    if len(fixed["labels"]) != len(fixed["images"]):
+        raise RunError(f"{path} holds {len(fixed['images'])} images but {len(fixed['labels'])} labels: train the run again with --overwrite")
+    return fixed
 
 
 def read_epochs(folder: Path) -> list[dict[str, np.ndarray]]:
     """Every epoch's snapshot, in order, each with its 'epoch' number."""
-    snapshots = []
-    for path in sorted(folder.glob("epoch_*.npz")):
-        check_regular(path, SNAPSHOT_BYTES, "snapshot")
-        with np.load(path) as data:
-            snapshots.append({"epoch": epoch_of(path), **{key: data[key] for key in data.files}})
-    return snapshots
+    paths = sorted((epoch_of(path), path) for path in folder.glob("epoch_*"))
+    remedy = "delete it, and the other epochs' snapshots are used"
+    return [{"epoch": epoch, **read_snapshot(path, EPOCH_ARRAYS, remedy)} for epoch, path in paths]

@@ -1,5 +1,6 @@
 """The command line: instant help with no framework imported, the version, `info`."""
 
+import contextlib
 import subprocess
 import sys
 
@@ -38,3 +39,66 @@ def test_info_names_backend_devices_and_versions():
     assert result.exit_code == 0, result.output
     assert f"backend: {keras.backend.backend()}" in result.output
     assert "devices: " in result.output and f"keras: {keras.__version__}" in result.output
+
+
+def test_python_m_keras_vae_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "keras_vae", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("keras-vae "), done.stderr
+
+
+def test_the_package_ships_its_type_hints():
+    from importlib.resources import files
+
+    assert files("keras_vae").joinpath("py.typed").is_file()
+
+
+def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
+    from cli import main
+    from keras_vae.animate import KINDS
+    from keras_vae.architectures import ARCHITECTURES
+    from keras_vae.backends import SUPPORTED_BACKENDS
+    from keras_vae.config import CROPS, DTYPE_POLICIES
+    from keras_vae.export import FORMATS
+    from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
+
+    for enum, values in [
+        (main.Arch, ARCHITECTURES),
+        (main.ReconLoss, RECONSTRUCTION_LOSSES),
+        (main.Reduction, REDUCTIONS),
+        (main.AnimationKind, KINDS),
+        (main.ExportFormat, FORMATS),
+        (main.Backend, SUPPORTED_BACKENDS),
+        (main.DtypePolicy, DTYPE_POLICIES),
+        (main.Crop, CROPS),
+        (main.ModelKind, ("vae", "ae", "both")),
+    ]:
+        assert [member.value for member in enum] == list(values)
+    shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
+    assert "vae|ae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
+
+
+def test_a_bad_keras_backend_in_the_environment_is_one_line():
+    result = CliRunner().invoke(app, ["info"], env={"KERAS_BACKEND": "theano"})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "'theano' is not one of 'tensorflow', 'jax', 'torch'" in result.stderr
+
+
+def test_shell_completion_can_be_installed():
+    shown = CliRunner().invoke(app, ["--help"]).output
+    assert "--install-completion" in shown and "--show-completion" in shown
+
+
+@pytest.mark.parametrize("error, replayed", [(None, False), (RuntimeError("driver"), True), ("own", False)])
+def test_native_messages_are_shown_when_a_command_fails_unexpectedly(capfd, error, replayed):
+    import os
+
+    from cli.main import native_stderr_captured
+    from keras_vae.errors import KerasVAEError
+
+    raised = KerasVAEError("bad input") if error == "own" else error
+    with pytest.raises(type(raised)) if raised else contextlib.nullcontext():
+        with native_stderr_captured():
+            os.write(2, b"F0000 cuda_driver.cc: CUDA_ERROR_NO_DEVICE\n")
+            if raised:
+                raise raised
+    assert ("CUDA_ERROR_NO_DEVICE" in capfd.readouterr().err) == replayed

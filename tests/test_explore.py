@@ -1,5 +1,6 @@
 """explore, compare, evaluate, generate and animate on tiny runs trained by `keras-vae train`."""
 
+import csv
 import json
 import os
 import subprocess
@@ -197,8 +198,8 @@ def test_pixel_accuracy_and_active_units_by_hand():
     [
         (["explore", "/no/such/run"], "is not a run folder"),
         (["evaluate", "/no/such/run"], "is not a run folder"),
-        (["animate", "RUN", "--kind", "spin"], "--kind must be one of"),
-        (["evaluate", "RUN", "--k", "0"], "--k must lie between 1 and 10000"),
+        (["animate", "RUN", "--kind", "spin"], "Invalid value for '--kind': Value error, 'spin' is not one of 'latent', 'samples'"),
+        (["evaluate", "RUN", "--k", "0"], "Invalid value for '--k': Input should be greater than or equal to 1"),
         (["generate", "RUN", "--out", "x.jpg"], "--out must end in .png or .npy"),
     ],
 )
@@ -239,3 +240,66 @@ def test_pictures_need_no_tensorflow_on_another_backend(runs, backend):
     for args in (["explore", runs["vae"], "--out", runs["root"] / "no-tf"], ["animate", runs["vae"], "--out", runs["root"] / "no-tf.gif"]):
         child = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], env=env, capture_output=True, text=True)
         assert child.returncode == 0, child.stderr[-2000:]
+
+
+@pytest.mark.parametrize("run, suffix", [("vae", ".npy"), ("vae", ".csv"), ("ae", ".npy")])
+def test_embed_writes_every_images_latent_means_with_its_label(runs, tmp_path, run, suffix):
+    out = tmp_path / f"z{suffix}"
+    result = cli("embed", runs[run], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"{out} (12 images)"
+    model = Run(runs[run]).load_model()
+    fixed = np.load(runs[run] / "snapshots" / "fixed.npz")  # the first validation images, the same 12 here
+    codes = [np.asarray(code) for code in keras.tree.flatten(model.encoder.predict(fixed["images"] / 255.0, verbose=0))]
+    if suffix == ".npy":
+        table = np.load(out)
+        assert table.dtype.names == (("label", "z_mean", "z_log_var") if run == "vae" else ("label", "z"))
+        assert table["label"].tolist() == fixed["labels"].tolist()
+        np.testing.assert_allclose(table[table.dtype.names[1]], codes[0], atol=1e-5)
+        if run == "vae":
+            np.testing.assert_allclose(table["z_log_var"], codes[1], atol=1e-5)
+    else:
+        rows = list(csv.DictReader(out.open()))
+        assert list(rows[0]) == ["label", "class", "z_mean_0", "z_mean_1", "z_log_var_0", "z_log_var_1"]
+        assert [int(row["label"]) for row in rows] == fixed["labels"].tolist()
+        np.testing.assert_allclose([[float(row["z_mean_0"]), float(row["z_log_var_1"])] for row in rows], np.stack([codes[0][:, 0], codes[1][:, 1]], 1), atol=1e-5)
+    assert cli("embed", runs[run], "--out", out).exit_code == 2, "an existing file is replaced only with --overwrite"
+
+
+def test_embed_other_images_shaped_as_the_runs(runs, tmp_path):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(3):
+        iio.imwrite(pictures / f"{i}.png", np.full((16, 12, 3), 60 * i, "uint8"))
+    result = cli("embed", runs["vae"], "--data-dir", pictures, "--split", "train", "--out", tmp_path / "z.npy")
+    assert result.exit_code == 0, result.output
+    table = np.load(tmp_path / "z.npy")
+    assert len(table) in (2, 3) and table["z_mean"].shape[1] == 2 and (table["label"] == -1).all()
+
+
+def test_commands_without_a_run_take_the_latest_under_saved_models(runs, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    assert "no run given, and saved_models holds no trained run" in cli("explore").stderr
+    for name in ("z2-vae", "z2-ae"):
+        shutil.copytree(runs[name.split("-")[1]], tmp_path / "saved_models" / name)
+    os.utime(tmp_path / "saved_models" / "z2-vae" / "history.csv", (1e9, 1e9))
+    result = cli("animate", "--kind", "samples")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "keras-vae: saved_models/z2-ae (the run trained last)\n"
+    assert (tmp_path / "saved_models" / "z2-ae" / "figures" / "samples.gif").exists()
+
+
+def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(runs, tmp_path):
+    from keras_vae.explore import MIXTURE, RunData
+
+    result = cli("generate", runs["ae"], "--n", 4, "--out", tmp_path / "g.npy")
+    assert result.exit_code == 0, result.output
+    assert f"an AE has no prior: z was drawn from a {MIXTURE}-Gaussian mixture fitted on training codes" in result.stderr
+    data = RunData.load(runs["ae"])
+    weights, means, factors = data.prior_mixture
+    assert weights.sum() == pytest.approx(1.0) and means.shape == (MIXTURE, 2) and factors.shape == (MIXTURE, 2, 2)
+    codes = keras_vae.snapshots.encode_means(data.model, make_images())
+    assert np.allclose(weights @ means, codes.mean(0), atol=0.05 * np.abs(codes).max())
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), data.samples(4, np.random.default_rng(0)), atol=1e-6)

@@ -145,7 +145,7 @@ def test_bad_input_is_one_line(trained, tmp_path):
     corrupt = export(tmp_path / "broken")
     assert corrupt.returncode == 2 and "cannot load" in corrupt.stderr and corrupt.stderr.count("\n") == 1
     bad_format = export(root / "m-vae", "--format", "pickle")
-    assert bad_format.returncode == 2 and "--format must be one of" in bad_format.stderr
+    assert bad_format.returncode == 2 and "Invalid value for '--format'" in bad_format.stderr
 
 
 def test_without_tensorflow_export_says_so(trained):

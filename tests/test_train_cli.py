@@ -103,7 +103,7 @@ def test_offline_download_says_to_use_data_dir(tmp_path, monkeypatch):
     result = invoke("--dataset", "kmnist", "--output-dir", tmp_path)
     assert result.exit_code == 2
     assert "could not download 'kmnist' (ConnectionError)" in result.stderr and "--data-dir" in result.stderr
-    assert not list(tmp_path.iterdir()), "a failed start leaves no run folder"
+    assert [path.name for path in tmp_path.iterdir()] == [".kmnist-conv-z2-vae.lock"], "a failed start leaves no run folder"
 
 
 def test_without_network_a_download_fails_at_once_in_one_line(tmp_path, monkeypatch):
@@ -170,11 +170,12 @@ def test_bad_data_dir_is_one_line(idx_dir, tmp_path, spoil, message):
         (["--epochs", "0"], "Invalid value for '--epochs'"),
         (["--batch-size", "-1"], "Invalid value for '--batch-size'"),
         (["--latent-dim", "0"], "Invalid value for '--latent-dim'"),
-        (["--beta", "-0.1"], "--beta must be a finite number >= 0"),
-        (["--arch", "resnet"], "--arch must be one of"),
-        (["--model", "gan"], "--model must be vae, ae or both"),
-        (["--backend", "mxnet"], "unknown backend 'mxnet'"),
-        (["--name", "never-trained", "--resume"], "nothing to resume"),
+        (["--beta", "-0.1"], "Invalid value for '--beta'"),
+        (["--arch", "resnet"], "Invalid value for '--arch': Value error, 'resnet' is not one of 'dense', 'conv', 'deep-conv'"),
+        (["--model", "gan"], "Invalid value for '--model'"),
+        (["--backend", "mxnet"], "Invalid value for '--backend' (env var: 'KERAS_BACKEND')"),
+        (["--dataset", "mnist", "--data-dir", "/tmp"], "give --dataset or --data-dir, not both"),
+        (["--learning-rate", "inf"], "--learning-rate must be a finite number > 0, got inf"),
     ],
 )
 def test_bad_options_are_one_line(tmp_path, args, message):
@@ -190,7 +191,8 @@ def test_existing_run_is_not_overwritten_without_a_flag(idx_dir, tmp_path):
     result = invoke("--data-dir", idx_dir, "--epochs", 1, "--name", "run", "--output-dir", tmp_path, *FAST)
     assert result.exit_code == 2 and "--resume" in result.stderr and "--overwrite" in result.stderr
     assert {p: p.read_bytes() for p in before} == before
-    assert "already finished" in invoke("--name", "run", "--output-dir", tmp_path, "--resume").stderr
+    again = invoke("--name", "run", "--output-dir", tmp_path, "--resume")
+    assert again.exit_code == 0 and "already finished its 1 epochs: nothing to do" in again.stdout
     result = invoke("--data-dir", idx_dir, "--epochs", 2, "--name", "run", "--output-dir", tmp_path, "--overwrite", *FAST)
     assert result.exit_code == 0 and len(history(tmp_path / "run")) == 2
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_vae.errors import KerasVAEError
+from keras_vae.errors import ConfigError, KerasVAEError
 
 UNLABELLED = -1
 """The label of every element of a data set without labels."""
@@ -34,9 +34,9 @@ class ImageOptions:
 
     def __post_init__(self) -> None:
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
-            raise DataError(f"--image-size must be H W (or one number), both >= 1, got {self.size}")
+            raise ConfigError(f"image_size must be a height and a width, both >= 1, got {self.size}", "image_size")
         if self.channels not in (None, 1, 3):
-            raise DataError(f"--channels must be 1 or 3, got {self.channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}", "channels")
 
     def shape(self, height: int | None, width: int | None, channels: int, what: str) -> tuple[int, int, int]:
         """The shape images of this native size come out as; height and width are None when they vary."""
@@ -84,6 +84,10 @@ class Dataset:
     def batches(self, split: str, batch_size: int) -> Iterator[np.ndarray]:
         """The images of one split in order, as NumPy batches."""
         yield from self.stream(split, batch_size).as_numpy_iterator()
+
+    def pairs(self, split: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The images of one split in order with their labels (UNLABELLED without labels), as NumPy batches."""
+        yield from self.prepared(split, None).batch(batch_size).as_numpy_iterator()
 
     def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The first n images of a split in order (float32 in [0, 1]) and their labels (UNLABELLED without labels)."""

@@ -1,0 +1,76 @@
+"""`keras-vae embed`: the latent means of a split's images (and their log-variances, for a VAE; an AE's codes),
+with labels, as a .npy record array or a .csv. Deterministic: the encoder's means, never a draw of z."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from keras_vae.data import ImageOptions, load_dataset
+from keras_vae.files import claim, write_atomic, write_text_atomic
+from keras_vae.errors import ConfigError
+from keras_vae.runs import Run
+
+FORMATS = (".npy", ".csv")
+SPLITS = ("train", "val")
+BATCH = 256
+
+
+def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | None = None, overwrite: bool = False) -> tuple[Path, int]:
+    """Write the codes of one split of the run's data (or of data_dir's images, shaped as the run's) to out;
+    return out and how many images it holds."""
+    if out.suffix not in FORMATS:
+        raise ConfigError(f"out must end in {' or '.join(FORMATS)}, got {out}", "out")
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
+    run = Run(Path(path))
+    claim(out, overwrite)
+    config = run.read_options()
+    model = run.load_model()
+    height, width, channels = run.read_config()["data"]["input_shape"]
+    options = ImageOptions((height, width), config.crop == "center", channels)
+    data = load_dataset(None if data_dir else config.dataset, data_dir or config.data_dir, config.val_fraction, config.seed, options)
+    codes, labels = [], []
+    for images, batch_labels in data.pairs(split, BATCH):
+        encoded = model.encoder.predict(images, batch_size=BATCH, verbose=0)
+        codes.append(np.stack(encoded[:2], 1) if config.model == "vae" else np.asarray(encoded)[:, None])
+        labels.append(batch_labels)
+    codes, labels = np.concatenate(codes).astype("float32"), np.concatenate(labels)
+    (write_npy if out.suffix == ".npy" else write_csv)(out, codes, labels, data.class_names)
+    return out, len(labels)
+
+
+def code_names(codes: np.ndarray) -> tuple[str, ...]:
+    """z_mean and z_log_var for a VAE's codes (two per image), z for an AE's."""
+    return ("z_mean", "z_log_var") if codes.shape[1] == 2 else ("z",)
+
+
+def records(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One record per image: its label and its codes (z_mean and z_log_var, or an AE's z)."""
+    names = code_names(codes)
+    dtype = [("label", "int64"), *((name, "float32", (codes.shape[2],)) for name in names)]
+    table = np.empty(len(labels), dtype)
+    table["label"] = labels
+    for i, name in enumerate(names):
+        table[name] = codes[:, i]
+    return table
+
+
+def write_npy(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None) -> None:
+    write_atomic(out, lambda temporary: np.save(temporary, records(codes, labels)))
+
+
+def write_csv(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None) -> None:
+    """A row per image: label, class (its name, where the data names its classes), z_mean_0.., z_log_var_0..
+    (z_0.. for an AE)."""
+    names = code_names(codes)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["label", "class", *(f"{name}_{d}" for name in names for d in range(codes.shape[2]))])
+    for label, code in zip(labels, codes):
+        name = class_names[label] if class_names and label >= 0 else ""
+        writer.writerow([int(label), name, *(f"{value:.7g}" for value in code.ravel())])
+    write_text_atomic(out, buffer.getvalue())
