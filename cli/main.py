@@ -60,57 +60,22 @@ def square_image_size(args: list[str]) -> list[str]:
     return args
 
 
-class Backend(str, Enum):
-    tensorflow = "tensorflow"
-    jax = "jax"
-    torch = "torch"
+def choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum of an option's fixed values, which --help lists and the shell completes; the tests check each
+    against the library's own list."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class ModelKind(str, Enum):
-    vae = "vae"
-    ae = "ae"
-    both = "both"
-
-
-class Arch(str, Enum):
-    dense = "dense"
-    conv = "conv"
-    deep_conv = "deep-conv"
-
-
-class ReconLoss(str, Enum):
-    bce = "bce"
-    mse = "mse"
-
-
-class Reduction(str, Enum):
-    sum = "sum"
-    mean = "mean"
-
-
-class AnimationKind(str, Enum):
-    latent = "latent"
-    samples = "samples"
-    reconstructions = "reconstructions"
-    traversal = "traversal"
-    interpolation = "interpolation"
-
-
-class ExportFormat(str, Enum):
-    saved_model = "saved_model"
-    onnx = "onnx"
-    keras = "keras"
-
-
-class Crop(str, Enum):
-    none = "none"
-    center = "center"
-
-
-class DtypePolicy(str, Enum):
-    float32 = "float32"
-    mixed_bfloat16 = "mixed_bfloat16"
-    mixed_float16 = "mixed_float16"
+Backend = choices("Backend", "tensorflow", "jax", "torch")
+ModelKind = choices("ModelKind", "vae", "ae", "iwae", "betatc-vae", "both")
+Arch = choices("Arch", "dense", "conv", "deep-conv")
+ReconLoss = choices("ReconLoss", "bce", "mse")
+Reduction = choices("Reduction", "sum", "mean")
+AnimationKind = choices("AnimationKind", "latent", "samples", "reconstructions", "traversal", "interpolation")
+ExportFormat = choices("ExportFormat", "saved_model", "onnx", "keras")
+Crop = choices("Crop", "none", "center")
+DtypePolicy = choices("DtypePolicy", "float32", "mixed_bfloat16", "mixed_float16")
+Split = choices("Split", "train", "val")
 
 
 class Channels(str, Enum):
@@ -267,7 +232,10 @@ def train(
     ),
     crop: Crop = typer.Option(Crop.none, help="center: cut each image around its centre to the aspect ratio of --image-size (square without it) before resizing."),
     channels: Optional[Channels] = typer.Option(None, help="1 (grey) or 3 (RGB). Default: 1 if every image is grey, else 3."),
-    model: ModelKind = typer.Option(ModelKind.vae, help="both: an AE and a VAE, one run each."),
+    model: ModelKind = typer.Option(
+        ModelKind.vae, help="iwae: trained on the --k-sample importance-weighted bound; betatc-vae: the KL split into "
+        "--alpha mutual information, --beta total correlation, --gamma dimension-wise KL; both: an AE and a VAE, one run each."
+    ),
     arch: Arch = typer.Option(Arch.conv),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
     epochs: int = typer.Option(10, min=1),
@@ -275,9 +243,12 @@ def train(
     learning_rate: float = typer.Option(1e-3, min=0, help="Adam's learning rate."),
     recon_loss: ReconLoss = typer.Option(ReconLoss.bce, help="Binary cross-entropy or squared error."),
     reduction: Reduction = typer.Option(Reduction.sum, help="How the reconstruction loss reduces over pixels."),
-    beta: float = typer.Option(1.0, min=0, help="Weight of the KL term (VAE)."),
+    beta: float = typer.Option(1.0, min=0, help="Weight of the KL term (VAE), of the total correlation (betatc-vae)."),
     reconstruction_weight: float = typer.Option(1.0, min=0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
     kl_warmup: int = typer.Option(0, min=0, help="Epochs over which beta ramps up linearly (VAE)."),
+    k: int = typer.Option(5, min=1, max=MAX_K, help="IWAE: importance samples per image in the training bound."),
+    alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
+    gamma: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."),
     seed: int = SeedOption,
     dtype_policy: DtypePolicy = typer.Option(
         DtypePolicy.float32,
@@ -358,6 +329,9 @@ def train(
                 distribute=distribute,
                 dtype_policy=dtype_policy.value,
                 steps_per_execution=steps_per_execution,
+                k=k,
+                alpha=alpha,
+                gamma=gamma,
             )
             given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
             for kind in kinds:
@@ -420,7 +394,9 @@ def print_summary(console, summaries: list[dict]) -> None:
     """A column per run: final losses, best validation loss, time, throughput, folder."""
     from rich.table import Table
 
-    rows = ("epochs", "loss", "reconstruction_loss", "kl_loss", "val_loss", "best_val_loss", "seconds", "images_per_s")
+    terms = ("loss", "reconstruction_loss", "kl_loss", "iw_bound", "mutual_info", "total_correlation", "dimension_kl")
+    logged = [term for term in terms if term in ("loss", "reconstruction_loss", "kl_loss") or any(term in summary for summary in summaries)]
+    rows = ("epochs", *logged, "val_loss", "best_val_loss", "seconds", "images_per_s")
     table = Table(title="keras-vae train")
     table.add_column("")
     for summary in summaries:
@@ -566,11 +542,6 @@ def animate(
 
         target, frames = animate_run(chosen_run(run), kind.value, out, fps, overwrite)
     typer.echo(f"{target} ({frames} frames)")
-
-
-class Split(str, Enum):
-    train = "train"
-    val = "val"
 
 
 @app.command()

@@ -1,41 +1,35 @@
-"""keras-vae: autoencoders and variational autoencoders for Keras 3 on TensorFlow, JAX and PyTorch."""
+"""keras-vae: autoencoders and variational autoencoders for Keras 3 on TensorFlow, JAX and PyTorch.
+
+Importing keras_vae imports Keras and registers the model classes, so `keras.saving.load_model` reads the
+.keras files keras-vae writes. `python -m keras_vae` is the exception: while Python finds the package to run,
+sys.argv[0] is "-m", and Keras waits until the command's --backend has chosen the backend; the public names
+below then load on first use.
+"""
 
 from __future__ import annotations
 
-from keras_vae.architectures import ARCHITECTURES, build_decoder, build_encoder, check_architecture
-from keras_vae.losses import loss_terms
-from keras_vae.models import VAE, AutoEncoder, KLWarmup, Sampling
+import importlib
+import sys
 
 __version__ = "0.1.0"
 
-MODELS = {"vae": VAE, "ae": AutoEncoder}
+PUBLIC = {
+    "ARCHITECTURES": "keras_vae.architectures",
+    "MODELS": "keras_vae.families",
+    "VARIATIONAL": "keras_vae.families",
+    "build_model": "keras_vae.families",
+    "loss_terms": "keras_vae.losses",
+    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "KLWarmup", "Sampling"), "keras_vae.models"),
+}
+__all__ = sorted(PUBLIC)
 
 
-def build_model(
-    model: str = "vae",
-    arch: str = "conv",
-    latent_dim: int = 2,
-    input_shape: tuple[int, int, int] = (28, 28, 1),
-    seed: int | None = None,
-    **loss_options,
-) -> VAE | AutoEncoder:
-    """An AE or VAE of a named architecture, ready for compile(optimizer=...) and fit(x)."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {tuple(MODELS)}, got {model!r}")
-    input_shape = tuple(input_shape)
-    check_architecture(arch, input_shape, latent_dim)
-    encoder = build_encoder(arch, input_shape, latent_dim, variational=model == "vae", seed=seed)
-    decoder = build_decoder(arch, input_shape, latent_dim)
-    return MODELS[model](encoder, decoder, name=model, **loss_options)
+def __getattr__(name: str):
+    """A public name, imported (with Keras) on first use."""
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'keras_vae' has no attribute {name!r}")
+    return getattr(importlib.import_module(PUBLIC[name]), name)
 
 
-__all__ = [
-    "ARCHITECTURES",
-    "MODELS",
-    "VAE",
-    "AutoEncoder",
-    "KLWarmup",
-    "Sampling",
-    "build_model",
-    "loss_terms",
-]
+if sys.argv[:1] != ["-m"]:
+    importlib.import_module("keras_vae.families")

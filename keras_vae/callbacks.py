@@ -211,7 +211,16 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.stop()
 
 
-SHORT_NAMES = {"loss": "loss", "reconstruction_loss": "recon", "kl_loss": "kl", "val_loss": "val"}
+SHORT_NAMES = {
+    "loss": "loss",
+    "reconstruction_loss": "recon",
+    "kl_loss": "kl",
+    "iw_bound": "iw",
+    "mutual_info": "mi",
+    "total_correlation": "tc",
+    "dimension_kl": "dkl",
+    "val_loss": "val",
+}
 
 
 def format_logs(logs: dict | None) -> str:

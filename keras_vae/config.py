@@ -39,15 +39,21 @@ class TrainConfig:
     distribute: bool = False
     dtype_policy: str = "float32"
     steps_per_execution: int = 1
+    k: int = 5
+    """IWAE: importance samples per image in the training bound."""
+    alpha: float = 1.0
+    gamma: float = 1.0
+    """β-TCVAE: the weights of the mutual information and the dimension-wise KL (beta weighs the total correlation)."""
 
     def __post_init__(self) -> None:
+        from keras_vae.families import MODELS
         from keras_vae.architectures import ARCHITECTURES
         from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
 
         self.check_types()
         checks = [
             ("dataset", (self.dataset is None) != (self.data_dir is None), "or data_dir must be given, not both"),
-            ("model", self.model in ("vae", "ae"), "must be vae or ae"),
+            ("model", self.model in MODELS, f"must be one of {', '.join(MODELS)}"),
             ("arch", self.arch in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
             ("latent_dim", self.latent_dim >= 1, "must be >= 1"),
             ("epochs", self.epochs >= 1, "must be >= 1"),
@@ -62,6 +68,10 @@ class TrainConfig:
             ("crop", self.crop in CROPS, f"must be one of {', '.join(CROPS)}"),
             ("dtype_policy", self.dtype_policy in DTYPE_POLICIES, f"must be one of {', '.join(DTYPE_POLICIES)}"),
             ("steps_per_execution", self.steps_per_execution >= 1, "must be >= 1"),
+            ("k", self.k >= 1, "must be >= 1"),
+            ("alpha", 0 <= self.alpha < math.inf, "must be a finite number >= 0"),
+            ("gamma", 0 <= self.gamma < math.inf, "must be a finite number >= 0"),
+            ("reduction", self.model != "iwae" or self.reduction == "sum", "must be sum for an iwae: its bound needs log p(x|z)"),
         ]
         for parameter, ok, problem in checks:
             if not ok:
@@ -90,12 +100,16 @@ class TrainConfig:
         size = tuple(self.image_size) if self.image_size else None
         return ImageOptions(size, self.crop == "center", self.channels)
 
-    @property
-    def loss_options(self) -> dict:
-        """The keyword arguments build_model takes for this kind of model."""
+    def loss_options(self, train_images: int) -> dict:
+        """The keyword arguments build_model takes for this kind of model (β-TCVAE's estimates need the number
+        of training images)."""
         options = {"recon_loss": self.recon_loss, "reduction": self.reduction}
-        if self.model == "vae":
+        if self.model in ("vae", "betatc-vae"):
             options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_epochs": self.kl_warmup}
+        if self.model == "betatc-vae":
+            options |= {"alpha": self.alpha, "gamma": self.gamma, "dataset_size": train_images}
+        if self.model == "iwae":
+            options |= {"k": self.k}
         return options
 
     def to_dict(self) -> dict:

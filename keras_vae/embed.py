@@ -36,7 +36,7 @@ def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | 
     codes, labels = [], []
     for images, batch_labels in data.pairs(split, BATCH):
         encoded = model.encoder.predict(images, batch_size=BATCH, verbose=0)
-        codes.append(np.stack(encoded[:2], 1) if config.model == "vae" else np.asarray(encoded)[:, None])
+        codes.append(np.stack(encoded[:2], 1) if config.model != "ae" else np.asarray(encoded)[:, None])
         labels.append(batch_labels)
     codes, labels = np.concatenate(codes).astype("float32"), np.concatenate(labels)
     (write_npy if out.suffix == ".npy" else write_csv)(out, codes, labels, data.class_names)

@@ -59,8 +59,9 @@ class RunData:
         return self.run.root.name
 
     @property
-    def is_vae(self) -> bool:
-        return self.config["options"]["model"] == "vae"
+    def variational(self) -> bool:
+        """Whether the model has a posterior q(z|x) and the prior N(0, I): every family but the AE."""
+        return self.config["options"]["model"] != "ae"
 
     @property
     def latent_dim(self) -> int:
@@ -89,7 +90,7 @@ class RunData:
         """Images decoded from n draws of the prior: N(0, I) for a VAE; for an AE, which has no prior, the
         Gaussian mixture fitted on its training codes (prior_mixture)."""
         rng = np.random.default_rng(rng)
-        if self.is_vae:
+        if self.variational:
             return decode(self.model, rng.standard_normal((n, self.latent_dim)).astype("float32"))
         weights, means, factors = self.prior_mixture
         component = rng.choice(len(weights), size=n, p=weights)
@@ -98,7 +99,7 @@ class RunData:
 
     @property
     def prior_name(self) -> str:
-        return "N(0, I)" if self.is_vae else f"a {MIXTURE}-Gaussian mixture fitted on training codes"
+        return "N(0, I)" if self.variational else f"a {MIXTURE}-Gaussian mixture fitted on training codes"
 
     @cached_property
     def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,7 +195,7 @@ def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
         drawings["latent_grid_quantiles"] = lambda: quantile_grid(data)
     drawings["samples"] = lambda: view("samples", data)
     drawings["interpolation"] = lambda: interpolation(data)
-    if data.is_vae:
+    if data.variational:
         drawings["kl_per_dimension"] = lambda: kl_bars(data)
     return drawings
 

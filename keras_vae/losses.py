@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 REDUCTIONS = ("sum", "mean")
+LOG_2PI = math.log(2 * math.pi)
 
 
 def reconstruction_loss(x, x_hat, recon_loss: str = "bce", reduction: str = "sum"):
@@ -50,6 +53,75 @@ def loss_terms(
         "loss": reconstruction_weight * recon + beta * kl,
         "reconstruction_loss": recon,
         "kl_loss": kl,
+    }
+
+
+def log_normal(z, mean, log_var):
+    """log N(z; mean, exp(log_var)) for every dimension."""
+    return -0.5 * (LOG_2PI + log_var + ops.square(z - mean) * ops.exp(-log_var))
+
+
+def log_likelihood(x, x_hat, recon_loss: str = "bce"):
+    """log p(x | z) per image: minus the reconstruction loss summed over pixels, a Bernoulli likelihood for bce
+    and a Gaussian of variance 1/2 for mse (whose negative log adds (pixels / 2) log(pi) to the squared error)."""
+    nll = reconstruction_loss(x, x_hat, recon_loss, "sum")
+    if recon_loss == "mse":
+        nll = nll + 0.5 * math.prod(x.shape[1:]) * math.log(math.pi)
+    return -nll
+
+
+def iwae_terms(x, x_hat, z, z_mean, z_log_var, *, k: int, recon_loss: str = "bce") -> dict:
+    """The k-sample importance-weighted bound on log p(x) (Burda et al. 2016): x_hat and z hold k samples of each
+    image, image by image ((batch * k, ...)). The loss is minus the bound's batch mean; the mean reconstruction
+    term and the closed-form KL beside it are logged, not trained on. With k = 1 the bound is the ELBO."""
+    x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
+    z_mean, z_log_var, z = (ops.cast(a, "float32") for a in (z_mean, z_log_var, z))
+    log_px = log_likelihood(ops.repeat(x, k, axis=0), x_hat, recon_loss)
+    log_q = ops.sum(log_normal(z, ops.repeat(z_mean, k, axis=0), ops.repeat(z_log_var, k, axis=0)), axis=-1)
+    log_w = log_px + ops.sum(log_normal(z, 0.0, 0.0), axis=-1) - log_q
+    bound = ops.mean(ops.logsumexp(ops.reshape(log_w, (-1, k)), axis=1) - math.log(k))
+    kl = ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1))
+    return {"loss": -bound, "iw_bound": bound, "reconstruction_loss": ops.mean(-log_px), "kl_loss": kl}
+
+
+def betatc_terms(
+    x,
+    x_hat,
+    z,
+    z_mean,
+    z_log_var,
+    *,
+    dataset_size: int,
+    recon_loss: str = "bce",
+    reduction: str = "sum",
+    alpha=1.0,
+    beta=1.0,
+    gamma=1.0,
+    reconstruction_weight: float = 1.0,
+) -> dict:
+    """β-TCVAE (Chen et al. 2018): the KL term split into the index-code mutual information, the total correlation
+    and the dimension-wise KL, each estimated on the batch by minibatch-weighted sampling from a data set of
+    dataset_size images, and weighted by alpha, beta and gamma. On a batch the three add up to the sampled KL,
+    E[log q(z|x) - log p(z)], whose expectation is the closed-form KL logged beside them."""
+    x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
+    z_mean, z_log_var, z = (ops.cast(a, "float32") for a in (z_mean, z_log_var, z))
+    recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
+    pairwise = log_normal(ops.expand_dims(z, 1), ops.expand_dims(z_mean, 0), ops.expand_dims(z_log_var, 0))  # (i, j, d)
+    log_nm = ops.log(ops.cast(ops.shape(z)[0], "float32") * dataset_size)
+    log_qz = ops.logsumexp(ops.sum(pairwise, axis=2), axis=1) - log_nm
+    log_prod_qz = ops.sum(ops.logsumexp(pairwise, axis=1) - log_nm, axis=1)
+    log_qz_x = ops.sum(log_normal(z, z_mean, z_log_var), axis=-1)
+    log_pz = ops.sum(log_normal(z, 0.0, 0.0), axis=-1)
+    mutual_info = ops.mean(log_qz_x - log_qz)
+    total_correlation = ops.mean(log_qz - log_prod_qz)
+    dimension_kl = ops.mean(log_prod_qz - log_pz)
+    return {
+        "loss": reconstruction_weight * recon + alpha * mutual_info + beta * total_correlation + gamma * dimension_kl,
+        "reconstruction_loss": recon,
+        "kl_loss": ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)),
+        "mutual_info": mutual_info,
+        "total_correlation": total_correlation,
+        "dimension_kl": dimension_kl,
     }
 
 

@@ -150,4 +150,4 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     if config.model == "ae":
         x = data.batches("val", batch_size(1))
         return {"run": str(run.root), "model": "ae", **evaluate_autoencoder(model, x, config.recon_loss, config.reduction)}
-    return {"run": str(run.root), "model": "vae", **evaluate_vae(model, data.batches("val", batch_size(k)), k, config.recon_loss, seed)}
+    return {"run": str(run.root), "model": config.model, **evaluate_vae(model, data.batches("val", batch_size(k)), k, config.recon_loss, seed)}

@@ -113,7 +113,7 @@ class Run:
         """model.keras in Keras' safe mode (no arbitrary code), without its optimizer."""
         import keras
 
-        import keras_vae  # noqa: F401  (registers the model classes)
+        import keras_vae.models  # noqa: F401  (registers the model classes)
 
         self.read_config()  # a run of another format is refused before its model is read
         if not self.model.exists():
@@ -128,7 +128,7 @@ class Run:
 
     def check_model(self, model) -> None:
         """Refuse a model.keras that is not the model config.json describes (one copied from another run)."""
-        from keras_vae import MODELS
+        from keras_vae.families import MODELS
 
         config = self.read_config()
         options, shape = config["options"], tuple(config["data"]["input_shape"])

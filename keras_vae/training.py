@@ -13,7 +13,8 @@ from importlib import metadata
 import keras
 from rich.console import Console
 
-from keras_vae import __version__, build_model
+from keras_vae import __version__
+from keras_vae.families import build_model
 from keras_vae.backends import Parallel, Processes, distribution, replicate
 from keras_vae.callbacks import (
     Backup,
@@ -150,7 +151,7 @@ def train_run(
         if parallel.replicas > 1:
             console.print(f"Data-parallel over {parallel.replicas} devices: {config.batch_size // parallel.replicas} images each per step.")
         model = build_model(
-            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options
+            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options(data.train.count)
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)
@@ -229,7 +230,7 @@ def summarize(run: Run, seconds: float) -> dict:
     return {
         "run": str(run.root),
         "epochs": int(last["epoch"]),
-        **{name: float(value) for name, value in last.items() if "loss" in name},
+        **{name: float(value) for name, value in last.items() if name not in ("epoch", "epoch_seconds", "images_per_s")},
         "best_val_loss": min(float(row["val_loss"]) for row in rows),
         "seconds": round(seconds, 1),
         "images_per_s": round(sum(steady) / len(steady), 1),

@@ -41,9 +41,22 @@ def test_info_names_backend_devices_and_versions():
     assert "devices: " in result.output and f"keras: {keras.__version__}" in result.output
 
 
-def test_python_m_keras_vae_is_the_command():
-    done = subprocess.run([sys.executable, "-m", "keras_vae", "--version"], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.startswith("keras-vae "), done.stderr
+def test_python_m_keras_vae_is_the_command_and_its_backend_option_still_chooses():
+    import os
+
+    other = next(b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend())
+    command = [sys.executable, "-m", "keras_vae", "info", "--backend", other]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": keras.backend.backend()})
+    assert done.returncode == 0 and f"backend: {other}" in done.stdout, done.stderr
+
+
+def test_importing_keras_vae_registers_its_models_for_load_model(tmp_path):
+    import keras_vae
+
+    keras_vae.build_model("iwae", "dense", 2, (8, 8, 1)).save(tmp_path / "m.keras")
+    code = "import keras_vae, keras; print(type(keras.saving.load_model('m.keras')).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.strip() == "IWAE", done.stderr
 
 
 def test_the_package_ships_its_type_hints():
@@ -55,6 +68,7 @@ def test_the_package_ships_its_type_hints():
 def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from cli import main
     from keras_vae.animate import KINDS
+    from keras_vae import MODELS
     from keras_vae.architectures import ARCHITECTURES
     from keras_vae.backends import SUPPORTED_BACKENDS
     from keras_vae.config import CROPS, DTYPE_POLICIES
@@ -70,11 +84,11 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
         (main.Backend, SUPPORTED_BACKENDS),
         (main.DtypePolicy, DTYPE_POLICIES),
         (main.Crop, CROPS),
-        (main.ModelKind, ("vae", "ae", "both")),
+        (main.ModelKind, (*MODELS, "both")),
     ]:
         assert [member.value for member in enum] == list(values)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
-    assert "vae|ae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
+    assert "vae|ae|iwae|betatc-vae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
 
 
 def test_a_bad_keras_backend_in_the_environment_is_one_line():

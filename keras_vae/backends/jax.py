@@ -8,13 +8,11 @@ mixed_float16), as Keras's own JAX trainer does.
 """
 
 import contextlib
-import os
 
 import jax
 import keras
 
-from keras_vae.backends import Parallel, Processes, check_even, images_of
-from keras_vae.errors import KerasVAEError
+from keras_vae.backends import Parallel, check_even, images_of, one_machine
 
 
 class TrainStep:
@@ -57,17 +55,10 @@ class TrainStep:
         return logs, (trainable, non_trainable, metrics_variables)
 
 
-@contextlib.contextmanager
 def processes():
-    """One process: JAX trains data-parallel over the devices of one machine here. Several hosts
-    (KERAS_DISTRIBUTION_JOB_ADDRESSES) are refused: tried on two CPU processes, Keras's multi-host DataParallel
-    ran out of data in the first epoch and then hung."""
-    if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
-        raise KerasVAEError(
-            "--distribute on jax runs on one machine, and KERAS_DISTRIBUTION_JOB_ADDRESSES describes several: unset "
-            "it, or train across machines with --backend torch under torchrun (see README)"
-        )
-    yield Processes()
+    """One process: several hosts (KERAS_DISTRIBUTION_JOB_ADDRESSES) are refused. Tried on two CPU processes,
+    Keras's multi-host DataParallel ran out of data in the first epoch and then hung."""
+    return one_machine("KERAS_DISTRIBUTION_JOB_ADDRESSES")
 
 
 @contextlib.contextmanager

@@ -2,12 +2,10 @@
 optimizer (a LossScaleOptimizer under mixed_float16) as Keras's own TensorFlow trainer does."""
 
 import contextlib
-import os
 
 import tensorflow as tf
 
-from keras_vae.backends import Parallel, Processes, check_even, images_of
-from keras_vae.errors import KerasVAEError
+from keras_vae.backends import Parallel, check_even, images_of, one_machine
 
 
 class TrainStep:
@@ -26,16 +24,9 @@ class TrainStep:
         return self.update_trackers(self.compute_terms(x, training=False), tf.shape(x)[0])
 
 
-@contextlib.contextmanager
 def processes():
-    """One process: TensorFlow trains data-parallel on one machine. Several workers (TF_CONFIG) would each write
-    the run folder, so they are refused."""
-    if "TF_CONFIG" in os.environ:
-        raise KerasVAEError(
-            "--distribute on tensorflow runs on one machine (MirroredStrategy), and TF_CONFIG describes a cluster: "
-            "unset TF_CONFIG, or train across machines with --backend jax (multi-host) or torch (torchrun)"
-        )
-    yield Processes()
+    """One process: several workers (TF_CONFIG, MultiWorkerMirroredStrategy) would each write the run folder."""
+    return one_machine("TF_CONFIG")
 
 
 @contextlib.contextmanager
