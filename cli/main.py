@@ -394,8 +394,10 @@ def print_summary(console, summaries: list[dict]) -> None:
     """A column per run: final losses, best validation loss, time, throughput, folder."""
     from rich.table import Table
 
-    terms = ("loss", "reconstruction_loss", "kl_loss", "iw_bound", "mutual_info", "total_correlation", "dimension_kl")
-    logged = [term for term in terms if term in ("loss", "reconstruction_loss", "kl_loss") or any(term in summary for summary in summaries)]
+    from keras_vae.callbacks import SHORT_NAMES
+
+    always = ("loss", "reconstruction_loss", "kl_loss")
+    logged = [term for term in SHORT_NAMES if term in always or term != "val_loss" and any(term in summary for summary in summaries)]
     rows = ("epochs", *logged, "val_loss", "best_val_loss", "seconds", "images_per_s")
     table = Table(title="keras-vae train")
     table.add_column("")

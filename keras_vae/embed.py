@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_vae.config import TrainConfig
 from keras_vae.data import ImageOptions, load_dataset
 from keras_vae.files import claim, write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
@@ -28,9 +29,10 @@ def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | 
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     run = Run(Path(path))
     claim(out, overwrite)
-    config = run.read_options()
+    saved = run.read_config()
+    config = TrainConfig.from_dict(saved["options"])
     model = run.load_model()
-    height, width, channels = run.read_config()["data"]["input_shape"]
+    height, width, channels = saved["data"]["input_shape"]
     options = ImageOptions((height, width), config.crop == "center", channels)
     data = load_dataset(None if data_dir else config.dataset, data_dir or config.data_dir, config.val_fraction, config.seed, options)
     codes, labels = [], []

@@ -115,7 +115,7 @@ class Run:
 
         import keras_vae.models  # noqa: F401  (registers the model classes)
 
-        self.read_config()  # a run of another format is refused before its model is read
+        config = self.read_config()  # a run of another format is refused before its model is read
         if not self.model.exists():
             raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
         check_regular(self.model, MODEL_BYTES, "model.keras")
@@ -123,14 +123,13 @@ class Run:
             model = keras.saving.load_model(self.model, compile=False, safe_mode=True)
         except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
             raise RunError(f"cannot load {self.model}: {type(error).__name__}: {error}".splitlines()[0]) from error
-        self.check_model(model)
+        self.check_model(model, config)
         return model
 
-    def check_model(self, model) -> None:
+    def check_model(self, model, config: dict) -> None:
         """Refuse a model.keras that is not the model config.json describes (one copied from another run)."""
         from keras_vae.families import MODELS
 
-        config = self.read_config()
         options, shape = config["options"], tuple(config["data"]["input_shape"])
         found = {
             "model": next((name for name, kind in MODELS.items() if type(model) is kind), type(model).__name__),

@@ -72,6 +72,7 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from keras_vae.architectures import ARCHITECTURES
     from keras_vae.backends import SUPPORTED_BACKENDS
     from keras_vae.config import CROPS, DTYPE_POLICIES
+    from keras_vae.embed import SPLITS
     from keras_vae.export import FORMATS
     from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
 
@@ -85,6 +86,7 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
         (main.DtypePolicy, DTYPE_POLICIES),
         (main.Crop, CROPS),
         (main.ModelKind, (*MODELS, "both")),
+        (main.Split, SPLITS),
     ]:
         assert [member.value for member in enum] == list(values)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
