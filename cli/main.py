@@ -26,6 +26,7 @@ MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a d
 MAX_K = 10_000  # evaluate decodes k images of one test image in one step
 MAX_IMAGE_SIDE = 4096
 MAX_STEPS_PER_EXECUTION = 10_000
+MAX_CODEBOOK = 65_536
 
 
 class OneLineErrors(TyperGroup):
@@ -67,7 +68,8 @@ def choices(name: str, *values: str) -> type[Enum]:
 
 
 Backend = choices("Backend", "tensorflow", "jax", "torch")
-ModelKind = choices("ModelKind", "vae", "ae", "iwae", "betatc-vae", "both")
+ModelKind = choices("ModelKind", "vae", "ae", "iwae", "betatc-vae", "cvae", "vq-vae", "both")
+CodebookUpdate = choices("CodebookUpdate", "ema", "loss")
 Arch = choices("Arch", "dense", "conv", "deep-conv")
 ReconLoss = choices("ReconLoss", "bce", "mse")
 Reduction = choices("Reduction", "sum", "mean")
@@ -234,7 +236,9 @@ def train(
     channels: Optional[Channels] = typer.Option(None, help="1 (grey) or 3 (RGB). Default: 1 if every image is grey, else 3."),
     model: ModelKind = typer.Option(
         ModelKind.vae, help="iwae: trained on the --k-sample importance-weighted bound; betatc-vae: the KL split into "
-        "--alpha mutual information, --beta total correlation, --gamma dimension-wise KL; both: an AE and a VAE, one run each."
+        "--alpha mutual information, --beta total correlation, --gamma dimension-wise KL; cvae: encoder and decoder "
+        "conditioned on the label (labelled data only); vq-vae: --latent-dim discrete codes from a --codebook-size "
+        "codebook; both: an AE and a VAE, one run each."
     ),
     arch: Arch = typer.Option(Arch.conv),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
@@ -249,6 +253,12 @@ def train(
     k: int = typer.Option(5, min=1, max=MAX_K, help="IWAE: importance samples per image in the training bound."),
     alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
     gamma: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."),
+    codebook_size: int = typer.Option(512, min=2, max=MAX_CODEBOOK, help="VQ-VAE: vectors in the codebook."),
+    embedding_dim: int = typer.Option(16, min=1, max=MAX_LATENT_DIM, help="VQ-VAE: size of each codebook vector."),
+    commitment: float = typer.Option(0.25, min=0, help="VQ-VAE: weight of the commitment term |z_e - sg(z_q)|²."),
+    codebook_update: CodebookUpdate = typer.Option(
+        CodebookUpdate.ema, help="VQ-VAE: ema moves the codes to moving averages of their vectors (dead codes restart); loss trains them by the codebook term."
+    ),
     seed: int = SeedOption,
     dtype_policy: DtypePolicy = typer.Option(
         DtypePolicy.float32,
@@ -332,6 +342,10 @@ def train(
                 k=k,
                 alpha=alpha,
                 gamma=gamma,
+                codebook_size=codebook_size,
+                embedding_dim=embedding_dim,
+                commitment=commitment,
+                codebook_update=codebook_update.value,
             )
             given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
             for kind in kinds:
@@ -513,19 +527,21 @@ def generate(
         None, help="A .png grid or a .npy array (n, H, W, C) in [0, 1]. Default: RUN/figures/generated.png."
     ),
     seed: int = SeedOption,
+    label: Optional[str] = typer.Option(None, help="CVAE: the class to generate, as a number or a class name. Default: the classes in turn."),
     overwrite: bool = OverwriteOption,
     backend: Backend = BackendOption,
 ) -> None:
-    """Decode n draws of z ~ N(0, I) into new images. An AE has no prior: its z is drawn from a Gaussian mixture
-    fitted on its training codes (scikit-learn), and the command says so."""
+    """Decode n draws of z ~ N(0, I) into new images. An AE and a VQ-VAE have no such prior, and the command says
+    what stands in: for an AE, a Gaussian mixture fitted on its training codes (scikit-learn); for a VQ-VAE, codes
+    drawn position by position from their frequencies in training, which is not a learned prior."""
     use_backend(backend)
     with user_errors():
         from keras_vae.explore import generate as generate_images
 
-        path, prior = generate_images(chosen_run(run), n, seed, out, overwrite)
+        path, prior = generate_images(chosen_run(run), n, seed, out, overwrite, label)
     typer.echo(path)
     if not prior.startswith("N(0, I)"):
-        typer.echo(f"keras-vae: an AE has no prior: z was drawn from {prior}", err=True)
+        typer.echo(f"keras-vae: the model has no prior over its codes: they were drawn from {prior}", err=True)
 
 
 @app.command()

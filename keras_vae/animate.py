@@ -13,9 +13,10 @@ from keras_vae.explore import RunData
 from keras_vae.files import write_atomic
 from keras_vae.errors import ConfigError
 from keras_vae.runs import RunError
-from keras_vae.snapshots import decode, read_epochs, to_uint8
+from keras_vae.snapshots import read_epochs, to_uint8
 
 KINDS = ("latent", "samples", "reconstructions", "traversal", "interpolation")
+CONTINUOUS_KINDS = ("latent", "traversal", "interpolation")
 MIN_FPS, MAX_FPS = 0.01, 100.0
 
 
@@ -50,22 +51,26 @@ def image_frames(data: RunData, snapshots: list[dict], key: str) -> list[np.ndar
             inputs = to_uint8(data.images[: len(images)])
             picture, title = plots.tile(np.concatenate([inputs, images]), len(images) // 2), "inputs over reconstructions"
         else:
-            picture, title = plots.tile(images), "decoded fixed z ~ N(0, I)"
+            picture, title = plots.tile(images), "decoded codes drawn from their frequencies" if data.model.discrete else "decoded fixed z ~ N(0, I)"
         figure, (ax,) = plots.panels(1, 5)
         plots.draw_image(ax, picture, f"{data.name}: {title}, epoch {snapshot['epoch']}")
         frames.append(plots.to_rgb(figure))
     return frames
 
 
-def traversal_frames(data: RunData, steps: int = 25, limit: float = 3.0, max_dims: int = 10) -> list[np.ndarray]:
-    """Each latent dimension swept over [-limit, limit] with the others at 0: one image per dimension."""
+def traversal_frames(data: RunData, steps: int = 25, limit: float = 3.0, max_dims: int = 10, max_classes: int = 10) -> list[np.ndarray]:
+    """Each latent dimension swept over [-limit, limit] with the others at 0: one image per dimension; a CVAE's
+    in one row per class."""
     dims = min(data.latent_dim, max_dims)
+    labels = range(min(data.model.classes, max_classes)) if data.model.conditional else [None]
     frames = []
     for value in np.concatenate([np.linspace(-limit, limit, steps), np.linspace(limit, -limit, steps)[1:-1]]):
         z = np.zeros((dims, data.latent_dim), "float32")
         z[np.arange(dims), np.arange(dims)] = value
+        rows = np.concatenate([data.decode(z, label) for label in labels])
         figure, (ax,) = plots.panels(1, 5)
-        plots.draw_image(ax, plots.tile(decode(data.model, z), dims), f"{data.name}: z[i] = {value:+.2f}, i = 0..{dims - 1}")
+        per_class = ", one class a row" if data.model.conditional else ""
+        plots.draw_image(ax, plots.tile(rows, dims), f"{data.name}: z[i] = {value:+.2f}, i = 0..{dims - 1}{per_class}")
         frames.append(plots.to_rgb(figure))
     return frames
 
@@ -73,11 +78,12 @@ def traversal_frames(data: RunData, steps: int = 25, limit: float = 3.0, max_dim
 def interpolation_frames(data: RunData, images: int = 6, steps: int = 8) -> list[np.ndarray]:
     """A loop through the latent means of test images of different classes, decoded."""
     _, first = np.unique(data.labels, return_index=True)
-    z = data.z[np.sort(first)[:images]]
+    chosen = np.sort(first)[:images]
+    z, labels = data.z[chosen], data.labels[chosen]
     frames = []
-    for start, end in zip(z, np.roll(z, -1, axis=0)):
+    for start, end, label in zip(z, np.roll(z, -1, axis=0), labels):
         for weight in np.linspace(0, 1, steps, endpoint=False):
-            image = decode(data.model, ((1 - weight) * start + weight * end)[None].astype("float32"))
+            image = data.decode(((1 - weight) * start + weight * end)[None].astype("float32"), int(label) if data.model.conditional else None)
             figure, (ax,) = plots.panels(1, 3)
             plots.draw_image(ax, plots.tile(image), f"{data.name}: interpolation")
             frames.append(plots.to_rgb(figure))
@@ -91,6 +97,8 @@ def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4
     if not MIN_FPS <= fps <= MAX_FPS:
         raise ConfigError(f"fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got {fps}", "fps")
     data = RunData.load(path)
+    if data.model.discrete and kind in CONTINUOUS_KINDS:
+        raise ConfigError(f"kind {kind} moves through a continuous latent space, and {data.name} is a vq-vae, whose codes are discrete: animate its samples or reconstructions", "kind")
     out = data.run.output(out, f"{kind}.gif", overwrite)
     if kind == "traversal":
         frames = traversal_frames(data)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from keras_vae.layers import Conv2D, Conv2DTranspose
+from keras_vae.layers import Conv2D, Conv2DTranspose, JoinLabels
 from keras_vae.models import Sampling
 
 Shape = tuple[int, int, int]
@@ -107,22 +107,46 @@ def check_architecture(arch: str, input_shape: Shape, latent_dim: int) -> None:
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
 
 
-def build_encoder(arch: str, input_shape: Shape, latent_dim: int, variational: bool, seed: int | None = None) -> keras.Model:
-    """Images to z (an AE) or to (z_mean, z_log_var, z) (a VAE)."""
+LATENTS = ("deterministic", "gaussian", "codes")
+"""What an encoder gives: z (an AE), z_mean, z_log_var and a sampled z (the variational families), or
+latent_dim vectors of embedding_dim to quantize (a VQ-VAE)."""
+
+
+def build_encoder(
+    arch: str,
+    input_shape: Shape,
+    latent_dim: int,
+    latent: str = "gaussian",
+    classes: int = 0,
+    embedding_dim: int = 16,
+    seed: int | None = None,
+) -> keras.Model:
+    """Images (and, with classes, their one-hot labels) to the latent the model's family needs (LATENTS)."""
     trunk, _ = ARCHITECTURES[arch]
-    images = keras.Input(shape=input_shape, name="images")
-    features = trunk(images)
-    if not variational:
-        return keras.Model(images, layers.Dense(latent_dim, name="z", dtype="float32")(features), name="encoder")
-    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
-    z = Sampling(seed=seed, name="z", dtype="float32")([z_mean, z_log_var])
-    return keras.Model(images, [z_mean, z_log_var, z], name="encoder")
+    inputs = [keras.Input(shape=input_shape, name="images")]
+    if classes:
+        inputs.append(keras.Input(shape=(classes,), name="labels"))
+    features = trunk(JoinLabels()(inputs) if classes else inputs[0])
+    if latent == "deterministic":
+        outputs = layers.Dense(latent_dim, name="z", dtype="float32")(features)
+    elif latent == "codes":
+        vectors = layers.Dense(latent_dim * embedding_dim, dtype="float32")(features)
+        outputs = layers.Reshape((latent_dim, embedding_dim), name="z_e", dtype="float32")(vectors)
+    else:
+        z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
+        z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
+        outputs = [z_mean, z_log_var, Sampling(seed=seed, name="z", dtype="float32")([z_mean, z_log_var])]
+    return keras.Model(inputs if classes else inputs[0], outputs, name="encoder")
 
 
-def build_decoder(arch: str, input_shape: Shape, latent_dim: int) -> keras.Model:
-    """Latent vectors to images of input_shape with values in [0, 1]."""
+def build_decoder(arch: str, input_shape: Shape, latent_dim: int, classes: int = 0, embedding_dim: int | None = None) -> keras.Model:
+    """Latent vectors (latent_dim of embedding_dim each for a VQ-VAE; with classes, and their one-hot labels)
+    to images of input_shape with values in [0, 1]."""
     _, head = ARCHITECTURES[arch]
-    z = keras.Input(shape=(latent_dim,), name="z")
+    inputs = [keras.Input(shape=(latent_dim, embedding_dim) if embedding_dim else (latent_dim,), name="z")]
+    if classes:
+        inputs.append(keras.Input(shape=(classes,), name="labels"))
+    z = layers.Flatten()(inputs[0]) if embedding_dim else inputs[0]
+    z = JoinLabels()([z, inputs[1]]) if classes else z
     images = layers.Activation("sigmoid", dtype="float32", name="images")(head(z, tuple(input_shape)))
-    return keras.Model(z, images, name="decoder")
+    return keras.Model(inputs if classes else inputs[0], images, name="decoder")

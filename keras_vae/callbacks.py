@@ -219,6 +219,9 @@ SHORT_NAMES = {
     "mutual_info": "mi",
     "total_correlation": "tc",
     "dimension_kl": "dkl",
+    "commitment_loss": "commit",
+    "perplexity": "perplexity",
+    "dead_codes": "dead",
     "val_loss": "val",
 }
 

@@ -44,11 +44,18 @@ class TrainConfig:
     alpha: float = 1.0
     gamma: float = 1.0
     """β-TCVAE: the weights of the mutual information and the dimension-wise KL (beta weighs the total correlation)."""
+    codebook_size: int = 512
+    embedding_dim: int = 16
+    commitment: float = 0.25
+    codebook_update: str = "ema"
+    """VQ-VAE: latent_dim codes, each one of codebook_size vectors of embedding_dim; the commitment weight; the
+    codebook trained by its loss or moved by EMA."""
 
     def __post_init__(self) -> None:
         from keras_vae.families import MODELS
         from keras_vae.architectures import ARCHITECTURES
         from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
+        from keras_vae.quantizer import CODEBOOK_UPDATES
 
         self.check_types()
         checks = [
@@ -72,6 +79,11 @@ class TrainConfig:
             ("alpha", 0 <= self.alpha < math.inf, "must be a finite number >= 0"),
             ("gamma", 0 <= self.gamma < math.inf, "must be a finite number >= 0"),
             ("reduction", self.model != "iwae" or self.reduction == "sum", "must be sum for an iwae: its bound needs log p(x|z)"),
+            ("codebook_size", self.codebook_size >= 2, "must be >= 2"),
+            ("embedding_dim", self.embedding_dim >= 1, "must be >= 1"),
+            ("commitment", 0 <= self.commitment < math.inf, "must be a finite number >= 0"),
+            ("codebook_update", self.codebook_update in CODEBOOK_UPDATES, f"must be one of {', '.join(CODEBOOK_UPDATES)}"),
+            ("distribute", not (self.distribute and self.model == "vq-vae"), "is not for a vq-vae, whose codebook and code counts each process would keep apart"),
         ]
         for parameter, ok, problem in checks:
             if not ok:
@@ -100,16 +112,25 @@ class TrainConfig:
         size = tuple(self.image_size) if self.image_size else None
         return ImageOptions(size, self.crop == "center", self.channels)
 
-    def loss_options(self, train_images: int) -> dict:
+    def loss_options(self, train_images: int, classes: int = 0) -> dict:
         """The keyword arguments build_model takes for this kind of model (β-TCVAE's estimates need the number
-        of training images)."""
+        of training images, a CVAE the number of classes)."""
         options = {"recon_loss": self.recon_loss, "reduction": self.reduction}
-        if self.model in ("vae", "betatc-vae"):
+        if self.model in ("vae", "betatc-vae", "cvae"):
             options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_epochs": self.kl_warmup}
         if self.model == "betatc-vae":
             options |= {"alpha": self.alpha, "gamma": self.gamma, "dataset_size": train_images}
         if self.model == "iwae":
             options |= {"k": self.k}
+        if self.model == "cvae":
+            options |= {"classes": classes}
+        if self.model == "vq-vae":
+            options |= {
+                "codebook_size": self.codebook_size,
+                "embedding_dim": self.embedding_dim,
+                "commitment": self.commitment,
+                "codebook_update": self.codebook_update,
+            }
         return options
 
     def to_dict(self) -> dict:

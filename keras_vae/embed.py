@@ -14,6 +14,7 @@ from keras_vae.data import ImageOptions, load_dataset
 from keras_vae.files import claim, write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
 from keras_vae.runs import Run
+from keras_vae.snapshots import conditioned, encode_means
 
 FORMATS = (".npy", ".csv")
 SPLITS = ("train", "val")
@@ -37,22 +38,29 @@ def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | 
     data = load_dataset(None if data_dir else config.dataset, data_dir or config.data_dir, config.val_fraction, config.seed, options)
     codes, labels = [], []
     for images, batch_labels in data.pairs(split, BATCH):
-        encoded = model.encoder.predict(images, batch_size=BATCH, verbose=0)
-        codes.append(np.stack(encoded[:2], 1) if config.model != "ae" else np.asarray(encoded)[:, None])
+        codes.append(encode(model, images, batch_labels))
         labels.append(batch_labels)
     codes, labels = np.concatenate(codes).astype("float32"), np.concatenate(labels)
-    (write_npy if out.suffix == ".npy" else write_csv)(out, codes, labels, data.class_names)
+    (write_npy if out.suffix == ".npy" else write_csv)(out, codes, labels, data.class_names, code_names(model))
     return out, len(labels)
 
 
-def code_names(codes: np.ndarray) -> tuple[str, ...]:
-    """z_mean and z_log_var for a VAE's codes (two per image), z for an AE's."""
-    return ("z_mean", "z_log_var") if codes.shape[1] == 2 else ("z",)
+def code_names(model) -> tuple[str, ...]:
+    """z_mean and z_log_var for the variational families, z for an AE, code (the indices) for a VQ-VAE."""
+    if model.discrete:
+        return ("code",)
+    return ("z_mean", "z_log_var") if len(model.encoder.outputs) == 3 else ("z",)
 
 
-def records(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """One record per image: its label and its codes (z_mean and z_log_var, or an AE's z)."""
-    names = code_names(codes)
+def encode(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A batch's codes: (images, code_names, latent_dim)."""
+    if len(model.encoder.outputs) == 3:
+        return np.stack(model.encoder.predict(conditioned(model, images, labels), batch_size=BATCH, verbose=0)[:2], 1)
+    return encode_means(model, images, labels, BATCH)[:, None]
+
+
+def records(codes: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """One record per image: its label and its codes (code_names)."""
     dtype = [("label", "int64"), *((name, "float32", (codes.shape[2],)) for name in names)]
     table = np.empty(len(labels), dtype)
     table["label"] = labels
@@ -61,14 +69,13 @@ def records(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return table
 
 
-def write_npy(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None) -> None:
-    write_atomic(out, lambda temporary: np.save(temporary, records(codes, labels)))
+def write_npy(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]) -> None:
+    write_atomic(out, lambda temporary: np.save(temporary, records(codes, labels, names)))
 
 
-def write_csv(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None) -> None:
+def write_csv(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]) -> None:
     """A row per image: label, class (its name, where the data names its classes), z_mean_0.., z_log_var_0..
-    (z_0.. for an AE)."""
-    names = code_names(codes)
+    (z_0.. for an AE, code_0.. for a VQ-VAE)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["label", "class", *(f"{name}_{d}" for name in names for d in range(codes.shape[2]))])

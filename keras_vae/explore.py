@@ -22,7 +22,7 @@ from keras_vae.metrics import kl_per_dimension, pixel_accuracy
 from keras_vae.files import check_free_space, claim, write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
 from keras_vae.runs import Run, RunError
-from keras_vae.snapshots import decode, read_fixed, to_uint8
+from keras_vae.snapshots import SUBSET, conditioned, cycled, decode, empirical_codes, encode_means, read_fixed, to_uint8
 
 PNG_IMAGES = 10_000
 """The most images generate puts in one .png grid (100 x 100)."""
@@ -59,9 +59,15 @@ class RunData:
         return self.run.root.name
 
     @property
+    def family(self) -> str:
+        return self.config["options"]["model"]
+
+    @property
     def variational(self) -> bool:
-        """Whether the model has a posterior q(z|x) and the prior N(0, I): every family but the AE."""
-        return self.config["options"]["model"] != "ae"
+        """Whether the model has a posterior q(z|x) and the prior N(0, I)."""
+        from keras_vae.families import VARIATIONAL
+
+        return self.family in VARIATIONAL
 
     @property
     def latent_dim(self) -> int:
@@ -72,26 +78,53 @@ class RunData:
         """The names the data gave its classes (config.json), or None: labels are then drawn as numbers."""
         return self.config["data"].get("class_names")
 
+    def class_name(self, label: int) -> str:
+        return self.class_names[label] if self.class_names else str(label)
+
+    def label_of(self, label: str | None) -> int | None:
+        """A CVAE's label given as a number or a class name; None stays None. Other models take none."""
+        if label is None:
+            return None
+        if not self.model.conditional:
+            raise ConfigError(f"label is for a cvae run, and {self.name} is a {self.family}: leave it out", "label")
+        names = self.class_names or []
+        if label in names:
+            return names.index(label)
+        if label.isdigit() and int(label) < self.model.classes:
+            return int(label)
+        known = f"the class names {', '.join(names)} or " if names else ""
+        raise ConfigError(f"label {label!r} is not a class of {self.name}: give {known}a number from 0 to {self.model.classes - 1}", "label")
+
     @cached_property
     def codes(self) -> list[np.ndarray]:
-        """The encoder's outputs for the fixed images: [z_mean, z_log_var, z] for a VAE, [z] for an AE."""
-        return [np.asarray(code) for code in keras.tree.flatten(self.model.encoder.predict(self.images, verbose=0))]
+        """The encoder's outputs for the fixed images: [z_mean, z_log_var, z] for the variational families."""
+        outputs = self.model.encoder.predict(conditioned(self.model, self.images, self.labels), verbose=0)
+        return [np.asarray(code) for code in keras.tree.flatten(outputs)]
 
-    @property
+    @cached_property
     def z(self) -> np.ndarray:
-        """z_mean of a VAE, z of an AE."""
-        return self.codes[0]
+        """The fixed images' deterministic codes: z_mean, an AE's z, or a VQ-VAE's code indices."""
+        return encode_means(self.model, self.images, self.labels)
 
     @cached_property
     def reconstructions(self) -> np.ndarray:
-        return decode(self.model, self.z)
+        return decode(self.model, self.z, self.labels)
 
-    def samples(self, n: int = 64, rng: np.random.Generator | int = 0) -> np.ndarray:
-        """Images decoded from n draws of the prior: N(0, I) for a VAE; for an AE, which has no prior, the
-        Gaussian mixture fitted on its training codes (prior_mixture)."""
+    def decode(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
+        """Codes decoded; a CVAE's under one label, or without one, under the classes in turn."""
+        if not self.model.conditional:
+            return decode(self.model, z)
+        return decode(self.model, z, cycled(self.model.classes, len(z)) if label is None else np.full(len(z), label))
+
+    def samples(self, n: int = 64, rng: np.random.Generator | int = 0, label: int | None = None) -> np.ndarray:
+        """Images decoded from n draws of the prior: N(0, I) for the variational families (a CVAE's under label,
+        or the classes in turn); for an AE, which has no prior, the Gaussian mixture fitted on its training
+        codes (prior_mixture); for a VQ-VAE, codes drawn from their frequencies in training (prior_codes)."""
         rng = np.random.default_rng(rng)
         if self.variational:
-            return decode(self.model, rng.standard_normal((n, self.latent_dim)).astype("float32"))
+            return self.decode(rng.standard_normal((n, self.latent_dim)).astype("float32"), label)
+        if self.model.discrete:
+            return decode(self.model, empirical_codes(self.prior_codes, n, rng))
         weights, means, factors = self.prior_mixture
         component = rng.choice(len(weights), size=n, p=weights)
         noise = rng.standard_normal((n, self.latent_dim))
@@ -99,27 +132,39 @@ class RunData:
 
     @property
     def prior_name(self) -> str:
-        return "N(0, I)" if self.variational else f"a {MIXTURE}-Gaussian mixture fitted on training codes"
+        if self.variational:
+            return "N(0, I)"
+        if self.model.discrete:
+            return f"the codes' per-position frequencies in {SUBSET:,} training images (not a learned prior)"
+        return f"a {MIXTURE}-Gaussian mixture fitted on training codes"
+
+    def training_codes(self) -> np.ndarray:
+        """The deterministic codes of the first SUBSET training images."""
+        from keras_vae.data import load_dataset
+
+        config = self.run.read_options()
+        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+        return encode_means(self.model, *data.take("train", SUBSET))
+
+    @cached_property
+    def prior_codes(self) -> np.ndarray:
+        """A VQ-VAE's stand-in prior: the codes of the first SUBSET training images."""
+        return self.training_codes()
 
     @cached_property
     def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An AE's stand-in prior: scikit-learn's GaussianMixture of MIXTURE full-covariance components fitted on
-        the codes of the first 2,000 training images; its weights, means and Cholesky factors."""
+        the codes of the first SUBSET training images; its weights, means and Cholesky factors."""
         from sklearn.mixture import GaussianMixture
 
-        from keras_vae.data import load_dataset
-        from keras_vae.snapshots import SUBSET, encode_means
-
-        config = self.run.read_options()
-        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-        codes = encode_means(self.model, data.take("train", SUBSET)[0]).astype("float64")
+        codes = self.training_codes().astype("float64")
         mixture = GaussianMixture(min(MIXTURE, len(codes)), covariance_type="full", random_state=0).fit(codes)
         return mixture.weights_ / mixture.weights_.sum(), mixture.means_, np.linalg.cholesky(mixture.covariances_)
 
     def grid(self, coordinates: np.ndarray) -> np.ndarray:
         """A 2-D latent decoded on coordinates x coordinates, high z[1] at the top."""
         z0, z1 = np.meshgrid(coordinates, coordinates[::-1])
-        return plots.tile(decode(self.model, np.stack([z0.ravel(), z1.ravel()], 1).astype("float32")), len(coordinates))
+        return plots.tile(self.decode(np.stack([z0.ravel(), z1.ravel()], 1).astype("float32"), label=0), len(coordinates))
 
     def projection(self, method: str = "pca") -> np.ndarray:
         """The latent codes in 2-D: as they are when the latent has at most 2 dimensions, else PCA or t-SNE."""
@@ -161,17 +206,36 @@ def draw_latent(ax, data: RunData) -> None:
     plots.draw_latent(ax, data.projection("pca"), data.labels, data.class_names, f"{data.name}: latent means{how}", axes=axes)
 
 
-def draw_samples(ax, data: RunData) -> None:
-    plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ {data.prior_name}")
+def draw_samples(ax, data: RunData, columns: int = 8) -> None:
+    """Decoded draws of the prior; a CVAE's as a class x samples grid: one row per class, one z per column."""
+    if not data.model.conditional:
+        plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ {data.prior_name}")
+        return
+    classes = min(data.model.classes, MAX_CLASS_ROWS)
+    z = np.random.default_rng(0).standard_normal((columns, data.latent_dim)).astype("float32")
+    rows = np.concatenate([data.decode(z, label) for label in range(classes)])
+    names = ", ".join(data.class_name(label) for label in range(classes))
+    plots.draw_image(ax, plots.tile(rows, columns), f"{data.name}: one class a row ({names}), one z ~ N(0, I) a column")
 
 
 def draw_grid(ax, data: RunData, radius: float = 1.5) -> None:
     picture = data.grid(np.linspace(-radius, radius, GRID))
-    plots.draw_image(ax, picture, f"{data.name}: decoded latent grid", extent=(-radius, radius, -radius, radius))
+    condition = f" (class {data.class_name(0)})" if data.model.conditional else ""
+    plots.draw_image(ax, picture, f"{data.name}: decoded latent grid{condition}", extent=(-radius, radius, -radius, radius))
 
 
 VIEWS = {"reconstructions": draw_reconstructions, "latent": draw_latent, "samples": draw_samples, "latent_grid": draw_grid}
 SIZES = {"reconstructions": (8, 2.6)}
+CONTINUOUS_VIEWS = ("latent", "latent_grid")
+"""The views of a continuous latent space, which a VQ-VAE's codes are not."""
+MAX_CLASS_ROWS = 20
+
+
+def applies(view: str, data: RunData) -> bool:
+    """Whether a view of VIEWS can be drawn for a run."""
+    if view in CONTINUOUS_VIEWS and data.model.discrete:
+        return False
+    return view != "latent_grid" or data.latent_dim == 2
 
 
 def explore(path: str | Path, out: Path | None = None, radius: float = 1.5, overwrite: bool = False) -> list[Path]:
@@ -187,6 +251,12 @@ def explore(path: str | Path, out: Path | None = None, radius: float = 1.5, over
 
 def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
     """Every picture explore draws for this run, by file name; each is drawn when called."""
+    if data.model.discrete:
+        return {
+            "reconstructions": lambda: view("reconstructions", data),
+            "codebook_usage": lambda: codebook_usage(data),
+            "samples": lambda: view("samples", data),
+        }
     drawings = {"reconstructions": lambda: view("reconstructions", data), "latent": lambda: view("latent", data)}
     if data.latent_dim > 2:
         drawings["latent_tsne"] = lambda: tsne(data)
@@ -228,16 +298,32 @@ def kl_bars(data: RunData) -> Figure:
     return figure
 
 
+def codebook_usage(data: RunData) -> Figure:
+    """How often each code of a VQ-VAE's codebook stands for the fixed images, most used first."""
+    codes = data.model.codebook_size
+    counts = np.sort(np.bincount(data.z.astype("int64").ravel(), minlength=codes))[::-1]
+    used = counts / counts.sum()
+    perplexity = float(np.exp(-np.sum(used[used > 0] * np.log(used[used > 0]))))
+    figure, (ax,) = plots.panels(1, 7)
+    title = f"{data.name}: codebook use over {len(data.z):,} images ({int(np.sum(counts > 0))} of {codes} codes used, perplexity {perplexity:.1f})"
+    plots.draw_bars(ax, used, title, "code, most used first", "fraction of positions")
+    return figure
+
+
 def interpolation(data: RunData, steps: int = 10) -> Figure:
     """Decoded points on the line between the latent means of two images: of different classes, or without
-    labels, the one whose code lies farthest from the first's."""
-    if data.labels[0] >= 0:
+    labels, the one whose code lies farthest from the first's. A CVAE's, of one class, decoded under it."""
+    distances = np.sum(np.square(data.z - data.z[0]), axis=1)
+    if data.model.conditional:
+        other = int(np.argmax(np.where(data.labels == data.labels[0], distances, -1)))
+    elif data.labels[0] >= 0:
         other = int(np.argmax(data.labels != data.labels[0]))
     else:
-        other = int(np.argmax(np.sum(np.square(data.z - data.z[0]), axis=1)))
+        other = int(np.argmax(distances))
     weights = np.linspace(0, 1, steps)[:, None]
     z = (1 - weights) * data.z[0] + weights * data.z[other]
-    strip = np.concatenate([data.images[:1], decode(data.model, z.astype("float32")), data.images[other : other + 1]])
+    decoded = data.decode(z.astype("float32"), int(data.labels[0]) if data.model.conditional else None)
+    strip = np.concatenate([data.images[:1], decoded, data.images[other : other + 1]])
     figure, ax = plots.plt.subplots(figsize=(12, 1.8))
     plots.draw_image(ax, plots.tile(strip, len(strip)), f"{data.name}: interpolation between two test images (ends: the inputs)")
     return figure
@@ -248,7 +334,7 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list
     existing files in out are replaced only with overwrite."""
     runs = [RunData.load(path) for path in paths]
     last_epochs = [data.run.read_last_epoch() for data in runs]
-    views = [v for v in VIEWS if v != "latent_grid" or all(r.latent_dim == 2 for r in runs)]
+    views = [v for v in VIEWS if all(applies(v, data) for data in runs)]
     targets = [claim(out / name, overwrite) for name in [*(f"{view}.png" for view in views), "index.md"]]
     for view, target in zip(views, targets):
         figure, axes = plots.panels(len(runs), *SIZES.get(view, (5,)))
@@ -273,10 +359,13 @@ def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str])
     return "\n".join(lines)
 
 
-def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False) -> tuple[Path, str]:
+def generate(
+    path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False, label: str | None = None
+) -> tuple[Path, str]:
     """n images decoded from draws of the run's prior (RunData.samples), saved as a .png grid (at most PNG_IMAGES)
     or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a chunk at a time; out defaults to
-    RUN/figures/generated.png. Returns where, and what z was drawn from."""
+    RUN/figures/generated.png. A CVAE's are of one class, label (a number or a class name), or of the classes
+    in turn. Returns where, and what z was drawn from."""
     suffix = out.suffix if out else ".png"
     if suffix not in (".png", ".npy"):
         raise ConfigError(f"out must end in .png or .npy, got {out}", "out")
@@ -285,12 +374,13 @@ def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overw
     if suffix == ".png" and n > PNG_IMAGES:
         raise ConfigError(f"n is {n}, more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer", "n")
     data = RunData.load(path)
+    chosen = data.label_of(label)
     out = data.run.output(out, "generated.png", overwrite)
     rng = np.random.default_rng(seed)
     if suffix == ".png":
         import imageio.v2 as imageio
 
-        picture = plots.tile(to_uint8(data.samples(n, rng)))
+        picture = plots.tile(to_uint8(data.samples(n, rng, chosen)))
         write_atomic(out, lambda temporary: imageio.imwrite(temporary, picture.squeeze()))
         return out, data.prior_name
     shape = (n, *data.images.shape[1:])
@@ -299,7 +389,7 @@ def generate(path: str | Path, n: int, seed: int, out: Path | None = None, overw
     def write(temporary: Path) -> None:
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype="float32", shape=shape)
         for start in range(0, n, CHUNK):
-            array[start : start + CHUNK] = data.samples(min(CHUNK, n - start), rng)
+            array[start : start + CHUNK] = data.samples(min(CHUNK, n - start), rng, chosen)
         array.flush()
         del array
 

@@ -21,28 +21,41 @@ from keras_vae import __version__
 from keras_vae.files import claim, make_folder, sync, temporary_path, write_error, write_json_atomic
 from keras_vae.errors import ConfigError
 from keras_vae.runs import Run, RunError
-from keras_vae.snapshots import read_fixed
+from keras_vae.snapshots import conditioned, read_fixed
 
 FORMATS = ("saved_model", "onnx", "keras")
 MARKER = "keras-vae-export.json"
 """Written into every export folder: --overwrite replaces only a folder that holds it."""
-Endpoint = Callable[[np.ndarray], list]
+Endpoint = Callable[[list[np.ndarray]], list]
 
 
 def serving_models(model) -> dict[str, keras.Model]:
-    """Functional models for the endpoints: the encoder without its Sampling layer, the decoder, and both."""
-    codes = model.encoder.outputs[:2] if len(model.encoder.outputs) == 3 else model.encoder.outputs
+    """Functional models for the endpoints: the encoder without its Sampling layer (a VQ-VAE's giving code
+    indices), the decoder (of those codes), and both. A CVAE's take the one-hot labels as a second input."""
+    if model.discrete:
+        images = keras.Input(model.image_shape, name="images")
+        reconstructed = model.code_decoder(model.means_encoder(images))
+        return {"encode": model.means_encoder, "decode": model.code_decoder, "reconstruct": keras.Model(images, reconstructed, name="reconstruct")}
+    inputs, outputs = model.encoder.inputs, model.encoder.outputs
+    codes = outputs[:2] if len(outputs) == 3 else outputs
+    reconstructed = model.decoder([codes[0], *inputs[1:]] if model.conditional else codes[0])
     return {
-        "encode": keras.Model(model.encoder.inputs, codes, name="encode"),
+        "encode": keras.Model(inputs, codes, name="encode"),
         "decode": model.decoder,
-        "reconstruct": keras.Model(model.encoder.inputs, model.decoder(codes[0]), name="reconstruct"),
+        "reconstruct": keras.Model(inputs, reconstructed, name="reconstruct"),
     }
 
 
 def output_names(name: str, model: keras.Model) -> list[str]:
-    if name == "encode":
-        return ["z_mean", "z_log_var"] if len(model.outputs) == 2 else ["z"]
-    return ["images"]
+    if name != "encode":
+        return ["images"]
+    if model.outputs[0].dtype.startswith("int"):
+        return ["codes"]
+    return ["z_mean", "z_log_var"] if len(model.outputs) == 2 else ["z"]
+
+
+def input_names(model: keras.Model) -> list[str]:
+    return [tensor.name for tensor in model.inputs]
 
 
 def write_saved_model(model, path: Path) -> None:
@@ -53,21 +66,21 @@ def write_saved_model(model, path: Path) -> None:
     for model in models.values():
         archive.track(model)
     for name, model in {**models, "serving_default": models["reconstruct"]}.items():
-        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="z" if name == "decode" else "images")
-        archive.add_endpoint(name, named_outputs(model, output_names(name, model)), [spec])
+        specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=tensor.name) for tensor in model.inputs]
+        archive.add_endpoint(name, named_outputs(model, output_names(name, model)), specs)
     archive.write_out(str(path), verbose=False)
 
 
 def named_outputs(model: keras.Model, names: list[str]):
-    """model as a function returning {name: output}, the form SavedModel signatures take."""
-    return lambda x: dict(zip(names, keras.tree.flatten(model(x))))
+    """model as a function of its inputs returning {name: output}, the form SavedModel signatures take."""
+    return lambda *inputs: dict(zip(names, keras.tree.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0]))))
 
 
 def write_onnx(model, folder: Path) -> None:
     folder.mkdir()
     for name, model in serving_models(model).items():
-        spec = keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32")
-        model.export(str(folder / f"{name}.onnx"), format="onnx", input_signature=[spec], verbose=False)
+        specs = [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype) for tensor in model.inputs]
+        model.export(str(folder / f"{name}.onnx"), format="onnx", input_signature=[specs if len(specs) > 1 else specs[0]], verbose=False)
 
 
 def saved_model_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
@@ -76,8 +89,8 @@ def saved_model_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[st
     signatures = tf.saved_model.load(str(path)).signatures
 
     def endpoint(name: str) -> Endpoint:
-        key = "z" if name == "decode" else "images"
-        return lambda x: [signatures[name](**{key: tf.constant(x)})[n].numpy() for n in output_names(name, models[name])]
+        keys, outputs = input_names(models[name]), output_names(name, models[name])
+        return lambda inputs: [signatures[name](**{key: tf.constant(x) for key, x in zip(keys, inputs)})[n].numpy() for n in outputs]
 
     return {name: endpoint(name) for name in models}
 
@@ -87,28 +100,29 @@ def onnx_endpoints(folder: Path, models: dict[str, keras.Model]) -> dict[str, En
 
     def endpoint(name: str) -> Endpoint:
         session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
-        return lambda x: session.run(None, {session.get_inputs()[0].name: x})
+        return lambda inputs: session.run(None, {spec.name: x for spec, x in zip(session.get_inputs(), inputs)})
 
     return {name: endpoint(name) for name in models}
 
 
 def keras_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
     reloaded = serving_models(keras.saving.load_model(path, compile=False))
-    return {name: lambda x, m=m: keras.tree.flatten(m.predict(x, verbose=0)) for name, m in reloaded.items()}
+    return {name: lambda inputs, m=m: keras.tree.flatten(m.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)) for name, m in reloaded.items()}
 
 
 WRITERS = {"saved_model": write_saved_model, "onnx": write_onnx, "keras": lambda model, path: model.save(path)}
 READERS = {"saved_model": saved_model_endpoints, "onnx": onnx_endpoints, "keras": keras_endpoints}
 
 
-def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endpoint], images: np.ndarray) -> float:
-    """The largest absolute difference between every exported endpoint and its Keras model on a batch."""
-    z = keras.tree.flatten(models["encode"].predict(images, verbose=0))[0]
+def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endpoint], images: list[np.ndarray]) -> float:
+    """The largest absolute difference between every exported endpoint and its Keras model on a batch (images,
+    and a CVAE's one-hot labels)."""
+    encoded = keras.tree.flatten(models["encode"].predict(images if len(images) > 1 else images[0], verbose=0))[0]
     largest = 0.0
     for name, model in models.items():
-        x = z if name == "decode" else images
-        expected = keras.tree.flatten(model.predict(x, verbose=0))
-        for got, want in zip(endpoints[name](x), expected, strict=True):
+        inputs = [encoded, *images[1:]] if name == "decode" else images
+        expected = keras.tree.flatten(model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
+        for got, want in zip(endpoints[name](inputs), expected, strict=True):
             largest = max(largest, float(np.max(np.abs(np.asarray(got) - np.asarray(want)))))
     return largest
 
@@ -187,6 +201,7 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     if not check or (fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None):
         return out, None
-    images = read_fixed(run.snapshots)["images"][:8].astype("float32") / 255
+    fixed = read_fixed(run.snapshots)
+    images = conditioned(model, fixed["images"][:8].astype("float32") / 255, fixed["labels"][:8])
     models = serving_models(model)
-    return out, largest_difference(models, READERS[fmt](out, models), images)
+    return out, largest_difference(models, READERS[fmt](out, models), images if model.conditional else [images])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 
 from keras_vae.architectures import build_decoder, build_encoder, check_architecture
-from keras_vae.models import IWAE, VAE, AutoEncoder, BetaTCVAE
+from keras_vae.models import CVAE, IWAE, VAE, VQVAE, AutoEncoder, BetaTCVAE
 
-MODELS = {"vae": VAE, "ae": AutoEncoder, "iwae": IWAE, "betatc-vae": BetaTCVAE}
-VARIATIONAL = ("vae", "iwae", "betatc-vae")
-"""The models whose encoder gives z_mean, z_log_var and a sampled z."""
+MODELS = {"vae": VAE, "ae": AutoEncoder, "iwae": IWAE, "betatc-vae": BetaTCVAE, "cvae": CVAE, "vq-vae": VQVAE}
+VARIATIONAL = ("vae", "iwae", "betatc-vae", "cvae")
+"""The models whose encoder gives z_mean, z_log_var and a sampled z, and whose prior is N(0, I)."""
 
 
 def build_model(
@@ -18,14 +18,22 @@ def build_model(
     latent_dim: int = 2,
     input_shape: tuple[int, int, int] = (28, 28, 1),
     seed: int | None = None,
+    classes: int = 0,
+    embedding_dim: int = 16,
     **loss_options,
 ) -> keras.Model:
     """A model of one of the MODELS families and a named architecture, ready for compile(optimizer=...) and fit(x);
-    loss_options are the family's own (recon_loss, beta, k, ...)."""
+    a cvae needs the number of classes of its labels, a vq-vae takes the size of its codebook vectors;
+    loss_options are the family's own (recon_loss, beta, k, codebook_size, ...)."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {tuple(MODELS)}, got {model!r}")
+    if (model == "cvae") != (classes > 0) or classes == 1:
+        raise ValueError(f"classes must be given for a cvae (2 or more) and only for a cvae, got {classes} for a {model}")
+    if embedding_dim < 1:
+        raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
     input_shape = tuple(input_shape)
     check_architecture(arch, input_shape, latent_dim)
-    encoder = build_encoder(arch, input_shape, latent_dim, variational=model in VARIATIONAL, seed=seed)
-    decoder = build_decoder(arch, input_shape, latent_dim)
+    latent = "gaussian" if model in VARIATIONAL else "codes" if model == "vq-vae" else "deterministic"
+    encoder = build_encoder(arch, input_shape, latent_dim, latent, classes, embedding_dim, seed)
+    decoder = build_decoder(arch, input_shape, latent_dim, classes, embedding_dim if model == "vq-vae" else None)
     return MODELS[model](encoder, decoder, name=model, **loss_options)

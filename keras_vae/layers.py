@@ -38,3 +38,21 @@ class Conv2D(_SeamConvolution, keras.layers.Conv2D):
 @keras.saving.register_keras_serializable(package="keras_vae")
 class Conv2DTranspose(_SeamConvolution, keras.layers.Conv2DTranspose):
     convolve = staticmethod(conv_transpose)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class JoinLabels(keras.layers.Layer):
+    """A conditional model's input joined to its one-hot labels: images (N, H, W, C) get the labels as constant
+    extra channels, vectors (N, D) get them appended."""
+
+    def call(self, inputs):
+        x, labels = inputs
+        labels = keras.ops.cast(labels, x.dtype)
+        if len(x.shape) == 4:
+            grid = keras.ops.shape(x)[1:3]
+            labels = keras.ops.broadcast_to(labels[:, None, None, :], (keras.ops.shape(x)[0], *grid, labels.shape[-1]))
+        return keras.ops.concatenate([x, labels], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        shape, labels = input_shapes
+        return (*shape[:-1], shape[-1] + labels[-1])

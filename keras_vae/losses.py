@@ -125,6 +125,45 @@ def betatc_terms(
     }
 
 
+def vq_terms(
+    x,
+    x_hat,
+    z_e,
+    z_q,
+    codes,
+    *,
+    codebook_size: int,
+    commitment: float = 0.25,
+    train_codebook: bool = True,
+    recon_loss: str = "bce",
+    reduction: str = "sum",
+) -> dict:
+    """The VQ-VAE objective (van den Oord et al. 2017): reconstruction, plus the commitment term
+    |z_e - sg(z_q)|² weighted by commitment, plus the codebook term |sg(z_e) - z_q|² when the codebook is
+    trained by its loss (not by EMA); both reduced over the latent as the reconstruction is over pixels.
+    The two terms are the same number (the squared distance of each vector to its code) and differ only in
+    where their gradient goes, so only the commitment term is logged; beside it, the perplexity of the batch's
+    code use (the number of codes it uses, weighted by use) and how often each code was used (code_counts)."""
+    x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
+    z_e, z_q = ops.cast(z_e, "float32"), ops.cast(z_q, "float32")
+    reduce = ops.sum if reduction == "sum" else ops.mean
+    latent_axes = tuple(range(1, len(z_e.shape)))
+    recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
+    commitment_loss = ops.mean(reduce(ops.square(z_e - ops.stop_gradient(z_q)), axis=latent_axes))
+    codebook_loss = ops.mean(reduce(ops.square(ops.stop_gradient(z_e) - z_q), axis=latent_axes))
+    counts = ops.sum(ops.one_hot(ops.reshape(codes, (-1,)), codebook_size, dtype="float32"), axis=0)
+    use = counts / ops.sum(counts)
+    perplexity = ops.exp(-ops.sum(use * ops.log(use + 1e-10)))
+    loss = recon + commitment * commitment_loss + (codebook_loss if train_codebook else 0.0)
+    return {
+        "loss": loss,
+        "reconstruction_loss": recon,
+        "commitment_loss": commitment_loss,
+        "perplexity": perplexity,
+        "code_counts": counts,
+    }
+
+
 def check_loss_options(recon_loss: str, reduction: str, beta: float = 1.0, reconstruction_weight: float = 1.0) -> None:
     """Raise ValueError naming the first option out of range."""
     if recon_loss not in RECONSTRUCTION_LOSSES:

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keras_vae.losses import reconstruction_loss
-from keras_vae.snapshots import decode, encode_means
+from keras_vae.snapshots import conditioned, decode, encode_means
 
 
 SAMPLES = 1 << 19
@@ -42,14 +42,17 @@ def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> fl
 
 
 def likelihood_model(decoder: keras.Model, k: int, recon_loss: str) -> keras.Model:
-    """(images, their k latent samples each) -> log p(x | z) per sample, less the constant: one graph, so only
-    (images, k) numbers leave the backend, never the k decoded images."""
-    latent_dim = decoder.input_shape[-1]
+    """(images, their k latent samples each[, a conditional decoder's one-hot labels]) -> log p(x | z) per
+    sample, less the constant: one graph, so only (images, k) numbers leave the backend, never the k decoded
+    images."""
+    z_input, *label_input = decoder.inputs
+    latent_dim = z_input.shape[-1]
     x = keras.Input(decoder.output_shape[1:])
     z = keras.Input((k, latent_dim))
-    x_hat = decoder(keras.ops.reshape(z, (-1, latent_dim)))
+    labels = [keras.Input(label_input[0].shape[1:])] if label_input else []
+    x_hat = decoder([keras.ops.reshape(z, (-1, latent_dim)), *(keras.ops.repeat(a, k, axis=0) for a in labels)] if labels else keras.ops.reshape(z, (-1, latent_dim)))
     nll = reconstruction_loss(keras.ops.repeat(x, k, axis=0), x_hat, recon_loss, "sum")
-    return keras.Model([x, z], -keras.ops.reshape(nll, (-1, k)))
+    return keras.Model([x, z, *labels], -keras.ops.reshape(nll, (-1, k)))
 
 
 def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
@@ -57,13 +60,16 @@ def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
 
 
 def importance_weights(
-    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 2048
+    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 2048, labels=None
 ):
-    """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z)."""
+    """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z);
+    a CVAE's given the images' labels."""
     k = likelihood.output_shape[-1]
-    z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(x, verbose=0))
+    inputs = conditioned(model, x, labels)
+    z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(inputs, verbose=0))
     z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * rng.standard_normal((len(x), k, z_mean.shape[-1]))
-    log_px = likelihood.predict([x, z.astype("float32")], batch_size=max(1, decodes_per_step // k), verbose=0)
+    one_hot = inputs[1:] if model.conditional else []
+    log_px = likelihood.predict([x, z.astype("float32"), *one_hot], batch_size=max(1, decodes_per_step // k), verbose=0)
     log_px = log_px.astype("float64") + log_likelihood_constant(recon_loss, x.shape[1:])
     log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean[:, None], z_log_var[:, None])
     return log_w, log_px, z_mean, z_log_var
@@ -74,30 +80,37 @@ def batch_size(k: int) -> int:
     return max(1, min(500, SAMPLES // k))
 
 
-def in_batches(x: np.ndarray | Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    """An array cut into batches of size; batches already made (a stream) pass as they are."""
+Batches = np.ndarray | Iterable[tuple[np.ndarray, np.ndarray]]
+
+
+def in_batches(x: Batches, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(images, labels) batches: an array cut into batches of size, without labels; batches already made (a
+    stream of pairs) pass as they are."""
     if isinstance(x, np.ndarray):
-        return (x[start : start + size] for start in range(0, len(x), size))
+        return ((x[start : start + size], None) for start in range(0, len(x), size))
     return iter(x)
 
 
-def evaluate_vae(model, x: np.ndarray | Iterable[np.ndarray], k: int, recon_loss: str, seed: int = 0) -> dict:
+def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> dict:
     """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
-    importance-weighted bound on -log p(x), in nats per image and bits per dimension. Images go through in
-    batches (x is an array or a stream of batches of at most batch_size(k)), so memory stays bounded
-    whatever k and the number of images are."""
+    importance-weighted bound on -log p(x), in nats per image and bits per dimension; beside them the
+    reconstruction loss (summed over pixels) of the decoded z_mean, comparable with an AE's or a VQ-VAE's. Images go through in
+    batches (x is an array or a stream of (images, labels) batches of at most batch_size(k)), so memory stays
+    bounded whatever k and the number of images are."""
     rng = np.random.default_rng(seed)
     likelihood = likelihood_model(model.decoder, k, recon_loss)
-    neg_recon, kl, iw_nll, means, kl_dims, matches = [], [], [], [], [], []
-    for batch in in_batches(x, batch_size(k)):
-        log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood, batch, recon_loss, rng)
+    neg_recon, kl, iw_nll, means, kl_dims, matches, through_mean = [], [], [], [], [], [], []
+    for batch, labels in in_batches(x, batch_size(k)):
+        log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood, batch, recon_loss, rng, labels=labels)
         neg_recon.append(-log_px.mean(axis=1))
         kl_dims.append(kl_per_dimension(z_mean, z_log_var))
         kl.append(kl_dims[-1].sum(axis=1))
         top = log_w.max(axis=1, keepdims=True)
         iw_nll.append(-(top[:, 0] + np.log(np.mean(np.exp(log_w - top), axis=1))))
         means.append(z_mean)
-        matches.append(pixel_accuracy(batch, decode(model, z_mean.astype("float32"))) * batch.size)
+        x_hat = decode(model, z_mean.astype("float32"), labels)
+        matches.append(pixel_accuracy(batch, x_hat) * batch.size)
+        through_mean.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, "sum")))
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
     dims = batch[0].size
     return {
@@ -105,6 +118,7 @@ def evaluate_vae(model, x: np.ndarray | Iterable[np.ndarray], k: int, recon_loss
         "k": k,
         "neg_elbo": float(np.mean(neg_recon + kl)),
         "reconstruction": float(np.mean(neg_recon)),
+        "reconstruction_through_mean": float(np.mean(np.concatenate(through_mean))),
         "kl": float(np.mean(kl)),
         "iw_nll": float(np.mean(iw_nll)),
         "iw_bits_per_dim": float(np.mean(iw_nll) / (dims * math.log(2))),
@@ -114,23 +128,37 @@ def evaluate_vae(model, x: np.ndarray | Iterable[np.ndarray], k: int, recon_loss
     }
 
 
-def evaluate_autoencoder(model, x: np.ndarray | Iterable[np.ndarray], recon_loss: str, reduction: str) -> dict:
-    """Reconstruction metrics only: an autoencoder has no prior over z, hence no likelihood p(x)."""
-    losses, squares, matches, pixels = [], 0.0, 0.0, 0
-    for batch in in_batches(x, batch_size(1)):
-        x_hat = decode(model, encode_means(model, batch))
+NO_LIKELIHOOD = {
+    "ae": "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): no ELBO or NLL, "
+    "only reconstruction metrics",
+    "vq-vae": "a VQ-VAE without a learned prior over its codes defines no likelihood p(x): reconstruction metrics "
+    "and the perplexity of its code use instead",
+}
+
+
+def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str) -> dict:
+    """Reconstruction metrics, for the models without a likelihood; a VQ-VAE's with the perplexity of its code
+    use over all the images and the number of codes none of them uses."""
+    losses, squares, matches, pixels, counts = [], 0.0, 0.0, 0, 0
+    for batch, labels in in_batches(x, batch_size(1)):
+        codes = encode_means(model, batch, labels)
+        x_hat = decode(model, codes, labels)
         losses.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, reduction)))
         squares += float(np.sum(np.square(batch - x_hat)))
         matches += pixel_accuracy(batch, x_hat) * batch.size
         pixels += batch.size
-    return {
+        if model.discrete:
+            counts = counts + np.bincount(codes.astype("int64").ravel(), minlength=model.codebook_size)
+    metrics = {
         "images": sum(len(loss) for loss in losses),
         "reconstruction_loss": float(np.mean(np.concatenate(losses))),
         "mse_per_pixel": squares / pixels,
         "pixel_accuracy": matches / pixels,
-        "note": "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): "
-        "no ELBO or NLL, only reconstruction metrics",
     }
+    if model.discrete:
+        used = counts[counts > 0] / counts.sum()
+        metrics |= {"perplexity": float(np.exp(-np.sum(used * np.log(used)))), "dead_codes": int(np.sum(counts == 0))}
+    return metrics
 
 
 def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
@@ -147,7 +175,7 @@ def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
     config = run.read_options()
     model = run.load_model()
     data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-    if config.model == "ae":
-        x = data.batches("val", batch_size(1))
-        return {"run": str(run.root), "model": "ae", **evaluate_autoencoder(model, x, config.recon_loss, config.reduction)}
-    return {"run": str(run.root), "model": config.model, **evaluate_vae(model, data.batches("val", batch_size(k)), k, config.recon_loss, seed)}
+    if config.model in NO_LIKELIHOOD:
+        metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
+        return {"run": str(run.root), "model": config.model, **metrics, "note": NO_LIKELIHOOD[config.model]}
+    return {"run": str(run.root), "model": config.model, **evaluate_vae(model, data.pairs("val", batch_size(k)), k, config.recon_loss, seed)}

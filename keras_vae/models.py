@@ -6,11 +6,14 @@ comes from `keras_vae.backends.TrainStep` for the active backend.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import keras
 from keras import ops
 
 from keras_vae.backends import TrainStep
-from keras_vae.losses import betatc_terms, check_loss_options, iwae_terms, loss_terms
+from keras_vae.losses import betatc_terms, check_loss_options, iwae_terms, loss_terms, vq_terms
+from keras_vae.quantizer import CODEBOOK_UPDATES, CodebookLookup, DeadCodes, VectorQuantizer
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -53,6 +56,12 @@ class _Autoencoding(TrainStep, keras.Model):
     """What both models share: the sub-models, the reconstruction options and the logged metrics."""
 
     metric_names: tuple[str, ...] = ("loss", "reconstruction_loss")
+    conditional = False
+    """Whether the model takes (images, one-hot labels) instead of images."""
+    discrete = False
+    """Whether its codes are indices into a codebook."""
+    classes = 0
+    """How many classes a conditional model's labels tell apart."""
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):
         check_loss_options(recon_loss, reduction)
@@ -69,6 +78,25 @@ class _Autoencoding(TrainStep, keras.Model):
     @property
     def metrics(self) -> list:
         return self.trackers
+
+    @property
+    def latent_dim(self) -> int:
+        return keras.tree.flatten(self.decoder.inputs)[0].shape[1]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(keras.tree.flatten(self.encoder.inputs)[0].shape[1:])
+
+    @cached_property
+    def means_encoder(self) -> keras.Model:
+        """The encoder's deterministic code: z for an AE, z_mean for the variational families."""
+        outputs = self.encoder.outputs
+        return self.encoder if len(outputs) == 1 else keras.Model(self.encoder.inputs, outputs[0])
+
+    @cached_property
+    def code_decoder(self) -> keras.Model:
+        """What decodes the codes means_encoder gives."""
+        return self.decoder
 
     def update_trackers(self, terms: dict, batch_size) -> dict:
         """Add one batch's terms to the epoch means, weighted by batch size; return the means."""
@@ -231,3 +259,116 @@ class BetaTCVAE(VAE):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma, "dataset_size": self.dataset_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class CVAE(VAE):
+    """A conditional VAE: encoder and decoder both take the one-hot label beside their input, so the latent holds
+    what the label does not (the style) and a chosen label decodes to its class. Its input is (images, labels)."""
+
+    conditional = True
+
+    @property
+    def classes(self) -> int:
+        return self.decoder.inputs[1].shape[-1]
+
+    def call(self, inputs, training: bool = False):
+        images, labels = (ops.convert_to_tensor(a) for a in inputs)
+        z_mean, _, _ = self.encoder([images, labels], training=training)
+        return self.decoder([z_mean, labels], training=training)
+
+    def compute_terms(self, inputs, training: bool) -> dict:
+        images, labels = (ops.convert_to_tensor(a) for a in inputs)
+        z_mean, z_log_var, z = self.encoder([images, labels], training=training)
+        x_hat = self.decoder([z, labels], training=training)
+        return loss_terms(
+            images,
+            x_hat,
+            z_mean,
+            z_log_var,
+            recon_loss=self.recon_loss,
+            reduction=self.reduction,
+            beta=self.beta * self.kl_scale.value,
+            reconstruction_weight=self.reconstruction_weight,
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class VQVAE(_Autoencoding):
+    """A VQ-VAE (van den Oord et al. 2017): the encoder's latent_dim vectors are each replaced by the nearest of
+    codebook_size codebook vectors, and the decoder's gradient is copied straight through to the encoder.
+    Its codes are the indices of those vectors."""
+
+    metric_names = ("loss", "reconstruction_loss", "commitment_loss", "perplexity")
+    discrete = True
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        recon_loss: str = "bce",
+        reduction: str = "sum",
+        codebook_size: int = 512,
+        commitment: float = 0.25,
+        codebook_update: str = "ema",
+        ema_decay: float = 0.99,
+        **kwargs,
+    ):
+        if codebook_update not in CODEBOOK_UPDATES:
+            raise ValueError(f"codebook_update must be one of {CODEBOOK_UPDATES}, got {codebook_update!r}")
+        if commitment < 0:
+            raise ValueError(f"commitment must be >= 0, got {commitment}")
+        super().__init__(encoder, decoder, recon_loss, reduction, **kwargs)
+        self.codebook_size, self.commitment, self.codebook_update, self.ema_decay = codebook_size, commitment, codebook_update, ema_decay
+        self.quantizer = VectorQuantizer(codebook_size, ema_decay if codebook_update == "ema" else None, name="quantizer")
+        self.quantizer.build(encoder.output_shape)
+        self.dead_codes = DeadCodes(codebook_size)
+
+    @property
+    def metrics(self) -> list:
+        return [*self.trackers, self.dead_codes]
+
+    @cached_property
+    def means_encoder(self) -> keras.Model:
+        images = self.encoder.inputs[0]
+        codes, _ = self.quantizer(self.encoder(images))
+        return keras.Model(images, codes, name="encode")
+
+    @cached_property
+    def code_decoder(self) -> keras.Model:
+        codes = keras.Input(self.encoder.output_shape[1:-1], dtype="int32", name="codes")
+        return keras.Model(codes, self.decoder(CodebookLookup(self.quantizer)(codes)), name="decode")
+
+    def call(self, x, training: bool = False):
+        _, z_q = self.quantizer(self.encoder(x, training=training))
+        return self.decoder(z_q, training=training)
+
+    def compute_terms(self, x, training: bool) -> dict:
+        z_e = self.encoder(x, training=training)
+        codes, z_q = self.quantizer(z_e, training=training)
+        x_hat = self.decoder(z_e + ops.stop_gradient(z_q - z_e), training=training)
+        return vq_terms(
+            x,
+            x_hat,
+            z_e,
+            z_q,
+            codes,
+            codebook_size=self.codebook_size,
+            commitment=self.commitment,
+            train_codebook=self.codebook_update == "loss",
+            recon_loss=self.recon_loss,
+            reduction=self.reduction,
+        )
+
+    def update_trackers(self, terms: dict, batch_size) -> dict:
+        self.dead_codes.update_state(terms["code_counts"])
+        return {**super().update_trackers(terms, batch_size), "dead_codes": self.dead_codes.result()}
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "codebook_size": self.codebook_size,
+            "commitment": self.commitment,
+            "codebook_update": self.codebook_update,
+            "ema_decay": self.ema_decay,
+        }

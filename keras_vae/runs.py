@@ -133,8 +133,8 @@ class Run:
         options, shape = config["options"], tuple(config["data"]["input_shape"])
         found = {
             "model": next((name for name, kind in MODELS.items() if type(model) is kind), type(model).__name__),
-            "latent_dim": getattr(getattr(model, "decoder", None), "input_shape", (None,))[-1],
-            "input shape": tuple(getattr(getattr(model, "encoder", None), "input_shape", (None,))[1:]),
+            "latent_dim": getattr(model, "latent_dim", None),
+            "input shape": getattr(model, "image_shape", None),
         }
         expected = {"model": options["model"], "latent_dim": options["latent_dim"], "input shape": shape}
         for what, value in found.items():

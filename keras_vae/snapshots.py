@@ -58,14 +58,34 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0, 1) * 255).astype("uint8")
 
 
-def encode_means(model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """z_mean of a VAE, z of an AE."""
-    codes = model.encoder.predict(images, batch_size=batch_size, verbose=0)
-    return np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
+def conditioned(model, x: np.ndarray, labels: np.ndarray | None):
+    """x as a model's encoder or decoder takes it: for a conditional model, beside its labels one-hot."""
+    if not model.conditional:
+        return x
+    return [x, np.eye(model.classes, dtype="float32")[np.asarray(labels, "int64")]]
 
 
-def decode(model, z: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    return np.asarray(model.decoder.predict(z, batch_size=batch_size, verbose=0))
+def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """The deterministic codes of images: z_mean of the variational families, z of an AE, the code indices of a
+    VQ-VAE; a CVAE's under the images' labels."""
+    return np.asarray(model.means_encoder.predict(conditioned(model, images, labels), batch_size=batch_size, verbose=0))
+
+
+def decode(model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Images decoded from codes (encode_means'); a CVAE's under labels, one per code."""
+    return np.asarray(model.code_decoder.predict(conditioned(model, z, labels), batch_size=batch_size, verbose=0))
+
+
+def empirical_codes(codes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n VQ-VAE code vectors, each position drawn on its own from the codes found there: the codes'
+    per-position frequencies, not a learned prior."""
+    rows = rng.integers(len(codes), size=(n, codes.shape[1]))
+    return codes[rows, np.arange(codes.shape[1])]
+
+
+def cycled(classes: int, n: int) -> np.ndarray:
+    """n labels going through the classes in turn."""
+    return np.arange(n) % classes
 
 
 def save_npz(path: Path, **arrays) -> None:
@@ -76,10 +96,19 @@ class Snapshots(keras.callbacks.Callback):
     def __init__(self, folder: Path, images: np.ndarray, labels: np.ndarray, latent_dim: int, seed: int):
         super().__init__()
         self.folder = folder
-        self.images = images[:SUBSET]
+        self.images, self.labels = images[:SUBSET], labels[:SUBSET]
+        self.rng_seed = seed
         self.noise = np.random.default_rng(seed).standard_normal((SAMPLES, latent_dim)).astype("float32")
         if not (folder / "fixed.npz").exists():
             save_npz(folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise)
+
+    def samples(self, latent: np.ndarray) -> np.ndarray:
+        """The fixed noise decoded (a CVAE's under the classes in turn); a VQ-VAE's codes drawn from the
+        subset's, with the run's seed each epoch."""
+        if self.model.discrete:
+            return decode(self.model, empirical_codes(latent, SAMPLES, np.random.default_rng(self.rng_seed)))
+        labels = cycled(self.model.classes, SAMPLES) if self.model.conditional else None
+        return decode(self.model, self.noise, labels)
 
     @staticmethod
     def batch_sizes(images: int) -> set[int]:
@@ -88,12 +117,12 @@ class Snapshots(keras.callbacks.Callback):
         return batches(subset, PREDICT_BATCH) | {min(subset, RECONSTRUCTIONS), SAMPLES}
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        latent = encode_means(self.model, self.images).astype("float32")
+        latent = encode_means(self.model, self.images, self.labels)
         save_npz(
             self.folder / f"epoch_{epoch + 1:04d}.npz",
-            latent=latent,
-            samples=to_uint8(decode(self.model, self.noise)),
-            reconstructions=to_uint8(decode(self.model, latent[:RECONSTRUCTIONS])),
+            latent=latent.astype("float32"),
+            samples=to_uint8(self.samples(latent)),
+            reconstructions=to_uint8(decode(self.model, latent[:RECONSTRUCTIONS], self.labels[:RECONSTRUCTIONS])),
         )
         kept = kept_epochs(epoch + 1)
         for path in self.folder.glob("epoch_*.npz"):

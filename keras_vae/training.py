@@ -139,6 +139,7 @@ def train_run(
     the summary; the others return None."""
     if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
+    classes = conditioning(config, data)
     done = processes.share(resume_point(run, config) if processes.writes else None)
     if processes.writes:
         remove_temporaries(run)
@@ -151,7 +152,7 @@ def train_run(
         if parallel.replicas > 1:
             console.print(f"Data-parallel over {parallel.replicas} devices: {config.batch_size // parallel.replicas} images each per step.")
         model = build_model(
-            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options(data.train.count)
+            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options(data.train.count, classes)
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)
@@ -166,8 +167,8 @@ def train_run(
         with StopOnSignal() as stop_on_signal:
             try:
                 model.fit(
-                    data.stream("train", config.batch_size, seed=config.seed + done, shard=parallel.shard),
-                    validation_data=data.stream("val", config.batch_size, shard=parallel.shard),
+                    data.stream("train", config.batch_size, seed=config.seed + done, shard=parallel.shard, classes=classes),
+                    validation_data=data.stream("val", config.batch_size, shard=parallel.shard, classes=classes),
                     initial_epoch=done,
                     epochs=config.epochs,
                     shuffle=False,  # the stream shuffles
@@ -177,6 +178,16 @@ def train_run(
             except LossNotFinite as error:
                 raise LossNotFinite(f"training stopped: {error}; {last_good_model(run)}; lower --learning-rate and train again with --overwrite") from None
     return summarize(run, time.perf_counter() - started) if processes.writes else None
+
+
+def conditioning(config: TrainConfig, data: Dataset) -> int:
+    """The number of classes a conditional model is conditioned on (0 for the others); refuses unlabelled data."""
+    if config.model != "cvae":
+        return 0
+    if data.classes < 2:
+        what = "no labels" if not data.labelled else "one class"
+        raise ConfigError(f"model cvae is conditioned on labels, and {data.source} has {what}: give labelled data, or pick another model", "model")
+    return data.classes
 
 
 def writing_callbacks(

@@ -296,7 +296,7 @@ def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(ru
 
     result = cli("generate", runs["ae"], "--n", 4, "--out", tmp_path / "g.npy")
     assert result.exit_code == 0, result.output
-    assert f"an AE has no prior: z was drawn from a {MIXTURE}-Gaussian mixture fitted on training codes" in result.stderr
+    assert f"the model has no prior over its codes: they were drawn from a {MIXTURE}-Gaussian mixture fitted on training codes" in result.stderr
     data = RunData.load(runs["ae"])
     weights, means, factors = data.prior_mixture
     assert weights.sum() == pytest.approx(1.0) and means.shape == (MIXTURE, 2) and factors.shape == (MIXTURE, 2, 2)

@@ -1,5 +1,6 @@
-"""The model families beyond the AE and the VAE (IWAE, β-TCVAE): each loss against NumPy on small arrays, the
-identities their bounds obey, training, the .keras round trip on this backend and the others, and `train`."""
+"""The model families beyond the AE and the VAE (IWAE, β-TCVAE, CVAE, VQ-VAE): each loss against NumPy on small
+arrays, the identities their bounds obey, the codebook's updates and straight-through gradient, training, the .keras
+round trip on this backend and the others, and every command."""
 
 import os
 import subprocess
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 
 import keras_vae
 from cli.main import app
-from keras_vae.losses import betatc_terms, iwae_terms
+from keras_vae.losses import betatc_terms, iwae_terms, loss_terms, vq_terms
+from keras_vae.quantizer import VectorQuantizer
 
 RNG = np.random.default_rng(7)
 B, K, D = 3, 4, 2
@@ -112,52 +114,206 @@ def test_more_importance_samples_tighten_the_bound():
     assert bounds[20] > bounds[1]
 
 
-@pytest.mark.parametrize("family", ["iwae", "betatc-vae"])
+LABELS = np.arange(32) % 4
+FAMILY_OPTIONS = {"cvae": {"classes": 4}, "vq-vae": {"codebook_size": 16}}
+
+
+def inputs_for(family: str, images: np.ndarray, labels: np.ndarray = LABELS):
+    """A model's input: a CVAE's images with their one-hot labels."""
+    return [images, np.eye(4, dtype="float32")[labels[: len(images)]]] if family == "cvae" else images
+
+
+def test_vq_terms_match_numpy():
+    rng = np.random.default_rng(4)
+    z_e = rng.normal(size=(B, 3, 2)).astype("float32")
+    z_q = rng.normal(size=(B, 3, 2)).astype("float32")
+    codes = np.array([[0, 1, 1], [2, 1, 0], [1, 1, 4]])
+    for train_codebook in (True, False):
+        terms = vq_terms(X, X_HAT[:B], z_e, z_q, codes, codebook_size=5, commitment=0.3, train_codebook=train_codebook)
+        distance = np.mean(np.sum((z_e - z_q) ** 2, axis=(1, 2)))
+        recon = -log_bernoulli(X.astype("float64"), X_HAT[:B]).mean()
+        use = np.bincount(codes.ravel(), minlength=5) / codes.size
+        perplexity = np.exp(-np.sum(use[use > 0] * np.log(use[use > 0])))
+        got = numpy_terms({name: value for name, value in terms.items() if name != "code_counts"})
+        assert got["reconstruction_loss"] == pytest.approx(recon, rel=1e-5)
+        assert got["commitment_loss"] == pytest.approx(distance, rel=1e-5)
+        assert got["perplexity"] == pytest.approx(perplexity, rel=1e-5)
+        assert got["loss"] == pytest.approx(recon + 0.3 * distance + (distance if train_codebook else 0), rel=1e-5)
+        np.testing.assert_array_equal(to_numpy(terms["code_counts"]), np.bincount(codes.ravel(), minlength=5))
+
+
+def test_the_quantizer_picks_the_nearest_code_and_ema_moves_it_as_numpy_does():
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(6, 4, 3)).astype("float32")
+    quantizer = VectorQuantizer(8, ema_decay=0.9, restart_below=0.0)
+    quantizer.build(vectors.shape)
+    codebook = to_numpy(quantizer.codebook).copy()
+    indices, z_q = (to_numpy(a) for a in quantizer(vectors))
+    nearest = np.argmin(((vectors[..., None, :] - codebook) ** 2).sum(-1), axis=-1)
+    np.testing.assert_array_equal(indices, nearest)
+    np.testing.assert_allclose(z_q, codebook[nearest], rtol=1e-6)
+    quantizer(vectors, training=True)
+    assigned = np.eye(8)[nearest.ravel()]
+    count = 0.1 * assigned.sum(0)
+    sums = 0.1 * assigned.T @ vectors.reshape(-1, 3)
+    smoothed = (count + 1e-5) / (count.sum() + 8e-5) * count.sum()
+    np.testing.assert_allclose(to_numpy(quantizer.codebook), sums / smoothed[:, None], rtol=1e-4, atol=1e-6)
+
+
+def test_dead_codes_restart_at_the_batchs_vectors():
+    vectors = np.random.default_rng(6).normal(size=(4, 2, 3)).astype("float32")
+    quantizer = VectorQuantizer(16, ema_decay=0.99, restart_below=1.0)
+    quantizer.build(vectors.shape)
+    quantizer(vectors, training=True)  # every code's count is below 1 after one step, so each restarts
+    flat = vectors.reshape(-1, 3)
+    np.testing.assert_allclose(to_numpy(quantizer.codebook), flat[np.arange(16) % 8], rtol=1e-4)
+
+
+def test_the_straight_through_gradient_reaches_the_encoder(images):
+    """With no commitment term and a codebook moved by EMA, only the reconstruction's gradient, copied past the
+    quantizer, can change the encoder."""
+    keras.utils.set_random_seed(0)
+    model = keras_vae.build_model("vq-vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1), codebook_size=16, commitment=0.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [to_numpy(w).copy() for w in model.encoder.trainable_weights]
+    model.fit(images, epochs=1, batch_size=32, verbose=0)
+    after = [to_numpy(w) for w in model.encoder.trainable_weights]
+    assert all(np.abs(a - b).max() > 0 for a, b in zip(after, before))
+
+
+def test_a_cvae_decodes_each_label_to_its_own_image_and_its_terms_are_the_vaes(images):
+    keras.utils.set_random_seed(0)
+    model = keras_vae.build_model("cvae", arch="conv", latent_dim=2, input_shape=(8, 8, 1), classes=4, seed=0)
+    z = np.zeros((4, 2), "float32")
+    decoded = to_numpy(model.decoder([z, np.eye(4, dtype="float32")]))
+    assert min(np.abs(decoded[i] - decoded[j]).max() for i in range(4) for j in range(i)) > 0
+    x = inputs_for("cvae", images)
+    z_mean, z_log_var, _ = model.encoder(x)
+    terms = numpy_terms(model.compute_terms(x, training=False))
+    assert terms["kl_loss"] == pytest.approx(closed_kl(to_numpy(z_mean), to_numpy(z_log_var)), rel=1e-5)
+    assert terms["loss"] == pytest.approx(terms["reconstruction_loss"] + terms["kl_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("family", ["iwae", "betatc-vae", "cvae", "vq-vae"])
 def test_training_lowers_each_familys_loss(family, images):
     keras.utils.set_random_seed(0)
-    model = keras_vae.build_model(family, arch="dense", latent_dim=2, input_shape=(8, 8, 1), seed=0)
+    model = keras_vae.build_model(family, arch="dense", latent_dim=2, input_shape=(8, 8, 1), seed=0, **FAMILY_OPTIONS.get(family, {}))
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = model.fit(images, epochs=15, batch_size=8, verbose=0).history
+    history = model.fit(inputs_for(family, images), epochs=15, batch_size=8, verbose=0).history
     assert history["loss"][-1] < 0.9 * history["loss"][0]
     assert set(model.metric_names) <= set(history)
 
 
-OPTIONS = {"iwae": {"k": 7, "recon_loss": "mse"}, "betatc-vae": {"alpha": 0.5, "beta": 6.0, "gamma": 2.0, "dataset_size": 320}}
-LOAD_ELSEWHERE = "import sys, keras, numpy as np, keras_vae; m = keras.saving.load_model(sys.argv[1]); np.save(sys.argv[3], m.predict(np.load(sys.argv[2]), verbose=0))"
+OPTIONS = {
+    "iwae": {"k": 7, "recon_loss": "mse"},
+    "betatc-vae": {"alpha": 0.5, "beta": 6.0, "gamma": 2.0, "dataset_size": 320},
+    "cvae": {"beta": 2.0},
+    "vq-vae": {"codebook_size": 16, "commitment": 0.5, "codebook_update": "loss"},
+}
+BUILD = {"cvae": {"classes": 4}, "vq-vae": {"embedding_dim": 3}}
+LOAD_ELSEWHERE = (
+    "import sys, keras, numpy as np, keras_vae; m = keras.saving.load_model(sys.argv[1]); x = np.load(sys.argv[2]); "
+    "x = [x[..., :-4], x[:, 0, 0, -4:]] if m.conditional else x; np.save(sys.argv[3], m.predict(x, verbose=0))"
+)
 
 
-@pytest.mark.parametrize("family", ["iwae", "betatc-vae"])
+@pytest.mark.parametrize("family", list(OPTIONS))
 def test_round_trip_here_and_under_the_other_backends(family, images, tmp_path):
-    model = keras_vae.build_model(family, arch="conv", latent_dim=3, input_shape=(8, 8, 1), seed=2, **OPTIONS[family])
+    model = keras_vae.build_model(family, arch="conv", latent_dim=3, input_shape=(8, 8, 1), seed=2, **BUILD.get(family, {}), **OPTIONS[family])
     model.compile(optimizer="adam")
-    model.fit(images, epochs=1, batch_size=8, verbose=0)
+    x = inputs_for(family, images)
+    model.fit(x, epochs=1, batch_size=8, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded) is keras_vae.MODELS[family]
     assert {key: loaded.get_config()[key] for key in OPTIONS[family]} == OPTIONS[family]
-    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
-    np.save(tmp_path / "x.npy", images)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    packed = np.concatenate([x[0], np.broadcast_to(x[1][:, None, None], (32, 8, 8, 4))], -1) if family == "cvae" else x
+    np.save(tmp_path / "x.npy", packed)
     for backend in OTHER_BACKENDS:
         subprocess.run(
             [sys.executable, "-c", LOAD_ELSEWHERE, str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
             env={**os.environ, "KERAS_BACKEND": backend}, check=True, capture_output=True,
         )
-        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(images, verbose=0), atol=1e-5)
+        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-5)
 
 
-def test_train_explore_and_evaluate_each_family(tmp_path):
+def labelled_idx(tmp_path):
     from test_data import write_split
 
     pixels = (make_images() * 255).astype("u1")[..., 0]
-    write_split(tmp_path, pixels, np.arange(32) % 4, compress=True, split="train")
+    write_split(tmp_path, pixels, LABELS, compress=True, split="train")
     write_split(tmp_path, pixels[:8], np.arange(8) % 4, compress=True, split="t10k")
-    common = ["--data-dir", tmp_path, "--epochs", 2, "--arch", "dense", "--batch-size", 8, "--output-dir", tmp_path / "runs"]
-    for family, flags, logged in (("iwae", ["--k", 3], "iw_bound"), ("betatc-vae", ["--beta", 4], "total_correlation")):
-        trained = CliRunner().invoke(app, ["train", *map(str, common), "--model", family, "--name", family, *map(str, flags)])
+    return ["--data-dir", str(tmp_path), "--epochs", "2", "--arch", "dense", "--batch-size", "8", "--output-dir", str(tmp_path / "runs")]
+
+
+def test_train_explore_and_evaluate_each_family(tmp_path):
+    common = labelled_idx(tmp_path)
+    families = (
+        ("iwae", ["--k", 3], "iw_bound", "kl_per_dimension"),
+        ("betatc-vae", ["--beta", 4], "total_correlation", "kl_per_dimension"),
+        ("cvae", [], "kl_loss", "samples"),
+        ("vq-vae", ["--codebook-size", 16], "dead_codes", "codebook_usage"),
+    )
+    for family, flags, logged, figure in families:
+        trained = CliRunner().invoke(app, ["train", *common, "--model", family, "--name", family, *map(str, flags)])
         assert trained.exit_code == 0, trained.output
         assert logged in (tmp_path / "runs" / family / "history.csv").read_text().splitlines()[0]
         explored = CliRunner().invoke(app, ["explore", str(tmp_path / "runs" / family)])
         assert explored.exit_code == 0, explored.output
-        assert (tmp_path / "runs" / family / "figures" / "kl_per_dimension.png").exists()
+        assert (tmp_path / "runs" / family / "figures" / f"{figure}.png").exists()
         evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "runs" / family), "--k", "20", "--json"])
         assert evaluated.exit_code == 0 and f'"model": "{family}"' in evaluated.stdout, evaluated.output
+    assert '"perplexity"' in evaluated.stdout and "iw_nll" not in evaluated.stdout
+
+
+def test_a_cvae_generates_the_label_it_is_given_and_exports_endpoints_that_take_labels(tmp_path):
+    from test_export import export
+
+    tf = pytest.importorskip("tensorflow")
+    common = labelled_idx(tmp_path)
+    run = tmp_path / "runs" / "cvae"
+    assert CliRunner().invoke(app, ["train", *common, "--model", "cvae", "--name", "cvae", "--seed", "3"]).exit_code == 0
+    for label in ("2", "3"):
+        out = tmp_path / f"label{label}.npy"
+        generated = CliRunner().invoke(app, ["generate", str(run), "--n", "4", "--out", str(out), "--label", label])
+        assert generated.exit_code == 0, generated.output
+    assert np.abs(np.load(tmp_path / "label2.npy") - np.load(tmp_path / "label3.npy")).max() > 0  # same z, another label
+    refused = CliRunner().invoke(app, ["generate", str(run), "--label", "7"])
+    assert refused.exit_code == 2 and "--label '7' is not a class of cvae: give a number from 0 to 3" in refused.stderr
+    traversal = CliRunner().invoke(app, ["animate", str(run), "--kind", "traversal"])
+    assert traversal.exit_code == 0, traversal.output
+    exported = export(run)
+    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[-2000:]
+    signatures = tf.saved_model.load(str(run / "export" / "saved_model")).signatures
+    images, labels = tf.constant(make_images()[:2]), tf.constant(np.eye(4, dtype="float32")[[1, 2]])
+    encoded = signatures["encode"](images=images, labels=labels)
+    decoded = signatures["decode"](z=encoded["z_mean"], labels=labels)["images"]
+    np.testing.assert_allclose(decoded, signatures["reconstruct"](images=images, labels=labels)["images"], atol=1e-6)
+
+
+def test_a_vq_vae_exports_and_commands_that_do_not_apply_say_so_in_one_line(tmp_path):
+    from test_export import export
+
+    common = labelled_idx(tmp_path)
+    assert CliRunner().invoke(app, ["train", *common, "--model", "vq-vae", "--name", "vq", "--codebook-size", "16"]).exit_code == 0
+    exported = export(tmp_path / "runs" / "vq", "--format", "onnx")  # encode gives code indices, decode takes them
+    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[-2000:]
+    animated = CliRunner().invoke(app, ["animate", str(tmp_path / "runs" / "vq"), "--kind", "latent"])
+    assert animated.exit_code == 2 and "--kind latent moves through a continuous latent space" in animated.stderr
+    assert len(animated.stderr.strip().splitlines()) == 1
+    labelled = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / "vq"), "--label", "1"])
+    assert labelled.exit_code == 2 and "--label is for a cvae run, and vq is a vq-vae" in labelled.stderr
+    sampled = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / "vq")])
+    assert sampled.exit_code == 0 and "per-position frequencies" in sampled.stderr and "not a learned prior" in sampled.stderr
+    if keras.backend.backend() != "torch":  # where torch first asks for torchrun
+        distributed = CliRunner().invoke(app, ["train", *common, "--model", "vq-vae", "--name", "vq2", "--distribute"])
+        assert distributed.exit_code == 2 and distributed.stderr.startswith("keras-vae: error: --distribute is not for a vq-vae"), distributed.stderr
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i, image in enumerate((make_images() * 255).astype("u1")):
+        import imageio.v2 as imageio
+
+        imageio.imwrite(folder / f"{i}.png", image[..., 0])
+    unlabelled = CliRunner().invoke(app, ["train", "--data-dir", str(folder), "--model", "cvae", "--output-dir", str(tmp_path / "runs")])
+    assert unlabelled.exit_code == 2 and "--model cvae is conditioned on labels" in unlabelled.stderr and "no labels" in unlabelled.stderr

@@ -6,7 +6,7 @@ active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
 `keras/src/backend/<name>/trainer.py`. They only need the model to provide
-`compute_terms(x, training)` (a dict of loss terms, "loss" among them) and
+`compute_terms(x, training)` (x the model's input; a dict of loss terms, "loss" among them) and
 `update_trackers(terms, batch_size)` (the logs); both are written once, in keras.ops.
 `kernels/` holds the CPU convolutions of JAX and torch apart from the steps, as Keras keeps `nn.py` apart from
 `trainer.py`; a convolution takes them when its input is on the CPU, Keras's own ops elsewhere (`route`).
@@ -103,16 +103,17 @@ def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def images_of(data):
-    """The images of a batch (a label, as in fit(x, y), is ignored: the target is the image). A sample_weight
-    is refused: these models weigh every image alike."""
+def inputs_of(data):
+    """A batch's model input (images, or a CVAE's (images, one-hot labels); a label as in fit(x, y) is ignored:
+    the target is the image) and its number of images. A sample_weight is refused: these models weigh every
+    image alike."""
     x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if sample_weight is not None:
         raise ValueError(
             "keras_vae models take no sample_weight: every image counts once in the loss; drop sample_weight "
             "(or repeat the images that should count more)"
         )
-    return x
+    return x, keras.ops.shape(keras.tree.flatten(x)[0])[0]
 
 
 ROUTES = ("cpu", "accelerator")

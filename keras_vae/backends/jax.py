@@ -12,7 +12,7 @@ import contextlib
 import jax
 import keras
 
-from keras_vae.backends import Parallel, check_even, images_of, one_machine
+from keras_vae.backends import Parallel, check_even, inputs_of, one_machine
 
 
 class TrainStep:
@@ -38,20 +38,20 @@ class TrainStep:
 
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_variables, metrics_variables = state
-        x = images_of(data)
+        x, batch_size = inputs_of(data)
         grad_fn = jax.value_and_grad(self._stateless_terms, has_aux=True)
         (_, (terms, non_trainable)), gradients = grad_fn(trainable, non_trainable, optimizer_variables, x, True)
         trainable, optimizer_variables = self.optimizer.stateless_apply(
             optimizer_variables, gradients, trainable
         )
-        logs, metrics_variables = self._stateless_logs(metrics_variables, terms, x.shape[0])
+        logs, metrics_variables = self._stateless_logs(metrics_variables, terms, batch_size)
         return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
     def test_step(self, state, data):
         trainable, non_trainable, metrics_variables = state
-        x = images_of(data)
+        x, batch_size = inputs_of(data)
         _, (terms, non_trainable) = self._stateless_terms(trainable, non_trainable, [], x, False)
-        logs, metrics_variables = self._stateless_logs(metrics_variables, terms, x.shape[0])
+        logs, metrics_variables = self._stateless_logs(metrics_variables, terms, batch_size)
         return logs, (trainable, non_trainable, metrics_variables)
 
 

@@ -5,23 +5,23 @@ import contextlib
 
 import tensorflow as tf
 
-from keras_vae.backends import Parallel, check_even, images_of, one_machine
+from keras_vae.backends import Parallel, check_even, inputs_of, one_machine
 
 
 class TrainStep:
     def train_step(self, data):
-        x = images_of(data)
+        x, batch_size = inputs_of(data)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             # Replicas' gradients are summed, so each contributes its share of the global batch's mean.
             loss = self.optimizer.scale_loss(terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
-        return self.update_trackers(terms, tf.shape(x)[0])
+        return self.update_trackers(terms, batch_size)
 
     def test_step(self, data):
-        x = images_of(data)
-        return self.update_trackers(self.compute_terms(x, training=False), tf.shape(x)[0])
+        x, batch_size = inputs_of(data)
+        return self.update_trackers(self.compute_terms(x, training=False), batch_size)
 
 
 def processes():

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from keras_vae.backends import Parallel, Processes, check_even, images_of
+from keras_vae.backends import Parallel, Processes, check_even, inputs_of
 from keras_vae.errors import KerasVAEError
 
 _replicated: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -24,7 +24,7 @@ _replicated: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 class TrainStep:
     def train_step(self, data):
-        x = images_of(data)
+        x, batch_size = inputs_of(data)
         self.zero_grad()
         replicated = _replicated.get(self)
         terms = replicated(x) if replicated else self.compute_terms(x, training=True)
@@ -32,11 +32,11 @@ class TrainStep:
         variables = self.trainable_variables
         with torch.no_grad():
             self.optimizer.apply([v.value.grad for v in variables], variables)
-        return self.update_trackers(*across_processes(terms, x.shape[0]))
+        return self.update_trackers(*across_processes(terms, batch_size))
 
     def test_step(self, data):
-        x = images_of(data)
-        return self.update_trackers(*across_processes(self.compute_terms(x, training=False), x.shape[0]))
+        x, batch_size = inputs_of(data)
+        return self.update_trackers(*across_processes(self.compute_terms(x, training=False), batch_size))
 
 
 class LossTerms(torch.nn.Module):

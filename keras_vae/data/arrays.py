@@ -97,7 +97,8 @@ def in_memory(train, val, source: str, class_names, options: ImageOptions, val_f
         raise DataError(f"{source}: validation images are {val[0].shape[1:]}, training images {train[0].shape[1:]}: both need one size")
     height, width, channels = train[0].shape[1:]
     shape = options.shape(height, width, channels, source)
-    return Dataset(array_split(*train), array_split(*val), source, shape, class_names, crop=options.crop)
+    label_count = int(max(train[1].max(initial=-1), val[1].max(initial=-1))) + 1
+    return Dataset(array_split(*train), array_split(*val), source, shape, class_names, crop=options.crop, label_count=label_count)
 
 
 def array_split(images: np.ndarray, labels: np.ndarray) -> Split:

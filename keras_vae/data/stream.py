@@ -71,15 +71,29 @@ class Dataset:
     crop: bool = False
     skipped: list[str] = field(default_factory=list)
     """Files left out because they could not be read as images."""
+    label_count: int | None = None
+    """For labels without class names: how many classes they number (the highest label + 1)."""
 
-    def stream(self, split: str, batch_size: int, seed: int | None = None, shard: tuple[int, int] = (0, 1)):
+    @property
+    def classes(self) -> int:
+        """How many classes the labels tell apart; 0 without labels."""
+        if not self.labelled:
+            return 0
+        return len(self.class_names) if self.class_names else self.label_count or 0
+
+    def stream(self, split: str, batch_size: int, seed: int | None = None, shard: tuple[int, int] = (0, 1), classes: int = 0):
         """Batches of images (float32 NHWC in [0, 1]) of one split, decoded in parallel and prefetched; shuffled
         each epoch when given a seed. This is what model.fit takes. With shard (index, count), this process's
-        part of every batch: its every count-th image, batch_size // count of them."""
+        part of every batch: its every count-th image, batch_size // count of them. With classes, each batch
+        is a conditional model's input: (images, labels one-hot over that many classes)."""
         import tensorflow as tf
 
-        images = self.prepared(split, seed, shard).map(lambda image, label: image)
-        return images.batch(batch_size // shard[1]).prefetch(tf.data.AUTOTUNE)
+        pairs = self.prepared(split, seed, shard)
+        if classes:
+            inputs = pairs.map(lambda image, label: ((image, tf.one_hot(label, classes)),))
+        else:
+            inputs = pairs.map(lambda image, label: image)
+        return inputs.batch(batch_size // shard[1]).prefetch(tf.data.AUTOTUNE)
 
     def batches(self, split: str, batch_size: int) -> Iterator[np.ndarray]:
         """The images of one split in order, as NumPy batches."""
