@@ -3,9 +3,10 @@ architecture, latent size and epochs, then measured by `keras-vae evaluate` on t
 samples of each class are checked by a logistic regression (scikit-learn) trained on the 9,000 training images.
 
     python benchmarks/models.py [--epochs 5] [--latent-dim 2] [--k 100] [--out docs/models.md]
+    python benchmarks/models.py --latent-dim 16 --families vae vq-vae --no-pictures --out docs/models-z16.md
 
 Needs ../shared/data/mnist-test (the IDX files of the MNIST test set). Runs go to a temporary folder; the
-table, with the command and the machine, goes to --out.
+table, with the command and the machine, goes to --out; one figure of each family to docs/images/models/.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import csv
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,8 @@ COLUMNS = (
     "active_units", "perplexity",
 )
 SAMPLES_PER_CLASS = 100
+PICTURES = {"ae": "latent", "vae": "latent_grid", "iwae": "samples", "betatc-vae": "latent_grid", "cvae": "samples", "vq-vae": "reconstructions"}
+"""The figure of each family that the README shows, copied to docs/images/models/FAMILY.png."""
 
 
 def keras_vae(*args: str) -> str:
@@ -44,6 +48,11 @@ def measure(family: str, flags: list[str], runs: Path, args: argparse.Namespace)
     keras_vae("train", *common, "--model", family, "--name", family, *flags)
     seconds = time.perf_counter() - started
     result = json.loads(keras_vae("evaluate", str(runs / family), "--k", str(args.k), "--json"))
+    if args.pictures:
+        keras_vae("explore", str(runs / family))
+        pictures = ROOT / "docs" / "images" / "models"
+        pictures.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(runs / family / "figures" / f"{PICTURES[family]}.png", pictures / f"{family}.png")
     last = list(csv.DictReader((runs / family / "history.csv").open()))[-1]
     return {
         "model": family,
@@ -87,17 +96,36 @@ def cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def cvae_lines(fractions: list[float]) -> list[str]:
+    return [
+        f"CVAE samples (`keras-vae generate --label L --n {SAMPLES_PER_CLASS}`) that a logistic regression trained on "
+        f"the 9,000 training images assigns to their label: {sum(fractions) / len(fractions):.1%} over all classes "
+        f"(worst class {min(fractions):.0%}).",
+        "",
+        "| label | " + " | ".join(str(label) for label in range(10)) + " |",
+        "|" + " --- |" * 11,
+        "| assigned to it | " + " | ".join(f"{fraction:.0%}" for fraction in fractions) + " |",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--latent-dim", type=int, default=2)
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES))
+    parser.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=True, help="Copy one figure a family to docs/images/models/.")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "models.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs:
-        rows = [measure(family, flags, Path(runs), args) for family, flags in FAMILIES.items()]
-        fractions = cvae_label_accuracy(Path(runs))
+        rows = [measure(family, FAMILIES[family], Path(runs), args) for family in args.families]
+        fractions = cvae_label_accuracy(Path(runs)) if "cvae" in args.families else None
     command = f"python benchmarks/models.py --epochs {args.epochs} --latent-dim {args.latent_dim} --k {args.k}"
+    if args.families != list(FAMILIES):
+        command += " --families " + " ".join(args.families)
+    if not args.pictures:
+        command += " --no-pictures"
     lines = [
         "# Model families on MNIST",
         "",
@@ -112,14 +140,7 @@ def main() -> None:
         "|" + " --- |" * len(COLUMNS),
         *("| " + " | ".join(cell(row[column]) for column in COLUMNS) + " |" for row in rows),
         "",
-        f"CVAE samples (`keras-vae generate --label L --n {SAMPLES_PER_CLASS}`) that a logistic regression trained on "
-        f"the 9,000 training images assigns to their label: {sum(fractions) / len(fractions):.1%} over all classes "
-        f"(worst class {min(fractions):.0%}).",
-        "",
-        "| label | " + " | ".join(str(label) for label in range(10)) + " |",
-        "|" + " --- |" * 11,
-        "| assigned to it | " + " | ".join(f"{fraction:.0%}" for fraction in fractions) + " |",
-        "",
+        *(cvae_lines(fractions) if fractions else []),
     ]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

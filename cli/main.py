@@ -69,7 +69,7 @@ def choices(name: str, *values: str) -> type[Enum]:
 
 Backend = choices("Backend", "tensorflow", "jax", "torch")
 ModelKind = choices("ModelKind", "vae", "ae", "iwae", "betatc-vae", "cvae", "vq-vae", "both")
-CodebookUpdate = choices("CodebookUpdate", "ema", "loss")
+CodebookUpdate = choices("CodebookUpdate", "loss", "ema")
 Arch = choices("Arch", "dense", "conv", "deep-conv")
 ReconLoss = choices("ReconLoss", "bce", "mse")
 Reduction = choices("Reduction", "sum", "mean")
@@ -254,10 +254,10 @@ def train(
     alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
     gamma: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."),
     codebook_size: int = typer.Option(512, min=2, max=MAX_CODEBOOK, help="VQ-VAE: vectors in the codebook."),
-    embedding_dim: int = typer.Option(16, min=1, max=MAX_LATENT_DIM, help="VQ-VAE: size of each codebook vector."),
+    embedding_dim: int = typer.Option(4, min=1, max=MAX_LATENT_DIM, help="VQ-VAE: size of each codebook vector."),
     commitment: float = typer.Option(0.25, min=0, help="VQ-VAE: weight of the commitment term |z_e - sg(z_q)|²."),
     codebook_update: CodebookUpdate = typer.Option(
-        CodebookUpdate.ema, help="VQ-VAE: ema moves the codes to moving averages of their vectors (dead codes restart); loss trains them by the codebook term."
+        CodebookUpdate.loss, help="VQ-VAE: loss trains the codes by the codebook term; ema moves them to moving averages of their vectors (dead codes restart)."
     ),
     seed: int = SeedOption,
     dtype_policy: DtypePolicy = typer.Option(

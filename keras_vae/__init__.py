@@ -19,7 +19,8 @@ PUBLIC = {
     "VARIATIONAL": "keras_vae.families",
     "build_model": "keras_vae.families",
     "loss_terms": "keras_vae.losses",
-    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "KLWarmup", "Sampling"), "keras_vae.models"),
+    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "KLWarmup", "Sampling"), "keras_vae.models"),
+    "VectorQuantizer": "keras_vae.quantizer",
 }
 __all__ = sorted(PUBLIC)
 

@@ -118,7 +118,7 @@ def build_encoder(
     latent_dim: int,
     latent: str = "gaussian",
     classes: int = 0,
-    embedding_dim: int = 16,
+    embedding_dim: int = 4,
     seed: int | None = None,
 ) -> keras.Model:
     """Images (and, with classes, their one-hot labels) to the latent the model's family needs (LATENTS)."""

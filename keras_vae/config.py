@@ -45,9 +45,9 @@ class TrainConfig:
     gamma: float = 1.0
     """β-TCVAE: the weights of the mutual information and the dimension-wise KL (beta weighs the total correlation)."""
     codebook_size: int = 512
-    embedding_dim: int = 16
+    embedding_dim: int = 4
     commitment: float = 0.25
-    codebook_update: str = "ema"
+    codebook_update: str = "loss"
     """VQ-VAE: latent_dim codes, each one of codebook_size vectors of embedding_dim; the commitment weight; the
     codebook trained by its loss or moved by EMA."""
 

@@ -1,5 +1,5 @@
-"""`keras-vae embed`: the latent means of a split's images (and their log-variances, for a VAE; an AE's codes),
-with labels, as a .npy record array or a .csv. Deterministic: the encoder's means, never a draw of z."""
+"""`keras-vae embed`: the latent means of a split's images (and their log-variances, for the variational
+families; an AE's codes; a VQ-VAE's code indices), with labels, as a .npy record array or a .csv. Deterministic: the encoder's means, never a draw of z."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """`keras-vae export`: a trained run as a TensorFlow SavedModel, ONNX files or a .keras copy.
 
-Every format serves three deterministic endpoints: encode (images -> z_mean and z_log_var for a
-VAE, z for an AE), decode (z -> images) and reconstruct (images -> images through the mean); the
-SavedModel adds serving_default = reconstruct. The .keras file loads under TensorFlow whichever
+Every format serves three deterministic endpoints: encode (images -> z_mean and z_log_var for the
+variational families, z for an AE, code indices for a VQ-VAE), decode (those codes -> images) and
+reconstruct (images -> images through the mean); a CVAE's take the one-hot labels as a second input,
+`labels`. The SavedModel adds serving_default = reconstruct. The .keras file loads under TensorFlow whichever
 backend trained it, so exporting runs on TensorFlow.
 """
 

@@ -19,7 +19,7 @@ def build_model(
     input_shape: tuple[int, int, int] = (28, 28, 1),
     seed: int | None = None,
     classes: int = 0,
-    embedding_dim: int = 16,
+    embedding_dim: int = 4,
     **loss_options,
 ) -> keras.Model:
     """A model of one of the MODELS families and a named architecture, ready for compile(optimizer=...) and fit(x);

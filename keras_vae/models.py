@@ -310,7 +310,7 @@ class VQVAE(_Autoencoding):
         reduction: str = "sum",
         codebook_size: int = 512,
         commitment: float = 0.25,
-        codebook_update: str = "ema",
+        codebook_update: str = "loss",
         ema_decay: float = 0.99,
         **kwargs,
     ):

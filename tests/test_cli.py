@@ -75,6 +75,7 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from keras_vae.embed import SPLITS
     from keras_vae.export import FORMATS
     from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
+    from keras_vae.quantizer import CODEBOOK_UPDATES
 
     for enum, values in [
         (main.Arch, ARCHITECTURES),
@@ -87,10 +88,11 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
         (main.Crop, CROPS),
         (main.ModelKind, (*MODELS, "both")),
         (main.Split, SPLITS),
+        (main.CodebookUpdate, CODEBOOK_UPDATES),
     ]:
         assert [member.value for member in enum] == list(values)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
-    assert "vae|ae|iwae|betatc-vae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
+    assert "vae|ae|iwae|betatc-vae|cvae|vq-vae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
 
 
 def test_a_bad_keras_backend_in_the_environment_is_one_line():

@@ -173,7 +173,9 @@ def test_the_straight_through_gradient_reaches_the_encoder(images):
     """With no commitment term and a codebook moved by EMA, only the reconstruction's gradient, copied past the
     quantizer, can change the encoder."""
     keras.utils.set_random_seed(0)
-    model = keras_vae.build_model("vq-vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1), codebook_size=16, commitment=0.0)
+    model = keras_vae.build_model(
+        "vq-vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1), codebook_size=16, commitment=0.0, codebook_update="ema"
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     before = [to_numpy(w).copy() for w in model.encoder.trainable_weights]
     model.fit(images, epochs=1, batch_size=32, verbose=0)
@@ -208,7 +210,7 @@ OPTIONS = {
     "iwae": {"k": 7, "recon_loss": "mse"},
     "betatc-vae": {"alpha": 0.5, "beta": 6.0, "gamma": 2.0, "dataset_size": 320},
     "cvae": {"beta": 2.0},
-    "vq-vae": {"codebook_size": 16, "commitment": 0.5, "codebook_update": "loss"},
+    "vq-vae": {"codebook_size": 16, "commitment": 0.5, "codebook_update": "ema"},
 }
 BUILD = {"cvae": {"classes": 4}, "vq-vae": {"embedding_dim": 3}}
 LOAD_ELSEWHERE = (
@@ -265,6 +267,11 @@ def test_train_explore_and_evaluate_each_family(tmp_path):
         evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "runs" / family), "--k", "20", "--json"])
         assert evaluated.exit_code == 0 and f'"model": "{family}"' in evaluated.stdout, evaluated.output
     assert '"perplexity"' in evaluated.stdout and "iw_nll" not in evaluated.stdout
+    runs = [str(tmp_path / "runs" / family) for family, *_ in families]
+    compared = CliRunner().invoke(app, ["compare", *runs, "--out", str(tmp_path / "compare")])
+    assert compared.exit_code == 0, compared.output
+    # The views every run has: a VQ-VAE's discrete codes have no latent plot or grid.
+    assert sorted(path.name for path in (tmp_path / "compare").glob("*.png")) == ["reconstructions.png", "samples.png"]
 
 
 def test_a_cvae_generates_the_label_it_is_given_and_exports_endpoints_that_take_labels(tmp_path):
