@@ -20,7 +20,7 @@ PUBLIC = {
     "build_model": "keras_vae.families",
     "loss_terms": "keras_vae.losses",
     **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "KLWarmup", "Sampling"), "keras_vae.models"),
-    "VectorQuantizer": "keras_vae.quantizer",
+    "VectorQuantizer": "keras_vae.models",
 }
 __all__ = sorted(PUBLIC)
 

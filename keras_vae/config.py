@@ -55,7 +55,7 @@ class TrainConfig:
         from keras_vae.families import MODELS
         from keras_vae.architectures import ARCHITECTURES
         from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
-        from keras_vae.quantizer import CODEBOOK_UPDATES
+        from keras_vae.models.quantizer import CODEBOOK_UPDATES
 
         self.check_types()
         checks = [

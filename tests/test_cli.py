@@ -75,7 +75,7 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from keras_vae.embed import SPLITS
     from keras_vae.export import FORMATS
     from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
-    from keras_vae.quantizer import CODEBOOK_UPDATES
+    from keras_vae.models.quantizer import CODEBOOK_UPDATES
 
     for enum, values in [
         (main.Arch, ARCHITECTURES),

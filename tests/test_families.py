@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 import keras_vae
 from cli.main import app
-from keras_vae.losses import betatc_terms, iwae_terms, loss_terms, vq_terms
-from keras_vae.quantizer import VectorQuantizer
+from keras_vae.losses import betatc_terms, iwae_terms, vq_terms
+from keras_vae.models.quantizer import VectorQuantizer
 
 RNG = np.random.default_rng(7)
 B, K, D = 3, 4, 2

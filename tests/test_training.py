@@ -96,17 +96,21 @@ def test_sampling_noise_differs_every_step(images):
     np.testing.assert_allclose([step["kl_loss"] for step in steps], steps[0]["kl_loss"], rtol=1e-6)
 
 
-def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_path):
+@pytest.mark.parametrize("family, options", [("vae", {}), ("cvae", {"classes": 4}), ("vq-vae", {"codebook_update": "ema", "codebook_size": 16})])
+def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_path, family, options):
     """A model restored from the resume state equals the one that wrote it, variable for variable (the optimizer's
-    step count and moments, BatchNorm-free weights, the sampling seed), and takes the very same next step."""
+    step count and moments, BatchNorm-free weights, the sampling seed, a VQ-VAE's moving codebook), and takes the
+    very same next step."""
     from keras_vae.callbacks import Backup
 
     def compiled(seed: int):
         keras.utils.set_random_seed(seed)
-        model = keras_vae.build_model("vae", arch="dense", input_shape=(8, 8, 1), seed=seed)
+        model = keras_vae.build_model(family, arch="dense", input_shape=(8, 8, 1), seed=seed, **options)
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         return model
 
+    if family == "cvae":
+        images = [images, np.eye(4, dtype="float32")[np.arange(32) % 4]]
     original = compiled(0)
     original.fit(images, epochs=2, batch_size=8, verbose=0)
     backup = Backup(tmp_path)
@@ -118,7 +122,8 @@ def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_p
     assert int(to_numpy(restored.optimizer.iterations)) == 8
     for a, b in pairs:
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
-    steps = [model.train_on_batch(images[:8], return_dict=True) for model in (original, restored)]
+    batch = [x[:8] for x in images] if family == "cvae" else images[:8]
+    steps = [model.train_on_batch(batch, return_dict=True) for model in (original, restored)]
     assert steps[0] == steps[1]
 
 

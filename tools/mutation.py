@@ -65,10 +65,10 @@ MUTANTS = [
     mutant("metrics.py", "np.var(z_means, axis=0) > threshold", "np.var(z_means, axis=1) > threshold", EVALUATE, "active units over the wrong axis"),
     mutant("metrics.py", "-0.5 * math.prod(image_shape) * math.log(math.pi)", "-0.5 * math.prod(image_shape) * math.log(2 * math.pi)", EVALUATE, "Gaussian constant of variance 1"),
     # models.py
-    mutant("models.py", "z_mean + ops.exp(0.5 * z_log_var) * eps", "z_mean + ops.exp(z_log_var) * eps", ["tests/test_models.py", *TRAINING], "reparameterisation with the variance"),
-    mutant("models.py", "min(1.0, (epoch + 1) / (warmup + 1))", "min(1.0, epoch / (warmup + 1))", TRAINING, "KL warm-up one epoch late"),
-    mutant("models.py", "tracker.update_state(terms[tracker.name], sample_weight=batch_size)", "tracker.update_state(terms[tracker.name])", TRAINING, "epoch means unweighted by batch size"),
-    mutant("models.py", "z_mean, _, _ = self.encoder(x, training=training)\n        return self.decoder(z_mean", "_, _, z = self.encoder(x, training=training)\n        return self.decoder(z", ["tests/test_models.py"], "call decodes a sample, not the mean"),
+    mutant("models/base.py", "z_mean + ops.exp(0.5 * z_log_var) * eps", "z_mean + ops.exp(z_log_var) * eps", ["tests/test_models.py", *TRAINING], "reparameterisation with the variance"),
+    mutant("models/base.py", "min(1.0, (epoch + 1) / (warmup + 1))", "min(1.0, epoch / (warmup + 1))", TRAINING, "KL warm-up one epoch late"),
+    mutant("models/base.py", "tracker.update_state(terms[tracker.name], sample_weight=batch_size)", "tracker.update_state(terms[tracker.name])", TRAINING, "epoch means unweighted by batch size"),
+    mutant("models/base.py", "z_mean, _, _ = self.encoder(x, training=training)\n        return self.decoder(z_mean", "_, _, z = self.encoder(x, training=training)\n        return self.decoder(z", ["tests/test_models.py"], "call decodes a sample, not the mean"),
     # callbacks.py: resume state, NaN stop, best model, history, signals
     mutant("callbacks.py", "            model.load_weights(path)\n", "            pass\n", CALLBACKS, "resume restores nothing"),
     mutant("callbacks.py", "        if value < self.best:", "        if value <= self.best or True:", CALLBACKS, "best model saved every epoch"),

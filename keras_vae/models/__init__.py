@@ -1,0 +1,13 @@
+"""The model families, each a subclassed keras.Model with functional encoder and decoder sub-models, their loss
+terms written once in keras.ops and trained by the shared per-backend step (keras_vae.backends).
+
+base.py holds what they share and the AE and VAE; variants.py the VAE's variants (IWAE, β-TCVAE, CVAE);
+vqvae.py and quantizer.py the VQ-VAE and its codebook.
+"""
+
+from keras_vae.models.base import VAE, AutoEncoder, KLWarmup, Sampling
+from keras_vae.models.quantizer import VectorQuantizer
+from keras_vae.models.variants import CVAE, IWAE, BetaTCVAE
+from keras_vae.models.vqvae import VQVAE
+
+__all__ = ["VAE", "AutoEncoder", "BetaTCVAE", "CVAE", "IWAE", "KLWarmup", "Sampling", "VQVAE", "VectorQuantizer"]
