@@ -609,6 +609,26 @@ def export(
 
 
 @app.command()
+def serve(
+    runs: list[Path] = typer.Argument(..., help="Run folders to show side by side, e.g. an AE and a VAE."),
+    host: str = typer.Option("127.0.0.1", help="The address to listen on; the default is this machine only."),
+    port: int = typer.Option(8000, min=1, max=65535),
+    backend: Backend = BackendOption,
+) -> None:
+    """Explore trained latent spaces live in the browser: hover to decode, drag to interpolate, one slider per
+    latent dimension, the epochs replayed from snapshots. Serves only the runs given; Ctrl-C stops it."""
+    use_backend(backend)
+    with user_errors():
+        import uvicorn
+
+        from keras_vae.serve import ServedRun, create_app
+
+        served = [ServedRun.load(run) for run in runs]
+        typer.echo(f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; Ctrl-C stops it)")
+        uvicorn.run(create_app(served), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def info(backend: Backend = BackendOption) -> None:
     """The backend, its devices (GPUs too), and the versions of Keras and the frameworks."""
     use_backend(backend)

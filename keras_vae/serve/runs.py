@@ -1,0 +1,124 @@
+"""A trained run as the page needs it: its fixed images' codes on a 2-D plane, and decoding of any point of that
+plane (or any latent vector) into PNG images, batched, with the run's model."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from keras_vae.errors import ConfigError
+from keras_vae.explore import RunData
+from keras_vae.runs import RunError
+from keras_vae.snapshots import conditioned, read_epochs, to_uint8
+
+MAX_DECODES = 256
+"""The most images one decode request may ask for."""
+
+
+def png(image: np.ndarray) -> str:
+    """One image in [0, 1] (H, W, C) as a data: URL of a PNG."""
+    import imageio.v2 as imageio
+
+    buffer = io.BytesIO()
+    imageio.imwrite(buffer, to_uint8(image).squeeze(), format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@dataclass
+class ServedRun:
+    """One run folder, loaded once: RunData, and the projection from the latent space to the page's plane (the
+    latent itself in 2-D, else PCA of the fixed images' codes, whose inverse maps a point back to a latent)."""
+
+    data: RunData
+
+    @classmethod
+    def load(cls, path: str | Path) -> ServedRun:
+        data = RunData.load(path)
+        if data.model.discrete:
+            raise RunError(f"{data.run.root} is a vq-vae, whose codes are discrete: serve shows a continuous latent space (use explore)")
+        return cls(data)
+
+    @cached_property
+    def pca(self):
+        """scikit-learn's PCA fitted on the fixed images' codes, for a latent of more than 2 dimensions."""
+        from sklearn.decomposition import PCA
+
+        return PCA(2, random_state=0).fit(self.data.z) if self.data.latent_dim > 2 else None
+
+    def plane(self, z: np.ndarray) -> np.ndarray:
+        return z if self.pca is None else self.pca.transform(z)
+
+    def latent(self, points: np.ndarray) -> np.ndarray:
+        """Points of the plane as latent vectors."""
+        return points if self.pca is None else self.pca.inverse_transform(points)
+
+    @cached_property
+    def snapshots(self) -> list[dict]:
+        return read_epochs(self.data.run.snapshots)
+
+    def describe(self) -> dict:
+        data = self.data
+        return {
+            "name": data.name,
+            "model": data.family,
+            "latent_dim": data.latent_dim,
+            "plane": "z" if self.pca is None else "PCA",
+            "conditional": bool(data.model.conditional),
+            "classes": [data.class_name(label) for label in range(data.model.classes)] if data.model.conditional else None,
+            "class_names": data.class_names,
+            "epochs": [int(snapshot["epoch"]) for snapshot in self.snapshots],
+            "images": len(data.images),
+        }
+
+    def points(self, epoch: int | None = None) -> dict:
+        """The fixed images on the plane (at an epoch of the snapshots, or as trained) with their labels."""
+        if epoch is None:
+            codes = self.data.z
+        else:
+            found = [snapshot for snapshot in self.snapshots if int(snapshot["epoch"]) == epoch]
+            if not found:
+                raise ConfigError(f"epoch {epoch} has no snapshot in {self.data.name}: pick one of {[int(s['epoch']) for s in self.snapshots]}", "epoch")
+            codes = found[0]["latent"]
+        return {"points": np.round(self.plane(codes).astype("float64"), 4).tolist(), "labels": self.data.labels.astype(int).tolist()}
+
+    def decode(self, points: list | None = None, z: list | None = None, label: int | None = None) -> list[str]:
+        """PNGs of points of the plane, or of latent vectors z; a CVAE's under label (default: the first class)."""
+        vectors = self.latent(as_matrix(points, 2, "points")) if z is None else as_matrix(z, self.data.latent_dim, "z")
+        if self.data.model.conditional:
+            label = 0 if label is None else label
+            if not 0 <= label < self.data.model.classes:
+                raise ConfigError(f"label must lie between 0 and {self.data.model.classes - 1}, got {label}", "label")
+            inputs = conditioned(self.data.model, vectors.astype("float32"), np.full(len(vectors), label))
+        else:
+            inputs = vectors.astype("float32")
+        import keras
+
+        images = keras.ops.convert_to_numpy(self.data.model.code_decoder(inputs, training=False))
+        return [png(image) for image in images]
+
+    def image(self, index: int) -> dict:
+        """A fixed image, its reconstruction and its code."""
+        if not 0 <= index < len(self.data.images):
+            raise ConfigError(f"index must lie between 0 and {len(self.data.images) - 1}, got {index}", "index")
+        return {
+            "input": png(self.data.images[index]),
+            "reconstruction": png(self.data.reconstructions[index]),
+            "z": np.round(self.data.z[index].astype("float64"), 4).tolist(),
+            "label": int(self.data.labels[index]),
+        }
+
+
+def as_matrix(values, width: int, name: str) -> np.ndarray:
+    """A JSON list of vectors of width numbers, at most MAX_DECODES of them, as a float array."""
+    try:
+        matrix = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a list of lists of {width} numbers", name) from None
+    if matrix.ndim != 2 or matrix.shape[1] != width or not 1 <= len(matrix) <= MAX_DECODES or not np.isfinite(matrix).all():
+        raise ConfigError(f"{name} must be a list of 1 to {MAX_DECODES} lists of {width} finite numbers", name)
+    return matrix
