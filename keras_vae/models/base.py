@@ -172,9 +172,12 @@ class VAE(_Autoencoding):
 
     def compute_terms(self, x, training: bool) -> dict:
         z_mean, z_log_var, z = self.encoder(x, training=training)
-        x_hat = self.decoder(z, training=training)
+        return self.elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var)
+
+    def elbo_terms(self, images, x_hat, z_mean, z_log_var) -> dict:
+        """The ELBO's terms with this model's options, the KL weighed by beta as the warm-up scales it."""
         return loss_terms(
-            x,
+            images,
             x_hat,
             z_mean,
             z_log_var,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_vae.losses import betatc_terms, iwae_terms, loss_terms
+from keras_vae.losses import betatc_terms, iwae_terms
 from keras_vae.models.base import VAE
 
 
@@ -92,14 +92,4 @@ class CVAE(VAE):
     def compute_terms(self, inputs, training: bool) -> dict:
         images, labels = (ops.convert_to_tensor(a) for a in inputs)
         z_mean, z_log_var, z = self.encoder([images, labels], training=training)
-        x_hat = self.decoder([z, labels], training=training)
-        return loss_terms(
-            images,
-            x_hat,
-            z_mean,
-            z_log_var,
-            recon_loss=self.recon_loss,
-            reduction=self.reduction,
-            beta=self.beta * self.kl_scale.value,
-            reconstruction_weight=self.reconstruction_weight,
-        )
+        return self.elbo_terms(images, self.decoder([z, labels], training=training), z_mean, z_log_var)
