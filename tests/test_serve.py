@@ -188,3 +188,23 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         browser.save_screenshot(str(os.environ.get("KERAS_VAE_SCREENSHOT", tmp_path / "serve.png")))
     finally:
         browser.quit()
+
+
+def test_serve_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    command = [sys.executable, "-m", "cli.main", "serve", str(runs[0]), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith(f"keras-vae serve: http://127.0.0.1:{port}/ (1 run; Ctrl-C stops it)"), line + process.stderr.read()
+    for _ in range(100):  # the URL is printed just before the server binds
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
