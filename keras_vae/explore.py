@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_vae import plots
-from keras_vae.metrics import kl_per_dimension, pixel_accuracy
+from keras_vae.metrics import code_counts, kl_per_dimension, perplexity, pixel_accuracy
 from keras_vae.files import check_free_space, claim, write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
 from keras_vae.runs import Run, RunError
@@ -119,12 +119,12 @@ class RunData:
     def samples(self, n: int = 64, rng: np.random.Generator | int = 0, label: int | None = None) -> np.ndarray:
         """Images decoded from n draws of the prior: N(0, I) for the variational families (a CVAE's under label,
         or the classes in turn); for an AE, which has no prior, the Gaussian mixture fitted on its training
-        codes (prior_mixture); for a VQ-VAE, codes drawn from their frequencies in training (prior_codes)."""
+        codes (prior_mixture); for a VQ-VAE, codes drawn from their frequencies in training (training_codes)."""
         rng = np.random.default_rng(rng)
         if self.variational:
             return self.decode(rng.standard_normal((n, self.latent_dim)).astype("float32"), label)
         if self.model.discrete:
-            return decode(self.model, empirical_codes(self.prior_codes, n, rng))
+            return decode(self.model, empirical_codes(self.training_codes, n, rng))
         weights, means, factors = self.prior_mixture
         component = rng.choice(len(weights), size=n, p=weights)
         noise = rng.standard_normal((n, self.latent_dim))
@@ -138,8 +138,10 @@ class RunData:
             return f"the codes' per-position frequencies in {SUBSET:,} training images (not a learned prior)"
         return f"a {MIXTURE}-Gaussian mixture fitted on training codes"
 
+    @cached_property
     def training_codes(self) -> np.ndarray:
-        """The deterministic codes of the first SUBSET training images."""
+        """The deterministic codes of the first SUBSET training images: an AE's and a VQ-VAE's stand-in prior
+        is made from them."""
         from keras_vae.data import load_dataset
 
         config = self.run.read_options()
@@ -147,17 +149,12 @@ class RunData:
         return encode_means(self.model, *data.take("train", SUBSET))
 
     @cached_property
-    def prior_codes(self) -> np.ndarray:
-        """A VQ-VAE's stand-in prior: the codes of the first SUBSET training images."""
-        return self.training_codes()
-
-    @cached_property
     def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An AE's stand-in prior: scikit-learn's GaussianMixture of MIXTURE full-covariance components fitted on
         the codes of the first SUBSET training images; its weights, means and Cholesky factors."""
         from sklearn.mixture import GaussianMixture
 
-        codes = self.training_codes().astype("float64")
+        codes = self.training_codes.astype("float64")
         mixture = GaussianMixture(min(MIXTURE, len(codes)), covariance_type="full", random_state=0).fit(codes)
         return mixture.weights_ / mixture.weights_.sum(), mixture.means_, np.linalg.cholesky(mixture.covariances_)
 
@@ -301,12 +298,10 @@ def kl_bars(data: RunData) -> Figure:
 def codebook_usage(data: RunData) -> Figure:
     """How often each code of a VQ-VAE's codebook stands for the fixed images, most used first."""
     codes = data.model.codebook_size
-    counts = np.sort(np.bincount(data.z.astype("int64").ravel(), minlength=codes))[::-1]
-    used = counts / counts.sum()
-    perplexity = float(np.exp(-np.sum(used[used > 0] * np.log(used[used > 0]))))
+    counts = np.sort(code_counts(data.z, codes))[::-1]
     figure, (ax,) = plots.panels(1, 7)
-    title = f"{data.name}: codebook use over {len(data.z):,} images ({int(np.sum(counts > 0))} of {codes} codes used, perplexity {perplexity:.1f})"
-    plots.draw_bars(ax, used, title, "code, most used first", "fraction of positions")
+    title = f"{data.name}: codebook use over {len(data.z):,} images ({int(np.sum(counts > 0))} of {codes} codes used, perplexity {perplexity(counts):.1f})"
+    plots.draw_bars(ax, counts / counts.sum(), title, "code, most used first", "fraction of positions")
     return figure
 
 

@@ -26,6 +26,17 @@ def pixel_accuracy(x: np.ndarray, x_hat: np.ndarray, threshold: float = 0.5) -> 
     return float(np.mean((x > threshold) == (x_hat > threshold)))
 
 
+def code_counts(codes: np.ndarray, codebook_size: int) -> np.ndarray:
+    """How often each code of a VQ-VAE's codebook occurs among code indices."""
+    return np.bincount(codes.astype("int64").ravel(), minlength=codebook_size)
+
+
+def perplexity(counts: np.ndarray) -> float:
+    """exp of the entropy of the codes' use: the number of codes used, weighted by use."""
+    used = counts[counts > 0] / counts.sum()
+    return float(np.exp(-np.sum(used * np.log(used))))
+
+
 def active_units(z_means: np.ndarray, threshold: float = 0.01) -> int:
     """Latent dimensions whose posterior mean varies across the data by more than threshold (Burda et al.)."""
     return int(np.sum(np.var(z_means, axis=0) > threshold))
@@ -148,7 +159,7 @@ def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str)
         matches += pixel_accuracy(batch, x_hat) * batch.size
         pixels += batch.size
         if model.discrete:
-            counts = counts + np.bincount(codes.astype("int64").ravel(), minlength=model.codebook_size)
+            counts = counts + code_counts(codes, model.codebook_size)
     metrics = {
         "images": sum(len(loss) for loss in losses),
         "reconstruction_loss": float(np.mean(np.concatenate(losses))),
@@ -156,8 +167,7 @@ def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str)
         "pixel_accuracy": matches / pixels,
     }
     if model.discrete:
-        used = counts[counts > 0] / counts.sum()
-        metrics |= {"perplexity": float(np.exp(-np.sum(used * np.log(used)))), "dead_codes": int(np.sum(counts == 0))}
+        metrics |= {"perplexity": perplexity(counts), "dead_codes": int(np.sum(counts == 0))}
     return metrics
 
 
