@@ -27,6 +27,8 @@ MAX_K = 10_000  # evaluate decodes k images of one test image in one step
 MAX_IMAGE_SIDE = 4096
 MAX_STEPS_PER_EXECUTION = 10_000
 MAX_CODEBOOK = 65_536
+MAX_QUALITY_IMAGES = 10_000  # precision and recall find each image's neighbours among all the others
+MAX_PRIOR_EPOCHS = 10_000
 
 
 class OneLineErrors(TyperGroup):
@@ -78,6 +80,8 @@ ExportFormat = choices("ExportFormat", "saved_model", "onnx", "keras")
 Crop = choices("Crop", "none", "center")
 DtypePolicy = choices("DtypePolicy", "float32", "mixed_bfloat16", "mixed_float16")
 Split = choices("Split", "train", "val")
+Sampler = choices("Sampler", "prior", "gmm")
+LrSchedule = choices("LrSchedule", "cosine", "constant")
 
 
 class Channels(str, Enum):
@@ -95,6 +99,11 @@ app = typer.Typer(
 
 BackendOption = typer.Option(Backend.tensorflow, "--backend", envvar="KERAS_BACKEND", help="The Keras backend.")
 SeedOption = typer.Option(0, min=0, max=MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
+SamplerOption = typer.Option(
+    None,
+    help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); gmm: a Gaussian "
+    "mixture fitted on the training codes. Default: gmm for an AE, which has no prior, else prior.",
+)
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote).")
 
 
@@ -240,16 +249,18 @@ def train(
         "conditioned on the label (labelled data only); vq-vae: --latent-dim discrete codes from a --codebook-size "
         "codebook; both: an AE and a VAE, one run each."
     ),
-    arch: Arch = typer.Option(Arch.conv),
+    arch: Arch = typer.Option(Arch.dense, help="dense: two 400-unit layers (the default: the best samples in the first command's budget); conv: the keras.io VAE's; deep-conv: BatchNorm, LeakyReLU, pooling, dropout."),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
-    epochs: int = typer.Option(10, min=1),
-    batch_size: int = typer.Option(128, min=1),
-    learning_rate: float = typer.Option(1e-3, min=0, help="Adam's learning rate."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training images. Default: as many as --steps take."),
+    steps: int = typer.Option(4000, min=1, help="Optimizer steps to train for, rounded up to whole epochs, when --epochs is not given."),
+    batch_size: int = typer.Option(64, min=1),
+    learning_rate: float = typer.Option(3e-3, min=0, help="Adam's learning rate (where a cosine schedule starts)."),
+    lr_schedule: LrSchedule = typer.Option(LrSchedule.cosine, help="cosine: from --learning-rate down to 0 over the run's steps; constant."),
     recon_loss: ReconLoss = typer.Option(ReconLoss.bce, help="Binary cross-entropy or squared error."),
     reduction: Reduction = typer.Option(Reduction.sum, help="How the reconstruction loss reduces over pixels."),
     beta: float = typer.Option(1.0, min=0, help="Weight of the KL term (VAE), of the total correlation (betatc-vae)."),
     reconstruction_weight: float = typer.Option(1.0, min=0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
-    kl_warmup: int = typer.Option(0, min=0, help="Epochs over which beta ramps up linearly (VAE)."),
+    kl_warmup: Optional[int] = typer.Option(None, min=0, help="Epochs over which beta ramps up linearly (VAE). Default: the first sixth of the epochs."),
     k: int = typer.Option(5, min=1, max=MAX_K, help="IWAE: importance samples per image in the training bound."),
     alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
     gamma: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."),
@@ -328,8 +339,10 @@ def train(
                 arch=arch.value,
                 latent_dim=latent_dim,
                 epochs=epochs,
+                steps=steps,
                 batch_size=batch_size,
                 learning_rate=learning_rate,
+                lr_schedule=lr_schedule.value,
                 recon_loss=recon_loss.value,
                 reduction=reduction.value,
                 beta=beta,
@@ -472,15 +485,19 @@ def explore(
 def compare(
     runs: list[Path] = typer.Argument(..., help="Two or more run folders."),
     out: Path = typer.Option(Path("saved_models/compare"), help="Where the PNGs and index.md go."),
+    quality_images: int = typer.Option(
+        1000, min=0, max=MAX_QUALITY_IMAGES, help="Held-out images, and as many samples per run, for the sample-quality table; 0 leaves it out."
+    ),
     overwrite: bool = OverwriteOption,
     backend: Backend = BackendOption,
 ) -> None:
-    """The same views of several runs side by side (an AE beside a VAE), with a summary page index.md."""
-    use_backend(backend)
+    """The same views of several runs side by side (an AE beside a VAE), with a summary page index.md that holds
+    their final losses and the quality of each run's samples (from its own sampler) in one shared feature space."""
+    use_backend(backend, with_tensorflow=True)
     with user_errors():
         from keras_vae.explore import compare as compare_runs
 
-        for path in compare_runs(runs, out, overwrite):
+        for path in compare_runs(runs, out, overwrite, quality_images):
             typer.echo(path)
 
 
@@ -488,16 +505,25 @@ def compare(
 def evaluate(
     run: Optional[Path] = RunArgument,
     k: int = typer.Option(1000, min=1, max=MAX_K, help="Importance samples per image for the NLL bound."),
+    sampler: Optional[Sampler] = SamplerOption,
+    quality_images: int = typer.Option(
+        2000, min=0, max=MAX_QUALITY_IMAGES, help="Held-out images, and as many samples, that sample quality compares; 0 leaves it out."
+    ),
+    fid_weights: Optional[Path] = typer.Option(
+        None, help="An InceptionV3 weights file without its top (keras.applications): adds the standard FID. Nothing is downloaded."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     seed: int = SeedOption,
     backend: Backend = BackendOption,
 ) -> None:
-    """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units."""
+    """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units;
+    and sample quality: the Fréchet distance, precision and recall of samples against held-out images in the
+    features of a classifier trained on the run's data (RUN/classifier.keras), its confidence and class shares."""
     use_backend(backend)
     with user_errors():
         from keras_vae.metrics import evaluate_run
 
-        result = evaluate_run(chosen_run(run), k, seed)
+        result = evaluate_run(chosen_run(run), k, seed, sampler and sampler.value, quality_images, fid_weights)
     if json_output:
         import json
 
@@ -506,7 +532,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    note = result.pop("note", None)
+    notes = [result.pop(name) for name in ("note", "features_note", "quality_note") if name in result]
     table = Table(title=f"keras-vae evaluate {result.pop('run')}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -515,7 +541,7 @@ def evaluate(
         table.add_row(name, shown)
     console = Console()
     console.print(table)
-    if note:
+    for note in notes:
         console.print(f"Note: {note}.")
 
 
@@ -528,20 +554,37 @@ def generate(
     ),
     seed: int = SeedOption,
     label: Optional[str] = typer.Option(None, help="CVAE: the class to generate, as a number or a class name. Default: the classes in turn."),
+    sampler: Optional[Sampler] = SamplerOption,
     overwrite: bool = OverwriteOption,
     backend: Backend = BackendOption,
 ) -> None:
-    """Decode n draws of z ~ N(0, I) into new images. An AE and a VQ-VAE have no such prior, and the command says
-    what stands in: for an AE, a Gaussian mixture fitted on its training codes (scikit-learn); for a VQ-VAE, codes
-    drawn position by position from their frequencies in training, which is not a learned prior."""
+    """Decode n sampled codes into new images, and say on stderr which sampler drew them."""
     use_backend(backend)
     with user_errors():
         from keras_vae.explore import generate as generate_images
 
-        path, prior = generate_images(chosen_run(run), n, seed, out, overwrite, label)
+        path, made_by = generate_images(chosen_run(run), n, seed, out, overwrite, label, sampler and sampler.value)
     typer.echo(path)
-    if not prior.startswith("N(0, I)"):
-        typer.echo(f"keras-vae: the model has no prior over its codes: they were drawn from {prior}", err=True)
+    typer.echo(f"keras-vae: sampler {made_by}", err=True)
+
+
+@app.command("train-prior")
+def train_prior(
+    run: Optional[Path] = RunArgument,
+    epochs: int = typer.Option(30, min=1, max=MAX_PRIOR_EPOCHS),
+    batch_size: int = typer.Option(128, min=1),
+    seed: int = SeedOption,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run's prior.keras."),
+    backend: Backend = BackendOption,
+) -> None:
+    """Train a VQ-VAE run's learned prior over its codes (a small PixelCNN) into RUN/prior.keras; generate, explore,
+    evaluate and serve then sample from it."""
+    use_backend(backend, with_tensorflow=True)
+    with user_errors():
+        from keras_vae.explore import train_prior as train_run_prior
+
+        path, nll = train_run_prior(chosen_run(run), epochs, batch_size, seed, overwrite)
+    typer.echo(f"{path} (code NLL, nats per image: train {nll['train_nll']:.3f}, held out {nll['val_nll']:.3f})")
 
 
 @app.command()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from keras_vae.errors import ConfigError
 
-__all__ = ["CROPS", "DTYPE_POLICIES", "ConfigError", "TrainConfig"]
+__all__ = ["CROPS", "DTYPE_POLICIES", "LR_SCHEDULES", "ConfigError", "TrainConfig"]
 
 
 CROPS = ("none", "center")
+LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 @dataclass
@@ -25,16 +26,21 @@ class TrainConfig:
     crop: str = "none"
     channels: int | None = None
     model: str = "vae"
-    arch: str = "conv"
+    arch: str = "dense"
     latent_dim: int = 2
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
+    epochs: int | None = None
+    """None: as many epochs as `steps` optimizer steps take (resolved once the data is known)."""
+    steps: int = 4000
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    lr_schedule: str = "cosine"
+    """cosine: from learning_rate down to 0 over the run's steps (Keras's CosineDecay); constant: learning_rate."""
     recon_loss: str = "bce"
     reduction: str = "sum"
     beta: float = 1.0
     reconstruction_weight: float = 1.0
-    kl_warmup: int = 0
+    kl_warmup: int | None = None
+    """Epochs over which the KL weight ramps up; None: the first sixth of the epochs (resolved with them)."""
     seed: int = 0
     distribute: bool = False
     dtype_policy: str = "float32"
@@ -63,14 +69,16 @@ class TrainConfig:
             ("model", self.model in MODELS, f"must be one of {', '.join(MODELS)}"),
             ("arch", self.arch in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
             ("latent_dim", self.latent_dim >= 1, "must be >= 1"),
-            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("epochs", self.epochs is None or self.epochs >= 1, "must be >= 1"),
+            ("steps", self.steps >= 1, "must be >= 1"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, f"must be one of {', '.join(LR_SCHEDULES)}"),
             ("batch_size", self.batch_size >= 1, "must be >= 1"),
             ("learning_rate", 0 < self.learning_rate < math.inf, "must be a finite number > 0"),
             ("recon_loss", self.recon_loss in RECONSTRUCTION_LOSSES, f"must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
             ("reduction", self.reduction in REDUCTIONS, f"must be one of {', '.join(REDUCTIONS)}"),
             ("beta", 0 <= self.beta < math.inf, "must be a finite number >= 0"),
             ("reconstruction_weight", 0 <= self.reconstruction_weight < math.inf, "must be a finite number >= 0"),
-            ("kl_warmup", self.kl_warmup >= 0, "must be >= 0"),
+            ("kl_warmup", self.kl_warmup is None or self.kl_warmup >= 0, "must be >= 0"),
             ("val_fraction", 0 < self.val_fraction < 1, "must lie strictly between 0 and 1"),
             ("crop", self.crop in CROPS, f"must be one of {', '.join(CROPS)}"),
             ("dtype_policy", self.dtype_policy in DTYPE_POLICIES, f"must be one of {', '.join(DTYPE_POLICIES)}"),
@@ -133,14 +141,33 @@ class TrainConfig:
             }
         return options
 
+    def steps_per_epoch(self, train_images: int) -> int:
+        return math.ceil(train_images / self.batch_size)
+
+    def resolved(self, train_images: int) -> TrainConfig:
+        """This config with its epochs set (as given, else the fewest whole epochs that hold `steps` steps) and its
+        KL warm-up (as given, else a sixth of those epochs, rounded)."""
+        epochs = self.epochs or math.ceil(self.steps / self.steps_per_epoch(train_images))
+        return replace(self, epochs=epochs, kl_warmup=round(epochs / 6) if self.kl_warmup is None else self.kl_warmup)
+
+    def learning_rate_of(self, train_images: int):
+        """What the optimizer takes as its learning rate: a number, or a cosine decay over the run's steps."""
+        import keras
+
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        total = self.resolved(train_images).epochs * self.steps_per_epoch(train_images)
+        return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=total)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, options: dict) -> TrainConfig:
-        """A config.json's options; runs written before dataset became None beside data_dir read as if it were."""
+        """A config.json's options; runs written before dataset became None beside data_dir read as if it were,
+        and those written before the learning-rate schedule as the constant rate they trained with."""
         names = {field.name for field in fields(cls)}
-        options = {key: value for key, value in options.items() if key in names}
+        options = {"lr_schedule": "constant"} | {key: value for key, value in options.items() if key in names}
         if options.get("data_dir") is not None:
             options["dataset"] = None
         return cls(**options)

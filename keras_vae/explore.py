@@ -30,7 +30,8 @@ CHUNK = 1024
 """Images generate decodes at a time, so a .npy of any size takes bounded memory."""
 GRID = 15
 MIXTURE = 10
-"""Components of the Gaussian mixture an AE's samples are drawn from."""
+"""Components of the Gaussian mixture the gmm sampler draws from."""
+SAMPLERS = ("prior", "gmm")
 
 
 @dataclass
@@ -116,32 +117,66 @@ class RunData:
             return decode(self.model, z)
         return decode(self.model, z, cycled(self.model.classes, len(z)) if label is None else np.full(len(z), label))
 
-    def samples(self, n: int = 64, rng: np.random.Generator | int = 0, label: int | None = None) -> np.ndarray:
-        """Images decoded from n draws of the prior: N(0, I) for the variational families (a CVAE's under label,
-        or the classes in turn); for an AE, which has no prior, the Gaussian mixture fitted on its training
-        codes (prior_mixture); for a VQ-VAE, codes drawn from their frequencies in training (training_codes)."""
-        rng = np.random.default_rng(rng)
-        if self.variational:
-            return self.decode(rng.standard_normal((n, self.latent_dim)).astype("float32"), label)
-        if self.model.discrete:
-            return decode(self.model, empirical_codes(self.training_codes, n, rng))
-        weights, means, factors = self.prior_mixture
+    def sampler(self, sampler: str | None = None) -> str:
+        """The sampler asked for (SAMPLERS), else the family's own: gmm for an AE, which has no prior, else prior."""
+        if sampler is None:
+            return "gmm" if self.family == "ae" else "prior"
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}", "sampler")
+        return sampler
+
+    def samples(self, n: int = 64, rng: np.random.Generator | int = 0, label: int | None = None, sampler: str | None = None) -> np.ndarray:
+        """Images decoded from n codes of a sampler (sampler_name says what each is); a CVAE's under label, or
+        the classes in turn."""
+        return self.decode(self.draw(n, np.random.default_rng(rng), self.sampler(sampler)), label)
+
+    def draw(self, n: int, rng: np.random.Generator, sampler: str) -> np.ndarray:
+        """n codes as code_decoder takes them. prior: N(0, I), or a VQ-VAE's learned prior over its codes (its
+        codes' per-position frequencies until it has one); gmm: the Gaussian mixture of the training codes (a
+        VQ-VAE's code vectors, each drawn vector snapped to its nearest code)."""
+        if sampler == "prior" and self.model.discrete:
+            from keras_vae.models.prior import sample_codes
+
+            return sample_codes(self.code_prior, n, rng) if self.code_prior else empirical_codes(self.training_codes, n, rng)
+        if sampler == "prior":
+            return rng.standard_normal((n, self.latent_dim)).astype("float32")
+        weights, means, factors = self.mixture
         component = rng.choice(len(weights), size=n, p=weights)
-        noise = rng.standard_normal((n, self.latent_dim))
-        return decode(self.model, (means[component] + np.einsum("nij,nj->ni", factors[component], noise)).astype("float32"))
+        drawn = (means[component] + np.einsum("nij,nj->ni", factors[component], rng.standard_normal((n, means.shape[1])))).astype("float32")
+        if not self.model.discrete:
+            return drawn
+        vectors = drawn.reshape(n, self.latent_dim, -1)
+        codebook = self.codebook
+        distances = np.sum(np.square(vectors[:, :, None, :] - codebook[None, None]), axis=-1)
+        return np.argmin(distances, axis=-1).astype("int32")
+
+    def sampler_name(self, sampler: str | None = None) -> str:
+        """What the sampler draws codes from, in words."""
+        sampler = self.sampler(sampler)
+        if sampler == "gmm":
+            vectors = "code vectors, snapped to the codebook" if self.model.discrete else "codes"
+            return f"gmm: a {MIXTURE}-Gaussian mixture fitted on {SUBSET:,} training images' {vectors}"
+        if not self.model.discrete:
+            return "prior: N(0, I)"
+        if self.code_prior:
+            return "prior: the learned PixelCNN prior over the codes (prior.keras)"
+        return f"prior: the codes' per-position frequencies in {SUBSET:,} training images (no learned prior yet: keras-vae train-prior)"
+
+    @cached_property
+    def code_prior(self) -> keras.Model | None:
+        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None."""
+        if not self.run.prior.exists():
+            return None
+        return self.run.load_keras(self.run.prior, "prior", "keras-vae train-prior --overwrite")
 
     @property
-    def prior_name(self) -> str:
-        if self.variational:
-            return "N(0, I)"
-        if self.model.discrete:
-            return f"the codes' per-position frequencies in {SUBSET:,} training images (not a learned prior)"
-        return f"a {MIXTURE}-Gaussian mixture fitted on training codes"
+    def codebook(self) -> np.ndarray:
+        return keras.ops.convert_to_numpy(self.model.quantizer.codebook).astype("float64")
 
     @cached_property
     def training_codes(self) -> np.ndarray:
-        """The deterministic codes of the first SUBSET training images: an AE's and a VQ-VAE's stand-in prior
-        is made from them."""
+        """The deterministic codes of the first SUBSET training images, which the gmm sampler and a VQ-VAE's
+        stand-in prior are made from."""
         from keras_vae.data import load_dataset
 
         config = self.run.read_options()
@@ -149,13 +184,14 @@ class RunData:
         return encode_means(self.model, *data.take("train", SUBSET))
 
     @cached_property
-    def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """An AE's stand-in prior: scikit-learn's GaussianMixture of MIXTURE full-covariance components fitted on
-        the codes of the first SUBSET training images; its weights, means and Cholesky factors."""
+    def mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gmm sampler: scikit-learn's GaussianMixture of MIXTURE full-covariance components fitted on the
+        training codes (a VQ-VAE's code vectors, flattened); its weights, means and Cholesky factors."""
         from sklearn.mixture import GaussianMixture
 
-        codes = self.training_codes.astype("float64")
-        mixture = GaussianMixture(min(MIXTURE, len(codes)), covariance_type="full", random_state=0).fit(codes)
+        codes = self.training_codes
+        vectors = self.codebook[codes].reshape(len(codes), -1) if self.model.discrete else codes.astype("float64")
+        mixture = GaussianMixture(min(MIXTURE, len(vectors)), covariance_type="full", reg_covar=1e-5, random_state=0).fit(vectors)
         return mixture.weights_ / mixture.weights_.sum(), mixture.means_, np.linalg.cholesky(mixture.covariances_)
 
     def grid(self, coordinates: np.ndarray) -> np.ndarray:
@@ -203,16 +239,17 @@ def draw_latent(ax, data: RunData) -> None:
     plots.draw_latent(ax, data.projection("pca"), data.labels, data.class_names, f"{data.name}: latent means{how}", axes=axes)
 
 
-def draw_samples(ax, data: RunData, columns: int = 8) -> None:
-    """Decoded draws of the prior; a CVAE's as a class x samples grid: one row per class, one z per column."""
+def draw_samples(ax, data: RunData, columns: int = 8, sampler: str | None = None) -> None:
+    """Decoded draws of a sampler (the family's own by default); a CVAE's as a class x samples grid: one row per
+    class, one z per column."""
     if not data.model.conditional:
-        plots.draw_image(ax, plots.tile(data.samples()), f"{data.name}: decoded z ~ {data.prior_name}")
+        plots.draw_image(ax, plots.tile(data.samples(sampler=sampler)), f"{data.name}: decoded samples\n{data.sampler_name(sampler)}")
         return
     classes = min(data.model.classes, MAX_CLASS_ROWS)
-    z = np.random.default_rng(0).standard_normal((columns, data.latent_dim)).astype("float32")
+    z = data.draw(columns, np.random.default_rng(0), data.sampler(sampler))
     rows = np.concatenate([data.decode(z, label) for label in range(classes)])
     names = ", ".join(data.class_name(label) for label in range(classes))
-    plots.draw_image(ax, plots.tile(rows, columns), f"{data.name}: one class a row ({names}), one z ~ N(0, I) a column")
+    plots.draw_image(ax, plots.tile(rows, columns), f"{data.name}: one class a row ({names}), one z a column\n{data.sampler_name(sampler)}")
 
 
 def draw_grid(ax, data: RunData, radius: float = 1.5) -> None:
@@ -252,7 +289,7 @@ def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
         return {
             "reconstructions": lambda: view("reconstructions", data),
             "codebook_usage": lambda: codebook_usage(data),
-            "samples": lambda: view("samples", data),
+            **sample_figures(data),
         }
     drawings = {"reconstructions": lambda: view("reconstructions", data), "latent": lambda: view("latent", data)}
     if data.latent_dim > 2:
@@ -260,11 +297,20 @@ def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
     if data.latent_dim == 2:
         drawings["latent_grid"] = lambda: view("latent_grid", data, radius=radius)
         drawings["latent_grid_quantiles"] = lambda: quantile_grid(data)
-    drawings["samples"] = lambda: view("samples", data)
+    drawings |= sample_figures(data)
     drawings["interpolation"] = lambda: interpolation(data)
     if data.variational:
         drawings["kl_per_dimension"] = lambda: kl_bars(data)
     return drawings
+
+
+def sample_figures(data: RunData) -> dict[str, Callable[[], Figure]]:
+    """samples.png from the family's own sampler, and samples_OTHER.png from each other sampler."""
+    own = data.sampler()
+    return {
+        "samples" if sampler == own else f"samples_{sampler}": lambda sampler=sampler: view("samples", data, sampler=sampler)
+        for sampler in sorted(SAMPLERS, key=lambda sampler: sampler != own)
+    }
 
 
 def view(name: str, data: RunData, **options) -> Figure:
@@ -324,9 +370,10 @@ def interpolation(data: RunData, steps: int = 10) -> Figure:
     return figure
 
 
-def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list[Path]:
-    """The shared views of several runs side by side, and out/index.md embedding them with final metrics;
-    existing files in out are replaced only with overwrite."""
+def compare(paths: list[str | Path], out: Path, overwrite: bool = False, quality_images: int = 1000) -> list[Path]:
+    """The shared views of several runs side by side, and out/index.md embedding them with final metrics and the
+    quality of each run's samples (none with quality_images 0); existing files in out are replaced only with
+    overwrite."""
     runs = [RunData.load(path) for path in paths]
     last_epochs = [data.run.read_last_epoch() for data in runs]
     views = [v for v in VIEWS if all(applies(v, data) for data in runs)]
@@ -336,11 +383,31 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False) -> list
         for ax, data in zip(axes, runs):
             VIEWS[view](ax, data)
         plots.save(figure, target)
-    write_text_atomic(targets[-1], summary_page(runs, last_epochs, views))
+    qualities = compared_quality(runs, quality_images) if quality_images else None
+    write_text_atomic(targets[-1], summary_page(runs, last_epochs, views, qualities))
     return targets
 
 
-def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str]) -> str:
+def compared_quality(runs: list[RunData], images: int) -> tuple[list[dict], str]:
+    """Each run's sample quality from its own sampler, all in the first run's feature space when the runs share
+    their data (else each in its own, and the page says the distances do not compare); and a note."""
+    from keras_vae.data import load_dataset
+    from keras_vae.quality import run_feature_space, run_sample_quality
+
+    def source_of(data: RunData):
+        config = data.run.read_options()
+        return load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+
+    shared = len({(data.config["data"]["source"], tuple(data.config["data"]["input_shape"])) for data in runs}) == 1
+    sources = [source_of(data) for data in runs]
+    space = run_feature_space(runs[0].run.target(runs[0].run.classifier), sources[0]) if shared else None
+    qualities = [run_sample_quality(data, source, images=images, space=space) for data, source in zip(runs, sources)]
+    if not shared:
+        return qualities, "The runs were trained on different data, so each is measured in its own feature space: their distances do not compare."
+    return qualities, f"Every run measured in {qualities[0]['features']} (of {runs[0].name}), against {qualities[0]['quality_images']:,} held-out images."
+
+
+def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str], qualities: tuple[list[dict], str] | None = None) -> str:
     columns = ["loss", "reconstruction_loss", "kl_loss", "val_loss"]
     lines = ["# keras-vae compare", "", "| run | model | arch | latent | epochs | " + " | ".join(columns) + " |"]
     lines.append("|" + " --- |" * (5 + len(columns)))
@@ -349,18 +416,36 @@ def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str])
         values = [f"{float(last[c]):.2f}" if c in last else "-" for c in columns]
         lines.append(f"| {data.name} | {options['model']} | {options['arch']} | {options['latent_dim']} | {last['epoch']} | " + " | ".join(values) + " |")
     lines.append("")
+    if qualities:
+        lines += quality_table(runs, *qualities)
     for view in views:
         lines += [f"## {view.replace('_', ' ')}", "", f"![{view}]({view}.png)", ""]
     return "\n".join(lines)
 
 
+def quality_table(runs: list[RunData], qualities: list[dict], note: str) -> list[str]:
+    """The sample-quality section of compare's page."""
+    columns = ["frechet_distance", "precision", "recall", "confidence", "largest_class_share"]
+    lines = ["## sample quality", "", note, "", "| run | sampler | " + " | ".join(columns) + " |", "|" + " --- |" * (2 + len(columns))]
+    for data, quality in zip(runs, qualities):
+        values = [f"{quality[column]:.3g}" if column in quality else "-" for column in columns]
+        lines.append(f"| {data.name} | {quality['sampler']} | " + " | ".join(values) + " |")
+    return [*lines, ""]
+
+
 def generate(
-    path: str | Path, n: int, seed: int, out: Path | None = None, overwrite: bool = False, label: str | None = None
+    path: str | Path,
+    n: int,
+    seed: int,
+    out: Path | None = None,
+    overwrite: bool = False,
+    label: str | None = None,
+    sampler: str | None = None,
 ) -> tuple[Path, str]:
-    """n images decoded from draws of the run's prior (RunData.samples), saved as a .png grid (at most PNG_IMAGES)
-    or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a chunk at a time; out defaults to
-    RUN/figures/generated.png. A CVAE's are of one class, label (a number or a class name), or of the classes
-    in turn. Returns where, and what z was drawn from."""
+    """n images decoded from codes of a sampler (RunData.samples; the family's own by default), saved as a .png
+    grid (at most PNG_IMAGES) or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a chunk at a
+    time; out defaults to RUN/figures/generated.png. A CVAE's are of one class, label (a number or a class name),
+    or of the classes in turn. Returns where, and which sampler made them, in words."""
     suffix = out.suffix if out else ".png"
     if suffix not in (".png", ".npy"):
         raise ConfigError(f"out must end in .png or .npy, got {out}", "out")
@@ -370,23 +455,48 @@ def generate(
         raise ConfigError(f"n is {n}, more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer", "n")
     data = RunData.load(path)
     chosen = data.label_of(label)
+    sampler = data.sampler(sampler)
     out = data.run.output(out, "generated.png", overwrite)
     rng = np.random.default_rng(seed)
     if suffix == ".png":
         import imageio.v2 as imageio
 
-        picture = plots.tile(to_uint8(data.samples(n, rng, chosen)))
+        picture = plots.tile(to_uint8(data.samples(n, rng, chosen, sampler)))
         write_atomic(out, lambda temporary: imageio.imwrite(temporary, picture.squeeze()))
-        return out, data.prior_name
+        return out, data.sampler_name(sampler)
     shape = (n, *data.images.shape[1:])
     check_free_space(out.parent, math.prod(shape) * 4, f"{n} images as .npy")
 
     def write(temporary: Path) -> None:
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype="float32", shape=shape)
         for start in range(0, n, CHUNK):
-            array[start : start + CHUNK] = data.samples(min(CHUNK, n - start), rng, chosen)
+            array[start : start + CHUNK] = data.samples(min(CHUNK, n - start), rng, chosen, sampler)
         array.flush()
         del array
 
     write_atomic(out, write)
-    return out, data.prior_name
+    return out, data.sampler_name(sampler)
+
+
+def train_prior(path: str | Path, epochs: int, batch_size: int = 128, seed: int = 0, overwrite: bool = False) -> tuple[Path, dict]:
+    """Fit a VQ-VAE run's learned prior over its codes (models.prior) on the codes of all its training images and
+    write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample from; an existing prior
+    is replaced only with overwrite. Returns where, and its negative log-likelihood of training and held-out
+    codes in nats per image."""
+    from keras_vae.data import load_dataset
+    from keras_vae.files import write_atomic
+    from keras_vae.models.prior import train_code_prior
+
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}", "epochs")
+    data = RunData.load(path)
+    if not data.model.discrete:
+        raise ConfigError(f"{data.name} is a {data.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other runs take --sampler gmm)")
+    if data.run.prior.exists() and not overwrite:
+        raise RunError(f"{data.run.prior} exists: give --overwrite to train it again")
+    config = data.run.read_options()
+    source = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+    codes = {split: np.concatenate([encode_means(data.model, batch) for batch in source.batches(split, 1024)]) for split in ("train", "val")}
+    prior, nll = train_code_prior(codes["train"], codes["val"], data.model.codebook_size, epochs, batch_size, seed)
+    write_atomic(data.run.target(data.run.prior), lambda temporary: prior.save(temporary))
+    return data.run.prior, nll

@@ -171,21 +171,32 @@ def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str)
     return metrics
 
 
-def evaluate_run(path, k: int = 1000, seed: int = 0) -> dict:
-    """The metrics of a run's model on its test split (the held-out validation images when it has none)."""
+def evaluate_run(
+    path, k: int = 1000, seed: int = 0, sampler: str | None = None, quality_images: int = 2000, fid_weights=None
+) -> dict:
+    """The metrics of a run's model on its test split (the held-out validation images when it has none), and the
+    quality of its samples from a sampler against as many of those images (quality.run_sample_quality; none
+    with quality_images 0)."""
     from pathlib import Path
 
     from keras_vae.data import load_dataset
     from keras_vae.errors import ConfigError
-    from keras_vae.runs import Run
+    from keras_vae.explore import RunData
+    from keras_vae.quality import NEIGHBOURS, run_sample_quality
 
     if not 1 <= k <= MAX_K:
         raise ConfigError(f"k must lie between 1 and {MAX_K}, got {k}", "k")
-    run = Run(Path(path))
-    config = run.read_options()
-    model = run.load_model()
+    run = RunData.load(Path(path))
+    config = run.run.read_options()
+    model = run.model
+    run.sampler(sampler)  # a wrong sampler is refused before anything runs
     data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+    quality = {}
+    if quality_images and data.val.count <= NEIGHBOURS + 1:
+        quality = {"quality_note": f"sample quality needs more than {NEIGHBOURS + 1} held-out images and {run.name} has {data.val.count}, so it is left out"}
+    elif quality_images:
+        quality = run_sample_quality(run, data, sampler, quality_images, fid_weights, seed)
     if config.model in NO_LIKELIHOOD:
         metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
-        return {"run": str(run.root), "model": config.model, **metrics, "note": NO_LIKELIHOOD[config.model]}
-    return {"run": str(run.root), "model": config.model, **evaluate_vae(model, data.pairs("val", batch_size(k)), k, config.recon_loss, seed)}
+        return {"run": str(run.run.root), "model": config.model, **metrics, **quality, "note": NO_LIKELIHOOD[config.model]}
+    return {"run": str(run.run.root), "model": config.model, **evaluate_vae(model, data.pairs("val", batch_size(k)), k, config.recon_loss, seed), **quality}

@@ -43,6 +43,10 @@ class Run:
     snapshots = property(lambda self: self.root / "snapshots")
     figures = property(lambda self: self.root / "figures")
     export = property(lambda self: self.root / "export")
+    prior = property(lambda self: self.root / "prior.keras")
+    """A VQ-VAE's learned prior over its codes (keras-vae train-prior)."""
+    classifier = property(lambda self: self.root / "classifier.keras")
+    """The classifier whose features sample quality is measured in (evaluate trains it once)."""
     aside = property(lambda self: self.root.with_name(f".{self.root.name}.replaced"))
     """Where --overwrite keeps the run it replaces until the new run has finished an epoch."""
 
@@ -118,13 +122,19 @@ class Run:
         config = self.read_config()  # a run of another format is refused before its model is read
         if not self.model.exists():
             raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
-        check_regular(self.model, MODEL_BYTES, "model.keras")
-        try:
-            model = keras.saving.load_model(self.model, compile=False, safe_mode=True)
-        except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
-            raise RunError(f"cannot load {self.model}: {type(error).__name__}: {error}".splitlines()[0]) from error
+        model = self.load_keras(self.model, "model.keras", "train the run again with --overwrite")
         self.check_model(model, config)
         return model
+
+    def load_keras(self, path: Path, what: str, remedy: str):
+        """A .keras file of the run in Keras' safe mode, without its optimizer; one line naming it if it cannot load."""
+        import keras
+
+        check_regular(path, MODEL_BYTES, what)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as error:  # a damaged zip, config or weights file: Keras raises many kinds
+            raise RunError(f"cannot load {path}: {type(error).__name__}: {error}".splitlines()[0] + f"; {remedy}") from error
 
     def check_model(self, model, config: dict) -> None:
         """Refuse a model.keras that is not the model config.json describes (one copied from another run)."""

@@ -137,6 +137,7 @@ def train_run(
     Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed.
     Of several processes training the run together, rank 0 alone reads and writes the run folder and returns
     the summary; the others return None."""
+    config = config.resolved(data.train.count)
     if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
     classes = conditioning(config, data)
@@ -154,7 +155,7 @@ def train_run(
         model = build_model(
             config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options(data.train.count, classes)
         )
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), steps_per_execution=config.steps_per_execution)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate_of(data.train.count)), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)
         if processes.writes:
             backup.restore(model)

@@ -71,8 +71,9 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from keras_vae import MODELS
     from keras_vae.architectures import ARCHITECTURES
     from keras_vae.backends import SUPPORTED_BACKENDS
-    from keras_vae.config import CROPS, DTYPE_POLICIES
+    from keras_vae.config import CROPS, DTYPE_POLICIES, LR_SCHEDULES
     from keras_vae.embed import SPLITS
+    from keras_vae.explore import SAMPLERS
     from keras_vae.export import FORMATS
     from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
     from keras_vae.models.quantizer import CODEBOOK_UPDATES
@@ -88,6 +89,8 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
         (main.Crop, CROPS),
         (main.ModelKind, (*MODELS, "both")),
         (main.Split, SPLITS),
+        (main.Sampler, SAMPLERS),
+        (main.LrSchedule, LR_SCHEDULES),
         (main.CodebookUpdate, CODEBOOK_UPDATES),
     ]:
         assert [member.value for member in enum] == list(values)

@@ -55,9 +55,9 @@ def test_training_snapshots_every_epoch(runs):
 @pytest.mark.parametrize(
     "run, expected",
     [
-        ("vae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "interpolation", "kl_per_dimension"}),
-        ("ae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "interpolation"}),
-        ("vae3", {"reconstructions", "latent", "latent_tsne", "samples", "interpolation", "kl_per_dimension"}),
+        ("vae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "samples_gmm", "interpolation", "kl_per_dimension"}),
+        ("ae", {"reconstructions", "latent", "latent_grid", "latent_grid_quantiles", "samples", "samples_prior", "interpolation"}),
+        ("vae3", {"reconstructions", "latent", "latent_tsne", "samples", "samples_gmm", "interpolation", "kl_per_dimension"}),
     ],
 )
 def test_explore_writes_every_figure(runs, run, expected):
@@ -296,9 +296,9 @@ def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(ru
 
     result = cli("generate", runs["ae"], "--n", 4, "--out", tmp_path / "g.npy")
     assert result.exit_code == 0, result.output
-    assert f"the model has no prior over its codes: they were drawn from a {MIXTURE}-Gaussian mixture fitted on training codes" in result.stderr
+    assert f"keras-vae: sampler gmm: a {MIXTURE}-Gaussian mixture fitted on 2,000 training images' codes" in result.stderr
     data = RunData.load(runs["ae"])
-    weights, means, factors = data.prior_mixture
+    weights, means, factors = data.mixture
     assert weights.sum() == pytest.approx(1.0) and means.shape == (MIXTURE, 2) and factors.shape == (MIXTURE, 2, 2)
     codes = keras_vae.snapshots.encode_means(data.model, make_images())
     assert np.allclose(weights @ means, codes.mean(0), atol=0.05 * np.abs(codes).max())

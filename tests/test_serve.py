@@ -82,6 +82,15 @@ def test_a_cvae_decodes_under_the_class_picked(client):
     assert np.abs(two - three).max() > 0
 
 
+def test_samples_come_from_the_runs_sampler_and_say_which(client, runs):
+    drawn = client.get("/api/runs/0/samples?n=5").json()
+    assert drawn["sampler"] == "prior: N(0, I)" and len(drawn["images"]) == 5
+    assert all(from_png(url).shape == (8, 8) for url in drawn["images"])
+    mixture = client.get("/api/runs/0/samples?n=3&sampler=gmm").json()
+    assert mixture["sampler"].startswith("gmm: a 10-Gaussian mixture") and len(mixture["images"]) == 3
+    assert client.get("/api/runs").json()["runs"][0]["sampler"] == "prior: N(0, I)"
+
+
 def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
     data = ServedRun.load(runs[0]).data
     shown = client.get("/api/runs/0/images/3").json()
@@ -104,6 +113,9 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
         ("get", "/api/runs/0/points?epoch=9", None, 400, "epoch 9 has no snapshot"),
         ("get", "/api/runs/0/points?epoch=x", None, 400, "epoch must be a whole number"),
         ("get", "/api/runs/0/images/8", None, 400, "index must lie between 0 and 7"),
+        ("get", "/api/runs/0/samples?n=0", None, 400, "n must lie between 1 and 256"),
+        ("get", "/api/runs/0/samples?n=-1", None, 400, "n must be a whole number"),
+        ("get", "/api/runs/0/samples?sampler=uniform", None, 400, "sampler must be one of prior, gmm"),
         ("get", "/static/../runs.py", None, 404, ""),
         ("get", "/static/..%2Fruns.py", None, 404, ""),
         ("get", "/static/index.html", None, 404, "no static file"),
@@ -184,6 +196,9 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         wait.until(lambda b: decoded[0].get_attribute("src") != before)
         ActionChains(browser).move_to_element_with_offset(canvas, -80, -80).click_and_hold().move_by_offset(160, 160).release().perform()
         wait.until(lambda b: len(panels[0].find_elements(By.CSS_SELECTOR, ".strip img")) == 10)
+        panels[1].find_element(By.CSS_SELECTOR, "button.sample").click()
+        wait.until(lambda b: len(panels[1].find_elements(By.CSS_SELECTOR, ".strip img")) == 10)
+        assert panels[1].find_element(By.CSS_SELECTOR, ".strip .sampler").text == "prior: N(0, I)"
         assert browser.find_element(By.ID, "error").text == ""
         browser.save_screenshot(str(os.environ.get("KERAS_VAE_SCREENSHOT", tmp_path / "serve.png")))
     finally:

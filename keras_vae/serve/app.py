@@ -7,6 +7,8 @@ API over the runs it was given, addressed by their place in that list, so no req
     GET  /api/runs/I/points        the fixed images on the plane with their labels (?epoch=N: as at that epoch)
     POST /api/runs/I/decode        {"points": [[x, y], ...]} or {"z": [[...], ...]}, optional "label": PNGs
     GET  /api/runs/I/images/J      a fixed image, its reconstruction and its code
+    GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by default),
+                                   and which sampler made them
 
 Every error is JSON, {"error": "..."}, with status 400 (a bad request) or 404 (nothing there).
 """
@@ -72,6 +74,12 @@ def create_app(runs: list[ServedRun]) -> Starlette:
             raise ConfigError(f"label must be a whole number, got {label!r}", "label")
         return JSONResponse({"images": run.decode(body.get("points"), body.get("z"), label)})
 
+    async def samples(request: Request) -> Response:
+        n = request.query_params.get("n", "10")
+        if not n.isdigit():
+            raise ConfigError(f"n must be a whole number, got {n!r}", "n")
+        return JSONResponse(run_of(request).samples(int(n), request.query_params.get("sampler")))
+
     async def image(request: Request) -> Response:
         return JSONResponse(run_of(request).image(request.path_params["index"]))
 
@@ -88,5 +96,6 @@ def create_app(runs: list[ServedRun]) -> Starlette:
         Route("/api/runs/{run:int}/points", points),
         Route("/api/runs/{run:int}/decode", decode, methods=["POST"]),
         Route("/api/runs/{run:int}/images/{index:int}", image),
+        Route("/api/runs/{run:int}/samples", samples),
     ]
     return Starlette(routes=routes, exception_handlers={ConfigError: bad_request, HTTPException: http_error})

@@ -73,6 +73,7 @@ class ServedRun:
             "class_names": data.class_names,
             "epochs": [int(snapshot["epoch"]) for snapshot in self.snapshots],
             "images": len(data.images),
+            "sampler": data.sampler_name(),
         }
 
     def points(self, epoch: int | None = None) -> dict:
@@ -100,6 +101,14 @@ class ServedRun:
 
         images = keras.ops.convert_to_numpy(self.data.model.code_decoder(inputs, training=False))
         return [png(image) for image in images]
+
+    def samples(self, n: int, sampler: str | None = None) -> dict:
+        """PNGs of n new images from a sampler (the run's own by default), and which sampler it is, in words; a
+        CVAE's of the classes in turn. Each request draws afresh."""
+        if not 1 <= n <= MAX_DECODES:
+            raise ConfigError(f"n must lie between 1 and {MAX_DECODES}, got {n}", "n")
+        images = self.data.samples(n, np.random.default_rng(), sampler=sampler)
+        return {"sampler": self.data.sampler_name(sampler), "images": [png(image) for image in images]}
 
     def image(self, index: int) -> dict:
         """A fixed image, its reconstruction and its code."""

@@ -57,6 +57,9 @@ class Panel {
       slider.addEventListener("input", () => { value.textContent = `epoch ${epochs[slider.value]}`; this.load(epochs[slider.value]).catch(showError); });
       controls.push(el("label", {}, value, slider));
     }
+    const sample = el("button", { type: "button", className: "sample", title: this.info.sampler }, "sample");
+    sample.addEventListener("click", () => this.sample().catch(showError));
+    controls.push(sample);
     this.z = new Array(this.info.latent_dim).fill(0);
     for (let d = 0; d < Math.min(this.info.latent_dim, MAX_SLIDERS); d++) {
       const slider = el("input", { type: "range", min: -3, max: 3, step: 0.05, value: 0, className: "dimension" });
@@ -64,6 +67,12 @@ class Panel {
       controls.push(el("label", {}, `z[${d}]`, slider));
     }
     return controls;
+  }
+
+  async sample() {
+    const data = await api(`/api/runs/${this.index}/samples?n=${STRIP}`);
+    this.strip.replaceChildren(el("span", { className: "sampler" }, data.sampler),
+      ...data.images.map((src) => el("img", { src, alt: "sample" })));
   }
 
   async load(epoch) {
