@@ -469,6 +469,7 @@ def explore(
     run: Optional[Path] = RunArgument,
     out: Optional[Path] = typer.Option(None, help="Where the PNGs go. Default: RUN/figures."),
     radius: float = typer.Option(1.5, min=0, max=MAX_RADIUS, help="The decoded latent grid spans [-radius, radius]^2 (2-D latents)."),
+    sampler: Optional[Sampler] = SamplerOption,
     overwrite: bool = OverwriteOption,
     backend: Backend = BackendOption,
 ) -> None:
@@ -477,7 +478,7 @@ def explore(
     with user_errors():
         from keras_vae.explore import explore as explore_run
 
-        for path in explore_run(chosen_run(run), out, radius, overwrite):
+        for path in explore_run(chosen_run(run), out, radius, overwrite, sampler and sampler.value):
             typer.echo(path)
 
 

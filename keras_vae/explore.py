@@ -272,24 +272,28 @@ def applies(view: str, data: RunData) -> bool:
     return view != "latent_grid" or data.latent_dim == 2
 
 
-def explore(path: str | Path, out: Path | None = None, radius: float = 1.5, overwrite: bool = False) -> list[Path]:
-    """Every picture of one run, as PNGs in out (default RUN/figures); in a folder the user named, existing
-    files are replaced only with overwrite, and every name is checked before anything is drawn."""
+def explore(
+    path: str | Path, out: Path | None = None, radius: float = 1.5, overwrite: bool = False, sampler: str | None = None
+) -> list[Path]:
+    """Every picture of one run, as PNGs in out (default RUN/figures), the samples from sampler (the family's own
+    by default); in a folder the user named, existing files are replaced only with overwrite, and every name is
+    checked before anything is drawn."""
     if not 0 < radius < math.inf:
         raise ConfigError(f"radius must be a finite number > 0, got {radius}", "radius")
     data = RunData.load(path)
-    drawings = figures(data, radius)
+    drawings = figures(data, radius, data.sampler(sampler))
     targets = [data.run.output(out and out / f"{name}.png", f"{name}.png", overwrite) for name in drawings]
     return [plots.save(draw(), target) for draw, target in zip(drawings.values(), targets)]
 
 
-def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
-    """Every picture explore draws for this run, by file name; each is drawn when called."""
+def figures(data: RunData, radius: float, sampler: str | None = None) -> dict[str, Callable[[], Figure]]:
+    """Every picture explore draws for this run, by file name, the samples from sampler (the family's own by
+    default); each is drawn when called."""
     if data.model.discrete:
         return {
             "reconstructions": lambda: view("reconstructions", data),
             "codebook_usage": lambda: codebook_usage(data),
-            **sample_figures(data),
+            "samples": lambda: view("samples", data, sampler=sampler),
         }
     drawings = {"reconstructions": lambda: view("reconstructions", data), "latent": lambda: view("latent", data)}
     if data.latent_dim > 2:
@@ -297,20 +301,11 @@ def figures(data: RunData, radius: float) -> dict[str, Callable[[], Figure]]:
     if data.latent_dim == 2:
         drawings["latent_grid"] = lambda: view("latent_grid", data, radius=radius)
         drawings["latent_grid_quantiles"] = lambda: quantile_grid(data)
-    drawings |= sample_figures(data)
+    drawings["samples"] = lambda: view("samples", data, sampler=sampler)
     drawings["interpolation"] = lambda: interpolation(data)
     if data.variational:
         drawings["kl_per_dimension"] = lambda: kl_bars(data)
     return drawings
-
-
-def sample_figures(data: RunData) -> dict[str, Callable[[], Figure]]:
-    """samples.png from the family's own sampler, and samples_OTHER.png from each other sampler."""
-    own = data.sampler()
-    return {
-        "samples" if sampler == own else f"samples_{sampler}": lambda sampler=sampler: view("samples", data, sampler=sampler)
-        for sampler in sorted(SAMPLERS, key=lambda sampler: sampler != own)
-    }
 
 
 def view(name: str, data: RunData, **options) -> Figure:

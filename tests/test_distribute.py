@@ -20,7 +20,7 @@ from cli.main import app
 
 BACKEND = keras.backend.backend()
 DEVICES = {"jax": 4, "tensorflow": 2}
-TRAIN = ["train", "--model", "ae", "--arch", "conv", "--epochs", "3", "--batch-size", "16"]
+TRAIN = ["train", "--model", "ae", "--arch", "conv", "--epochs", "3", "--batch-size", "16", "--learning-rate", "1e-3", "--lr-schedule", "constant"]
 
 
 def split_cpu() -> None:

@@ -216,9 +216,11 @@ def test_generate_and_explore_say_which_sampler_made_the_images(runs):
     np.testing.assert_allclose(np.load(runs["root"] / "g.npy"), RunData.load(runs["vae"]).samples(4, 0, sampler="gmm"), atol=1e-6)
     own = cli("generate", runs["ae"], "--n", 4)
     assert own.exit_code == 0 and "sampler gmm:" in own.stderr
-    explored = cli("explore", runs["ae"])
+    explored = cli("explore", runs["ae"], "--sampler", "prior", "--out", runs["root"] / "ae-prior")
     assert explored.exit_code == 0, explored.output
-    assert (runs["ae"] / "figures" / "samples.png").exists() and (runs["ae"] / "figures" / "samples_prior.png").exists()
+    assert (runs["root"] / "ae-prior" / "samples.png").exists()
+    refused = cli("explore", runs["ae"], "--sampler", "none")
+    assert refused.exit_code == 2 and "'none' is not one of 'prior', 'gmm'" in refused.stderr
 
 
 def test_the_code_prior_is_causal_and_learns_which_code_follows_which():

@@ -197,8 +197,9 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         ActionChains(browser).move_to_element_with_offset(canvas, -80, -80).click_and_hold().move_by_offset(160, 160).release().perform()
         wait.until(lambda b: len(panels[0].find_elements(By.CSS_SELECTOR, ".strip img")) == 10)
         panels[1].find_element(By.CSS_SELECTOR, "button.sample").click()
-        wait.until(lambda b: len(panels[1].find_elements(By.CSS_SELECTOR, ".strip img")) == 10)
+        wait.until(lambda b: panels[1].find_elements(By.CSS_SELECTOR, ".strip .sampler"))
         assert panels[1].find_element(By.CSS_SELECTOR, ".strip .sampler").text == "prior: N(0, I)"
+        assert len(panels[1].find_elements(By.CSS_SELECTOR, ".strip img")) == 10
         assert browser.find_element(By.ID, "error").text == ""
         browser.save_screenshot(str(os.environ.get("KERAS_VAE_SCREENSHOT", tmp_path / "serve.png")))
     finally:

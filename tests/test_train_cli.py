@@ -103,7 +103,7 @@ def test_offline_download_says_to_use_data_dir(tmp_path, monkeypatch):
     result = invoke("--dataset", "kmnist", "--output-dir", tmp_path)
     assert result.exit_code == 2
     assert "could not download 'kmnist' (ConnectionError)" in result.stderr and "--data-dir" in result.stderr
-    assert [path.name for path in tmp_path.iterdir()] == [".kmnist-conv-z2-vae.lock"], "a failed start leaves no run folder"
+    assert [path.name for path in tmp_path.iterdir()] == [".kmnist-dense-z2-vae.lock"], "a failed start leaves no run folder"
 
 
 def test_without_network_a_download_fails_at_once_in_one_line(tmp_path, monkeypatch):
