@@ -114,6 +114,7 @@ def test_evaluate_json(runs):
     metrics = json.loads(result.stdout)
     assert metrics["images"] == 12 and metrics["k"] == 20 and len(metrics["kl_per_dimension"]) == 2
     assert metrics["iw_nll"] <= metrics["neg_elbo"]
+    assert sum(metrics["kl_per_dimension"]) == pytest.approx(metrics["kl"], abs=1e-3)  # each dimension's mean, rounded to 1e-4
     autoencoder = json.loads(cli("evaluate", runs["ae"], "--json").stdout)
     assert "iw_nll" not in autoencoder and "no likelihood" in autoencoder["note"]
     table = cli("evaluate", runs["ae"]).stdout

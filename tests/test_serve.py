@@ -91,6 +91,21 @@ def test_samples_come_from_the_runs_sampler_and_say_which(client, runs):
     assert client.get("/api/runs").json()["runs"][0]["sampler"] == "prior: N(0, I)"
 
 
+def test_the_plane_of_a_3d_latent_is_its_pca_and_maps_back_into_that_plane(runs):
+    served = ServedRun.load(runs[1])
+    z = served.data.z.astype("float64")
+    mean = z.mean(0)
+    components = np.linalg.svd(z - mean, full_matrices=False)[2][:2]  # the first two principal directions
+    projected = (z - mean) @ components.T
+    plane = served.plane(z)
+    signs = np.sign(np.sum(plane * projected, axis=0))  # a principal direction's sign is arbitrary
+    np.testing.assert_allclose(plane * signs, projected, atol=1e-4)
+    points = np.random.default_rng(0).normal(size=(5, 2))
+    back = served.latent(points)
+    np.testing.assert_allclose(back, mean + (points * signs) @ components, atol=1e-4)
+    np.testing.assert_allclose(served.plane(back), points, atol=1e-6)
+
+
 def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
     data = ServedRun.load(runs[0]).data
     shown = client.get("/api/runs/0/images/3").json()
