@@ -225,12 +225,12 @@ def test_generate_and_explore_say_which_sampler_made_the_images(runs):
 
 def test_the_code_prior_is_causal_and_learns_which_code_follows_which():
     rng = np.random.default_rng(6)
-    first = rng.integers(0, 4, 2000)
+    first = rng.integers(0, 4, 1000)
     codes = np.stack([first, (first + 1) % 4, (first + 2) % 4], axis=1)  # the later codes follow from the first
     np.testing.assert_array_equal(shift_right(codes[:2], 9), [[9, codes[0, 0], codes[0, 1]], [9, codes[1, 0], codes[1, 1]]])
-    prior, nll = train_code_prior(codes[:1800], codes[1800:], codebook_size=6, epochs=30, batch_size=64)
+    prior, nll = train_code_prior(codes[:800], codes[800:], codebook_size=6, epochs=25, batch_size=32)
     assert nll["val_nll"] == pytest.approx(math.log(4), abs=0.15)  # only the first code is uncertain
-    assert code_nll(prior, codes[1800:]) == pytest.approx(nll["val_nll"])
+    assert code_nll(prior, codes[800:]) == pytest.approx(nll["val_nll"])
     drawn = sample_codes(prior, 400, np.random.default_rng(7))
     assert np.mean(drawn[:, 1] == (drawn[:, 0] + 1) % 4) > 0.95 and np.mean(drawn[:, 2] == (drawn[:, 0] + 2) % 4) > 0.95
     assert set(np.unique(drawn[:, 0])) == {0, 1, 2, 3}
