@@ -191,3 +191,37 @@ def test_rgba_arrays_lose_their_alpha_and_keep_their_colours(tmp_path):
     images, _ = data.take("train", 12)
     found = {tuple(np.round(image * 255).astype(int).ravel()) for image in images}
     assert found <= {tuple(image[..., :3].astype(int).ravel()) for image in rgba} and len(found) == data.train.count
+
+
+def test_embed_crops_as_train_did_and_names_each_images_class(tmp_path):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from keras_vae.runs import Run
+
+    rng = np.random.default_rng(8)
+    pictures = {}
+    for name in ("left", "right"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(6):
+            image = rng.integers(0, 256, (6, 10), dtype="uint8")  # 6 x 10: a centre crop to 6 x 6 keeps columns 2-7
+            imageio.imwrite(tmp_path / "data" / name / f"{i}.png", image)
+            pictures[(name, i)] = image
+    flags = ["--data-dir", tmp_path / "data", "--epochs", 1, "--arch", "dense", "--batch-size", 4, "--image-size", 6, "--crop", "center"]
+    assert CliRunner().invoke(app, ["train", *map(str, flags), "--output-dir", str(tmp_path / "runs"), "--name", "c"]).exit_code == 0
+    out = tmp_path / "z.csv"
+    result = CliRunner().invoke(app, ["embed", str(tmp_path / "runs" / "c"), "--split", "train", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    model = Run(tmp_path / "runs" / "c").load_model()
+    names = list(pictures)
+    cropped = np.stack([pictures[key][:, 2:8, None] for key in names]).astype("float32") / 255
+    expected = to_numpy(model.encoder(cropped)[0])
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 11  # 12 images, one held out (--val-fraction 0.1)
+    for row in rows:
+        z = np.array([float(row["z_mean_0"]), float(row["z_mean_1"])])
+        match = int(np.argmin(np.abs(expected - z).sum(1)))
+        np.testing.assert_allclose(expected[match], z, atol=1e-5)
+        assert row["class"] == names[match][0] and int(row["label"]) == ("left", "right").index(names[match][0])
