@@ -45,13 +45,11 @@ def train(name: str, flags: list[str], out: Path) -> float:
 def measure(runs: dict[str, Path], images: int, prior_epochs: int) -> dict[str, dict]:
     """Sample quality of every run for both samplers, in the first run's classifier's features; a VQ-VAE's prior
     sampler before and after `keras-vae train-prior`."""
-    from keras_vae.data import load_dataset
     from keras_vae.explore import RunData, train_prior
     from keras_vae.quality import run_feature_space, run_sample_quality
 
     first = RunData.load(next(iter(runs.values())))
-    config = first.run.read_options()
-    source = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+    source = first.source
     space = run_feature_space(first.run.classifier, source)
     results = {}
     for name, path in runs.items():

@@ -145,10 +145,10 @@ class RunData:
         drawn = (means[component] + np.einsum("nij,nj->ni", factors[component], rng.standard_normal((n, means.shape[1])))).astype("float32")
         if not self.model.discrete:
             return drawn
-        vectors = drawn.reshape(n, self.latent_dim, -1)
         codebook = self.codebook
-        distances = np.sum(np.square(vectors[:, :, None, :] - codebook[None, None]), axis=-1)
-        return np.argmin(distances, axis=-1).astype("int32")
+        vectors = drawn.reshape(n * self.latent_dim, -1)
+        distances = np.sum(np.square(codebook), axis=1) - 2 * vectors @ codebook.T  # |v - c|², less |v|²
+        return np.argmin(distances, axis=1).reshape(n, self.latent_dim).astype("int32")
 
     def sampler_name(self, sampler: str | None = None) -> str:
         """What the sampler draws codes from, in words."""
@@ -174,14 +174,18 @@ class RunData:
         return keras.ops.convert_to_numpy(self.model.quantizer.codebook).astype("float64")
 
     @cached_property
-    def training_codes(self) -> np.ndarray:
-        """The deterministic codes of the first SUBSET training images, which the gmm sampler and a VQ-VAE's
-        stand-in prior are made from."""
+    def source(self):
+        """The run's data (data.Dataset), split and shaped as training had it."""
         from keras_vae.data import load_dataset
 
         config = self.run.read_options()
-        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-        return encode_means(self.model, *data.take("train", SUBSET))
+        return load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+
+    @cached_property
+    def training_codes(self) -> np.ndarray:
+        """The deterministic codes of the first SUBSET training images, which the gmm sampler and a VQ-VAE's
+        stand-in prior are made from."""
+        return encode_means(self.model, *self.source.take("train", SUBSET))
 
     @cached_property
     def mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -386,17 +390,11 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False, quality
 def compared_quality(runs: list[RunData], images: int) -> tuple[list[dict], str]:
     """Each run's sample quality from its own sampler, all in the first run's feature space when the runs share
     their data (else each in its own, and the page says the distances do not compare); and a note."""
-    from keras_vae.data import load_dataset
     from keras_vae.quality import run_feature_space, run_sample_quality
 
-    def source_of(data: RunData):
-        config = data.run.read_options()
-        return load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-
     shared = len({(data.config["data"]["source"], tuple(data.config["data"]["input_shape"])) for data in runs}) == 1
-    sources = [source_of(data) for data in runs]
-    space = run_feature_space(runs[0].run.target(runs[0].run.classifier), sources[0]) if shared else None
-    qualities = [run_sample_quality(data, source, images=images, space=space) for data, source in zip(runs, sources)]
+    space = run_feature_space(runs[0].run.target(runs[0].run.classifier), runs[0].source) if shared else None
+    qualities = [run_sample_quality(data, data.source, images=images, space=space) for data in runs]
     if not shared:
         return qualities, "The runs were trained on different data, so each is measured in its own feature space: their distances do not compare."
     return qualities, f"Every run measured in {qualities[0]['features']} (of {runs[0].name}), against {qualities[0]['quality_images']:,} held-out images."
@@ -478,7 +476,6 @@ def train_prior(path: str | Path, epochs: int, batch_size: int = 128, seed: int 
     write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample from; an existing prior
     is replaced only with overwrite. Returns where, and its negative log-likelihood of training and held-out
     codes in nats per image."""
-    from keras_vae.data import load_dataset
     from keras_vae.files import write_atomic
     from keras_vae.models.prior import train_code_prior
 
@@ -489,9 +486,7 @@ def train_prior(path: str | Path, epochs: int, batch_size: int = 128, seed: int 
         raise ConfigError(f"{data.name} is a {data.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other runs take --sampler gmm)")
     if data.run.prior.exists() and not overwrite:
         raise RunError(f"{data.run.prior} exists: give --overwrite to train it again")
-    config = data.run.read_options()
-    source = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-    codes = {split: np.concatenate([encode_means(data.model, batch) for batch in source.batches(split, 1024)]) for split in ("train", "val")}
+    codes = {split: np.concatenate([encode_means(data.model, batch) for batch in data.source.batches(split, 1024)]) for split in ("train", "val")}
     prior, nll = train_code_prior(codes["train"], codes["val"], data.model.codebook_size, epochs, batch_size, seed)
     write_atomic(data.run.target(data.run.prior), lambda temporary: prior.save(temporary))
     return data.run.prior, nll

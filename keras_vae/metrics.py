@@ -179,7 +179,6 @@ def evaluate_run(
     with quality_images 0)."""
     from pathlib import Path
 
-    from keras_vae.data import load_dataset
     from keras_vae.errors import ConfigError
     from keras_vae.explore import RunData
     from keras_vae.quality import NEIGHBOURS, run_sample_quality
@@ -190,7 +189,7 @@ def evaluate_run(
     config = run.run.read_options()
     model = run.model
     run.sampler(sampler)  # a wrong sampler is refused before anything runs
-    data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+    data = run.source
     quality = {}
     if quality_images and data.val.count <= NEIGHBOURS + 1:
         quality = {"quality_note": f"sample quality needs more than {NEIGHBOURS + 1} held-out images and {run.name} has {data.val.count}, so it is left out"}

@@ -108,7 +108,7 @@ def runs(tmp_path_factory):
 
 def test_the_classifier_is_trained_once_per_run_and_reused(runs):
     data = RunData.load(runs["vae"])
-    source = data_of(data)
+    source = data.source
     path = runs["root"] / "classifier.keras"
     first = run_feature_space(path, source)
     written = path.stat().st_mtime_ns
@@ -139,24 +139,17 @@ def test_unlabelled_data_is_measured_in_pixel_components_and_says_so(tmp_path):
     assert "confidence" not in metrics and not (tmp_path / "runs" / "u" / "classifier.keras").exists()
 
 
-def data_of(data: RunData):
-    from keras_vae.data import load_dataset
-
-    config = data.run.read_options()
-    return load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
-
-
 def test_evaluate_reports_sample_quality_for_each_sampler(runs):
     from keras_vae.quality import run_sample_quality
 
     result = cli("evaluate", runs["vae"], "--k", 2, "--sampler", "gmm", "--json", "--quality-images", 12)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["sampler"].startswith("gmm:") and (runs["vae"] / "classifier.keras").exists()
-    space = run_feature_space(runs["root"] / "classifier.keras", data_of(RunData.load(runs["vae"])))
+    space = run_feature_space(runs["root"] / "classifier.keras", RunData.load(runs["vae"]).source)
     for family in ("vae", "ae", "vq-vae"):
         data = RunData.load(runs[family])
         for sampler in ("prior", "gmm"):
-            metrics = run_sample_quality(data, data_of(data), sampler, 12, space=space)
+            metrics = run_sample_quality(data, data.source, sampler, 12, space=space)
             assert metrics["sampler"].startswith(f"{sampler}:") and metrics["quality_images"] == 12
             assert metrics["frechet_distance"] >= 0 and 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
             assert len(metrics["class_shares"]) == 4 and 0 < metrics["confidence"] <= 1
@@ -193,7 +186,6 @@ def test_every_family_samples_from_both_samplers_and_says_which(runs):
     np.testing.assert_allclose(vae.draw(5, np.random.default_rng(4), "prior"), np.random.default_rng(4).standard_normal((5, 2)), rtol=1e-6)
     codes = vq.draw(50, rng, "gmm")
     assert codes.shape == (50, 2) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 8
-    # gmm codes are the nearest codebook vector to each drawn vector
     for family in (vae, ae, vq):
         for sampler in ("prior", "gmm"):
             assert family.samples(4, 0, sampler=sampler).shape == (4, 8, 8, 1)
