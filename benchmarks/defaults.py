@@ -49,17 +49,16 @@ def measure(runs: dict[str, Path], images: int, prior_epochs: int) -> dict[str, 
     from keras_vae.quality import run_feature_space, run_sample_quality
 
     first = RunData.load(next(iter(runs.values())))
-    source = first.source
-    space = run_feature_space(first.run.classifier, source)
+    space = run_feature_space(first.run.classifier, first.source)
     results = {}
     for name, path in runs.items():
         data = RunData.load(path)
-        results[name] = {sampler: run_sample_quality(data, source, sampler, images, space=space) for sampler in ("prior", "gmm")}
+        results[name] = {sampler: run_sample_quality(data, sampler, images, space=space) for sampler in ("prior", "gmm")}
         if data.model.discrete:
             started = time.perf_counter()
             _, nll = train_prior(path, prior_epochs, overwrite=True)
             print(f"{name}: train-prior {time.perf_counter() - started:.0f} s, held-out code NLL {nll['val_nll']:.2f} nats", flush=True)
-            results[name]["learned prior"] = run_sample_quality(RunData.load(path), source, "prior", images, space=space)
+            results[name]["learned prior"] = run_sample_quality(RunData.load(path), "prior", images, space=space)
     return results
 
 

@@ -394,7 +394,7 @@ def compared_quality(runs: list[RunData], images: int) -> tuple[list[dict], str]
 
     shared = len({(data.config["data"]["source"], tuple(data.config["data"]["input_shape"])) for data in runs}) == 1
     space = run_feature_space(runs[0].run.target(runs[0].run.classifier), runs[0].source) if shared else None
-    qualities = [run_sample_quality(data, data.source, images=images, space=space) for data in runs]
+    qualities = [run_sample_quality(data, images=images, space=space) for data in runs]
     if not shared:
         return qualities, "The runs were trained on different data, so each is measured in its own feature space: their distances do not compare."
     return qualities, f"Every run measured in {qualities[0]['features']} (of {runs[0].name}), against {qualities[0]['quality_images']:,} held-out images."

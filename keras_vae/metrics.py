@@ -194,7 +194,7 @@ def evaluate_run(
     if quality_images and data.val.count <= NEIGHBOURS + 1:
         quality = {"quality_note": f"sample quality needs more than {NEIGHBOURS + 1} held-out images and {run.name} has {data.val.count}, so it is left out"}
     elif quality_images:
-        quality = run_sample_quality(run, data, sampler, quality_images, fid_weights, seed)
+        quality = run_sample_quality(run, sampler, quality_images, fid_weights, seed)
     if config.model in NO_LIKELIHOOD:
         metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
         return {"run": str(run.run.root), "model": config.model, **metrics, **quality, "note": NO_LIKELIHOOD[config.model]}

@@ -228,21 +228,20 @@ def sample_quality(
 
 def run_sample_quality(
     data,
-    source,
     sampler: str | None = None,
     images: int = QUALITY_IMAGES,
     fid_weights: Path | None = None,
     seed: int = 0,
     space: FeatureSpace | None = None,
 ) -> dict:
-    """sample_quality of a run (explore.RunData) against the first images of its data's held-out split (source,
-    a data.Dataset), with as many samples from a sampler (the family's own by default): in the run's own feature
-    space (run_feature_space), or in space, which compare shares between runs of the same data."""
+    """sample_quality of a run (explore.RunData) against the first images of its data's held-out split, with as
+    many samples from a sampler (the family's own by default): in the run's own feature space
+    (run_feature_space), or in space, which compare shares between runs of the same data."""
     if images <= NEIGHBOURS + 1:
         raise ConfigError(f"quality_images must be more than {NEIGHBOURS + 1}, or 0 to leave sample quality out, got {images}", "quality_images")
-    space = space or run_feature_space(data.run.target(data.run.classifier), source)
+    space = space or run_feature_space(data.run.target(data.run.classifier), data.source)
     fid = inception_space(fid_weights) if fid_weights else None
-    real, labels = source.take("val", images)
+    real, labels = data.source.take("val", images)
     fake = data.samples(len(real), seed, sampler=sampler)
     quality = {"sampler": data.sampler_name(sampler), "features": space.name, **sample_quality(space, real, labels, fake, fid)}
     return quality | ({"features_note": space.note} if space.note else {})

@@ -149,7 +149,7 @@ def test_evaluate_reports_sample_quality_for_each_sampler(runs):
     for family in ("vae", "ae", "vq-vae"):
         data = RunData.load(runs[family])
         for sampler in ("prior", "gmm"):
-            metrics = run_sample_quality(data, data.source, sampler, 12, space=space)
+            metrics = run_sample_quality(data, sampler, 12, space=space)
             assert metrics["sampler"].startswith(f"{sampler}:") and metrics["quality_images"] == 12
             assert metrics["frechet_distance"] >= 0 and 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
             assert len(metrics["class_shares"]) == 4 and 0 < metrics["confidence"] <= 1
