@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import signal
 import sys
 import tempfile
 from contextlib import ExitStack, contextmanager
@@ -407,14 +408,18 @@ def train_one(config, data, run, console, output_dir: Path, fresh: bool, process
         with Replacing(run, fresh and processes.writes) as replacing:
             return train_run(config, data, run, console, replacing.commit, processes)
     except KeyboardInterrupt as error:
-        code = 128 + getattr(error, "signum", 2)
+        signum = getattr(error, "signum", signal.SIGINT)
+        stopped = f"stopped by {signal.Signals(signum).name}{SENDERS.get(signum, '')}"
         if not replacing.committed:
-            fail(f"interrupted before the first epoch finished: nothing was kept, and {run.root} is as it was", code)
+            fail(f"{stopped} before the first epoch finished: nothing was kept, and {run.root} is as it was", 128 + signum)
         fail(
-            f"interrupted; the last finished epoch is saved. Continue with: "
+            f"{stopped}; the last finished epoch is saved. Continue with: "
             f"keras-vae train --name {run.root.name} --output-dir {output_dir} --resume",
-            code=code,
+            code=128 + signum,
         )
+
+
+SENDERS = {signal.SIGTERM: " (sent by another process: a time limit such as timeout(1), a batch scheduler, or kill)"}
 
 
 def print_summary(console, summaries: list[dict]) -> None:

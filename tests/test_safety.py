@@ -219,6 +219,7 @@ def test_resume_with_a_history_shorter_than_its_state_is_one_line(interrupted, t
 def test_sigterm_stops_like_ctrl_c_and_releases_the_lock(interrupted):
     run, code, stderr = interrupted
     assert code == 143, stderr
+    assert "stopped by SIGTERM (sent by another process" in stderr, "a time limit's SIGTERM is not mistaken for a crash"
     assert "--resume" in stderr and stderr.count("\n") == 1
     assert_released(run.parent / ".r.lock")
     assert Run(run).committed_epoch() == len(history(run)) >= 2

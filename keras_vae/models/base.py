@@ -20,7 +20,7 @@ from keras_vae.losses import check_loss_options, loss_terms
 class Sampling(keras.layers.Layer):
     """The reparameterisation trick: z = mean + exp(log_var / 2) * eps with eps ~ N(0, I)."""
 
-    def __init__(self, seed: int | None = None, **kwargs):
+    def __init__(self, seed: int | None = None, **kwargs):  # pragma: no mutate block
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -63,7 +63,7 @@ class _Autoencoding(TrainStep, keras.Model):
     classes = 0
     """How many classes a conditional model's labels tell apart."""
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):  # pragma: no mutate block
         check_loss_options(recon_loss, reduction)
         super().__init__(**kwargs)
         self.encoder = encoder
@@ -154,7 +154,7 @@ class VAE(_Autoencoding):
         reconstruction_weight: float = 1.0,
         kl_warmup_epochs: int = 0,
         **kwargs,
-    ):
+    ):  # pragma: no mutate block
         check_loss_options(recon_loss, reduction, beta, reconstruction_weight)
         if kl_warmup_epochs < 0:
             raise ValueError(f"kl_warmup_epochs must be >= 0, got {kl_warmup_epochs}")

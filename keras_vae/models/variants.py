@@ -17,7 +17,7 @@ class IWAE(VAE):
 
     metric_names = ("loss", "iw_bound", "reconstruction_loss", "kl_loss")
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", k: int = 5, **kwargs):
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", k: int = 5, **kwargs):  # pragma: no mutate block
         if reduction != "sum":
             raise ValueError(f"reduction must be 'sum' for an IWAE (its bound needs log p(x|z)), got {reduction!r}")
         if k < 1:
@@ -44,7 +44,7 @@ class BetaTCVAE(VAE):
 
     metric_names = ("loss", "reconstruction_loss", "kl_loss", "mutual_info", "total_correlation", "dimension_kl")
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 60_000, **kwargs):
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 60_000, **kwargs):  # pragma: no mutate block
         if min(alpha, gamma) < 0 or dataset_size < 1:
             raise ValueError(f"alpha and gamma must be >= 0 and dataset_size >= 1, got {alpha}, {gamma} and {dataset_size}")
         super().__init__(encoder, decoder, **kwargs)

@@ -32,7 +32,7 @@ class VQVAE(_Autoencoding):
         codebook_update: str = "loss",
         ema_decay: float = 0.99,
         **kwargs,
-    ):
+    ):  # pragma: no mutate block
         if codebook_update not in CODEBOOK_UPDATES:
             raise ValueError(f"codebook_update must be one of {CODEBOOK_UPDATES}, got {codebook_update!r}")
         if commitment < 0:
