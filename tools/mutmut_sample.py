@@ -38,13 +38,16 @@ def score(names: list[str]) -> str:
     counts = defaultdict(lambda: defaultdict(int))
     for name in names:
         counts[module_of(name)][status[name]] += 1
-    rows = ["| module | sampled | killed | survived | no test ran it | timeout | score |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| module | sampled | checked | killed | timeout | survived | no test ran it | killed of checked |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for module, by_status in sorted(counts.items()):
-        total = sum(by_status.values())
+        checked = sum(by_status.values()) - by_status["not checked"]
         killed = by_status["killed"] + by_status["timeout"]
         rows.append(
-            f"| {module} | {total} | {by_status['killed']} | {by_status['survived']} | {by_status['no tests']} "
-            f"| {by_status['timeout']} | {killed / total:.0%} |"
+            f"| {module} | {sum(by_status.values())} | {checked} | {by_status['killed']} | {by_status['timeout']} "
+            f"| {by_status['survived']} | {by_status['no tests']} | {f'{killed / checked:.0%}' if checked else '-'} |"
         )
     survivors = [name for name in names if status[name] in ("survived", "no tests")]
     return "\n".join(rows + ["", "Survivors:", *survivors])
