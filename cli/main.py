@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import tempfile
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -392,7 +392,7 @@ def train(
 
 def skipped_note(skipped: list[str], used: int) -> str:
     return (
-        f"Skipped {len(skipped)} of {len(skipped) + used:,} image files that cannot be read as images, "
+        f"Skipped {len(skipped)} of {len(skipped) + used:,} image files that cannot be read as images or are too large, "
         f"e.g. {skipped[0]} (config.json lists them)"
     )
 
@@ -662,19 +662,38 @@ def serve(
     runs: list[Path] = typer.Argument(..., help="Run folders to show side by side, e.g. an AE and a VAE."),
     host: str = typer.Option("127.0.0.1", help="The address to listen on; the default is this machine only."),
     port: int = typer.Option(8000, min=1, max=65535),
+    allow_host: list[str] = typer.Option(
+        [], help="A name other machines reach this one by (repeat for more), answered besides the address and localhost."
+    ),
     backend: Backend = BackendOption,
 ) -> None:
     """Explore trained latent spaces live in the browser: hover to decode, drag to interpolate, one slider per
-    latent dimension, the epochs replayed from snapshots. Serves only the runs given; Ctrl-C stops it."""
+    latent dimension, the epochs replayed from snapshots. Serves only the runs given, only to requests naming
+    this machine's address (never to pages of other sites); Ctrl-C stops it."""
     use_backend(backend)
     with user_errors():
+        import socket
+
         import uvicorn
 
         from keras_vae.serve import ServedRun, create_app
+        from keras_vae.serve.guard import LOOPBACK, is_loopback
 
         served = [ServedRun.load(run) for run in runs]
-        typer.echo(f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; Ctrl-C stops it)")
-        uvicorn.run(create_app(served), host=host, port=port, log_level="warning")
+        try:
+            listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        except OSError as error:
+            fail(f"cannot listen on {host} port {port} ({error.strerror}): choose another with --port, or stop what uses it")
+        if not is_loopback(host):
+            typer.echo(
+                f"keras-vae: warning: listening on {host}, beyond this machine: anyone who can reach it and names "
+                f"{', '.join([host, *allow_host])} (--allow-host) sees the runs and decodes with their models",
+                err=True,
+            )
+        app = create_app(served, hosts={host, *LOOPBACK, *allow_host})
+        with suppress(KeyboardInterrupt):  # Ctrl-C as soon as the URL is out, or the one uvicorn raises again once shut down
+            typer.echo(f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; Ctrl-C stops it)")
+            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
 
 
 @app.command()

@@ -7,6 +7,7 @@ that training saved in snapshots/fixed.npz.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -91,7 +92,7 @@ class RunData:
         names = self.class_names or []
         if label in names:
             return names.index(label)
-        if label.isdigit() and int(label) < self.model.classes:
+        if re.fullmatch(r"[0-9]{1,9}", label) and int(label) < self.model.classes:
             return int(label)
         known = f"the class names {', '.join(names)} or " if names else ""
         raise ConfigError(f"label {label!r} is not a class of {self.name}: give {known}a number from 0 to {self.model.classes - 1}", "label")
@@ -179,7 +180,14 @@ class RunData:
         from keras_vae.data import load_dataset
 
         config = self.run.read_options()
-        return load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+        trained = tuple(self.model.encoder.inputs[0].shape[1:])
+        if tuple(data.input_shape) != trained:
+            raise RunError(
+                f"{self.name} was trained on {'x'.join(map(str, trained))} images, and its data ({data.source}) now gives "
+                f"{'x'.join(map(str, data.input_shape))}: restore the data, or train a new run on it"
+            )
+        return data
 
     @cached_property
     def training_codes(self) -> np.ndarray:

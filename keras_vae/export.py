@@ -25,6 +25,8 @@ from keras_vae.runs import Run, RunError
 from keras_vae.snapshots import conditioned, read_fixed
 
 FORMATS = ("saved_model", "onnx", "keras")
+SUFFIXES = {"keras": ".keras"}
+"""The file name ending a format's file needs (the others are folders)."""
 MARKER = "keras-vae-export.json"
 """Written into every export folder: --overwrite replaces only a folder that holds it."""
 Endpoint = Callable[[list[np.ndarray]], list]
@@ -180,6 +182,8 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
         raise RunError("ONNX export needs tf2onnx and onnx: pip install 'keras-vae[onnx]'")
     run = Run(Path(path))
     out = out or run.target(run.export / ("model.keras" if fmt == "keras" else fmt))
+    if out.suffix.lower() != SUFFIXES.get(fmt, out.suffix.lower()):
+        raise ConfigError(f"out {out.name} does not end in {SUFFIXES[fmt]}, which --format {fmt} writes: name it so", "out")
     check_target(run, out, fmt, overwrite)
     model = run.load_model()
     if fmt != "keras" and model.dtype_policy.name != "float32":

@@ -59,6 +59,10 @@ def temporary_path(path: Path, tag: str = "tmp") -> Path:
 
 
 def make_folder(path: Path) -> None:
+    """path as a folder, with its parents; one that exists as something else (a file) is refused in one line."""
+    blocking = next((part for part in (path, *path.parents) if os.path.lexists(part) and not part.is_dir()), None)
+    if blocking is not None:
+        raise FileError(f"{blocking} exists and is not a folder, so nothing can be written under it: give another --out")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -16,6 +16,7 @@ from rich.console import Console
 from keras_vae import __version__
 from keras_vae.families import build_model
 from keras_vae.backends import Parallel, Processes, distribution, replicate
+from keras_vae.budget import check_training_memory
 from keras_vae.callbacks import (
     Backup,
     BestModel,
@@ -141,6 +142,7 @@ def train_run(
     if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
     classes = conditioning(config, data)
+    check_training_memory(config.arch, data.input_shape, config.batch_size, config.k if config.model == "iwae" else 1, classes)
     done = processes.share(resume_point(run, config) if processes.writes else None)
     if processes.writes:
         remove_temporaries(run)

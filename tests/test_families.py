@@ -286,8 +286,9 @@ def test_a_cvae_generates_the_label_it_is_given_and_exports_endpoints_that_take_
         generated = CliRunner().invoke(app, ["generate", str(run), "--n", "4", "--out", str(out), "--label", label])
         assert generated.exit_code == 0, generated.output
     assert np.abs(np.load(tmp_path / "label2.npy") - np.load(tmp_path / "label3.npy")).max() > 0  # same z, another label
-    refused = CliRunner().invoke(app, ["generate", str(run), "--label", "7"])
-    assert refused.exit_code == 2 and "--label '7' is not a class of cvae: give a number from 0 to 3" in refused.stderr
+    for label in ("7", "³"):  # "³" is a digit to str.isdigit, and int() refuses it
+        refused = CliRunner().invoke(app, ["generate", str(run), "--label", label])
+        assert refused.exit_code == 2 and f"--label '{label}' is not a class of cvae: give a number from 0 to 3" in refused.stderr
     traversal = CliRunner().invoke(app, ["animate", str(run), "--kind", "traversal"])
     assert traversal.exit_code == 0, traversal.output
     exported = export(run)

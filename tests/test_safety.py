@@ -393,3 +393,105 @@ def test_an_atomic_write_reaches_the_disk_before_its_rename_and_the_rename_after
     write_text_atomic(tmp_path / "config.json", "{}")
     assert len(synced) == 2 and ".tmp" in Path(synced[0]).name and synced[1] == str(tmp_path)
     assert (tmp_path / "config.json").read_text() == "{}"
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header declares width x height grey pixels: what a decompression bomb looks like before
+    it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b"")
+
+
+def test_a_folder_skips_bombs_and_huge_files_unread_and_takes_names_in_any_encoding(tmp_path):
+    import imageio.v2 as imageio
+
+    folder = tmp_path / "images"
+    latin = os.fsdecode(b"caf\xe9")  # a class folder named in Latin-1, as an old archive may have it
+    for index, name in enumerate(["plain", latin]):
+        (folder / name).mkdir(parents=True)
+        for image in range(6):
+            file = os.fsdecode(b"\xff%d.png" % image) if image == 0 else f"{image}.png"
+            imageio.imwrite(folder / name / file, (make_images()[image + 6 * index, ..., 0] * 255).astype("u1"))
+    (folder / "plain" / "bomb.png").write_bytes(png_declaring(16_000, 16_000))
+    with open(folder / "plain" / "sparse.png", "wb") as sparse:
+        sparse.truncate(3 << 30)  # 3 GB on paper, none on disk
+    result = cli("train", "--data-dir", folder, "--epochs", 1, "--name", "r", "--output-dir", tmp_path / "runs", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "Skipped 2 of 14 image files that cannot be read as images or are too large" in result.stdout
+    data = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())["data"]
+    assert data["class_names"] == ["caf\\xe9", "plain"] and sorted(Path(p).name for p in data["skipped_examples"]) == ["bomb.png", "sparse.png"]
+    embedded = cli("embed", tmp_path / "runs" / "r", "--split", "train", "--out", tmp_path / "codes.csv")
+    assert embedded.exit_code == 0 and "caf\\xe9" in (tmp_path / "codes.csv").read_text(), embedded.output
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--image-size", "4096", "--arch", "dense"], "--image-size makes training too large: the weights of a dense model of 4096x4096"),
+        (["--image-size", "4096", "--arch", "conv"], "--image-size makes training too large: the weights of a conv model of 4096x4096"),
+        (["--image-size", "512", "--arch", "conv", "--batch-size", "1024"], "--batch-size makes training too large: 1024 images of 512x512"),
+        (["--model", "iwae", "--k", "10000", "--batch-size", "512"], "--k makes training too large: 10000 samples of each of 512 images"),
+    ],
+)
+def test_options_that_would_take_more_memory_than_the_machine_are_one_line_up_front(data_dir, tmp_path, flags, message, monkeypatch):
+    monkeypatch.setattr("keras_vae.budget.machine_memory", lambda: 24 << 30)  # CI's machine, whatever this one is
+    train = ["train", "--data-dir", data_dir, "--output-dir", tmp_path / "runs", "--epochs", 1, "--arch", "dense", "--batch-size", 8]
+    one_line(cli(*train, *flags), message, "more than half of this machine's 24.0 GiB")
+    assert all(path.name.endswith(".lock") for path in (tmp_path / "runs").iterdir()), "no run folder"
+
+
+def test_a_cvae_over_a_thousand_classes_is_refused_up_front(tmp_path, monkeypatch):
+    """Each class is an input channel of a dense encoder's first layer: 314 M weights, 15.3 GB measured."""
+    import imageio.v2 as imageio
+
+    monkeypatch.setattr("keras_vae.budget.machine_memory", lambda: 24 << 30)
+    for index in range(1000):
+        (tmp_path / "classes" / f"c{index:04d}").mkdir(parents=True)
+        imageio.imwrite(tmp_path / "classes" / f"c{index:04d}" / "0.png", np.full((28, 28), index % 256, "u1"))
+    train = ["train", "--data-dir", tmp_path / "classes", "--model", "cvae", "--arch", "dense", "--epochs", 1, "--output-dir", tmp_path / "runs"]
+    one_line(cli(*train), "the data's 1,000 classes makes training too large: their label channels in a dense encoder need about 14.4 GiB")
+
+
+def test_the_memory_estimate_names_the_option_to_lower_and_passes_the_defaults():
+    from keras_vae.budget import check_training_memory, training_memory
+    from keras_vae.errors import ConfigError
+
+    parts = training_memory("dense", (28, 28, 1), 64)
+    assert parts["weights"] == (784 + 784) * 400 * 12 * 4 and parts["batch"] == 2 * 64 * (784 + 784 * 3 + 400) * 4
+    check_training_memory("dense", (28, 28, 1), 64, available=1 << 30)
+    with pytest.raises(ConfigError, match="^k makes training too large"):
+        check_training_memory("dense", (28, 28, 1), 64, k=5000, available=8 << 30)
+    with pytest.raises(ConfigError, match="^batch_size makes"):
+        check_training_memory("conv", (28, 28, 1), 1 << 16, available=8 << 30)
+
+
+@pytest.mark.parametrize(
+    "command_name, extra",
+    [("explore", []), ("compare", ["RUN"])],
+)
+def test_an_out_folder_that_is_a_file_is_one_line(trained, tmp_path, command_name, extra):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    one_line(cli(command_name, trained, *[trained if a == "RUN" else a for a in extra], "--out", out), "notes.txt exists and is not a folder")
+    assert out.read_text() == "mine"
+
+
+def test_export_keras_to_another_extension_is_one_line(trained, tmp_path):
+    one_line(cli("export", trained, "--format", "keras", "--out", tmp_path / "x.onnx"), "--out x.onnx does not end in .keras")
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_on_data_that_changed_shape_is_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pixels = (make_images() * 255).astype("u1")[..., 0]
+    write_split(data, pixels, np.arange(32) % 4, compress=True, split="train")
+    assert cli("train", "--data-dir", data, "--epochs", 1, "--name", "r", "--output-dir", tmp_path, *FAST).exit_code == 0
+    write_split(data, np.zeros((32, 10, 10), "u1"), np.arange(32) % 4, compress=True, split="train")
+    one_line(cli("evaluate", tmp_path / "r"), "r was trained on 8x8x1 images", "now gives 10x10x1")

@@ -39,7 +39,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(runs):
-    return TestClient(create_app([ServedRun.load(run) for run in runs]))
+    return TestClient(create_app([ServedRun.load(run) for run in runs]), base_url="http://127.0.0.1:8000")
 
 
 def from_png(url: str) -> np.ndarray:
@@ -127,6 +127,13 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
         ("get", "/api/runs/2/points", None, 404, "run 2 is not served"),
         ("get", "/api/runs/0/points?epoch=9", None, 400, "epoch 9 has no snapshot"),
         ("get", "/api/runs/0/points?epoch=x", None, 400, "epoch must be a whole number"),
+        ("get", "/api/runs/0/points?epoch=²", None, 400, "epoch must be a whole number"),
+        ("get", "/api/runs/0/points?epoch=99999999999999999999", None, 400, "epoch must be a whole number"),
+        ("get", "/api/runs/0/samples?n=³", None, 400, "n must be a whole number"),
+        ("post", "/api/runs/0/decode", b"[" * 100_000 + b"]" * 100_000, 400, "must be JSON"),
+        ("post", "/api/runs/0/decode", b'{"points": [[1e999, 0]]}', 400, "finite numbers"),
+        ("post", "/api/runs/0/decode", b'{"points": [[1' + b"0" * 400 + b', 0]]}', 400, "lists of 2 numbers"),
+        ("post", "/api/runs/0/decode", b"\xff\xfe", 400, "must be JSON"),
         ("get", "/api/runs/0/images/8", None, 400, "index must lie between 0 and 7"),
         ("get", "/api/runs/0/samples?n=0", None, 400, "n must lie between 1 and 256"),
         ("get", "/api/runs/0/samples?n=-1", None, 400, "n must be a whole number"),
@@ -138,10 +145,81 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
     ],
 )
 def test_bad_requests_are_clear_json_errors_and_no_path_comes_from_a_request(client, method, path, body, status, message):
-    options = {"content": body} if isinstance(body, bytes) else {"json": body} if body is not None else {}
+    as_json = {"content-type": "application/json"}
+    options = {"content": body, "headers": as_json} if isinstance(body, bytes) else {"json": body} if body is not None else {}
     response = getattr(client, method)(path, **options)
     assert response.status_code == status
     assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "headers, body, status, message",
+    [
+        ({"host": "attacker.example"}, None, 403, "not attacker.example: add it with --allow-host"),
+        ({"host": "attacker.example:8000"}, None, 403, "answers requests for 127.0.0.1, ::1, localhost, not attacker.example"),
+        ({"host": ""}, None, 403, "not no host"),
+        ({"origin": "http://attacker.example"}, None, 403, "requests from pages of other sites are refused"),
+        ({"origin": "null"}, None, 403, "other sites"),
+        ({"content-type": "text/plain"}, b'{"points": [[0, 0]]}', 415, "Content-Type: application/json"),
+        ({"content-type": "application/json", "content-length": str((1 << 20) + 1)}, b"{}", 413, "at most 1,048,576 bytes"),
+    ],
+)
+def test_other_hosts_other_sites_and_large_or_plain_bodies_are_refused(client, headers, body, status, message):
+    """DNS rebinding names another host; a page of another site sends its Origin, or a text/plain POST that needs
+    no preflight. Each is refused before the app decodes anything."""
+    response = client.post("/api/runs/0/decode", content=body, headers=headers) if body else client.get("/api/runs", headers=headers)
+    assert response.status_code == status and message in response.json()["error"]
+
+
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000"])
+def test_this_machines_names_and_its_own_pages_are_answered(client, host):
+    response = client.post("/api/runs/0/decode", json={"points": [[0, 0]]}, headers={"host": host, "origin": f"http://{host}"})
+    assert response.status_code == 200 and len(response.json()["images"]) == 1
+
+
+def test_a_body_of_unknown_length_is_read_only_up_to_the_limit(client):
+    sent = []
+
+    def chunks():
+        for _ in range(64):
+            sent.append(1)
+            yield b" " * (64 << 10)
+
+    response = client.post("/api/runs/0/decode", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "at most 1,048,576 bytes" in response.json()["error"]
+
+
+def test_an_unexpected_failure_is_a_json_500(client, monkeypatch):
+    monkeypatch.setattr(ServedRun, "image", lambda self, index: 1 / 0)
+    response = TestClient(client.app, raise_server_exceptions=False, base_url="http://127.0.0.1").get("/api/runs/0/images/0")
+    assert response.status_code == 500 and response.json() == {"error": "the server failed: ZeroDivisionError: division by zero"}
+
+
+def test_a_damaged_snapshot_turns_off_that_runs_replay_not_the_page(runs, tmp_path):
+    damaged = shutil.copytree(runs[0], tmp_path / "vae")
+    (damaged / "snapshots" / "epoch_0001.npz").write_bytes(b"not a snapshot")
+    client = TestClient(create_app([ServedRun.load(damaged), ServedRun.load(runs[1])]), base_url="http://127.0.0.1")
+    listed = client.get("/api/runs").json()["runs"]
+    assert listed[0]["epochs"] == [] and "epoch_0001.npz" in listed[0]["replay_error"]
+    assert listed[1]["epochs"] == [1, 2] and listed[1]["replay_error"] is None
+    assert client.get("/api/runs/0/points").status_code == 200
+    replay = client.get("/api/runs/0/points?epoch=2")
+    assert replay.status_code == 400 and "epoch replay is off" in replay.json()["error"]
+
+
+def test_a_1d_latent_of_1x1_images_lies_along_the_planes_x_and_decodes(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "dots.npz", x_train=rng.integers(0, 256, (16, 1, 1), dtype="u1"), y_train=np.arange(16) % 2)
+    flags = ["--latent-dim", "1", "--epochs", "1", "--arch", "dense", "--batch-size", "8", "--output-dir", tmp_path / "runs", "--name", "dot"]
+    assert CliRunner().invoke(app, ["train", "--data-dir", str(tmp_path / "dots.npz"), *map(str, flags)]).exit_code == 0
+    served = ServedRun.load(tmp_path / "runs" / "dot")
+    client = TestClient(create_app([served]), base_url="http://127.0.0.1")
+    points = np.array(client.get("/api/runs/0/points").json()["points"])
+    np.testing.assert_allclose(points, np.hstack([served.data.z, np.zeros_like(served.data.z)]), atol=1e-4)
+    images = client.post("/api/runs/0/decode", json={"points": [[0.5, 3.0]]}).json()["images"]
+    expected = to_numpy(served.data.model.decoder(np.array([[0.5]], "float32")))
+    np.testing.assert_allclose(from_png(images[0]), expected[0, ..., 0], atol=1 / 255 + 1e-6)
+    assert from_png(client.get("/api/runs/0/images/0").json()["input"]).shape == (1, 1)
 
 
 def test_the_page_and_its_files_come_from_the_package(client):
@@ -166,6 +244,40 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def test_a_taken_port_is_one_line_before_any_url(runs):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", str(runs[0]), "--port", str(port)])
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"keras-vae: error: cannot listen on 127.0.0.1 port {port}") and "--port" in result.stderr
+
+
+def test_listening_beyond_this_machine_warns_in_one_line_and_answers_the_names_allowed(runs, monkeypatch):
+    import uvicorn
+
+    served = {}
+
+    class Server:  # uvicorn's own would set up logging on the test runner's captured stderr
+        def __init__(self, config):
+            served["app"] = config
+
+        def run(self, sockets):
+            served["sockets"] = sockets
+
+    monkeypatch.setattr(uvicorn, "Config", lambda app, **options: app)
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    result = CliRunner().invoke(app, ["serve", str(runs[0]), "--host", "0.0.0.0", "--port", str(free_port()), "--allow-host", "lab.example"])
+    for listening in served["sockets"]:
+        listening.close()
+    assert result.exit_code == 0 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("keras-vae: warning: listening on 0.0.0.0, beyond this machine") and "lab.example" in result.stderr
+    client = TestClient(served["app"], base_url="http://lab.example:8000")
+    assert client.get("/api/runs").status_code == 200
+    assert client.get("/api/runs", headers={"host": "elsewhere.example"}).status_code == 403
+
+
 @pytest.fixture
 def server(runs):
     """The app under uvicorn on a free local port, in a thread."""
@@ -180,6 +292,33 @@ def server(runs):
     yield f"http://127.0.0.1:{config.port}/"
     running.should_exit = True
     thread.join(10)
+
+
+def test_a_slow_decode_does_not_stall_the_other_requests(server, monkeypatch):
+    import json
+    import urllib.request
+
+    release, entered = threading.Event(), threading.Event()
+    decode = ServedRun.decode
+
+    def slow_decode(self, *args):
+        entered.set()
+        release.wait(30)
+        return decode(self, *args)
+
+    monkeypatch.setattr(ServedRun, "decode", slow_decode)
+    request = urllib.request.Request(f"{server}api/runs/0/decode", json.dumps({"points": [[0, 0]]}).encode(), {"content-type": "application/json"})
+    slow = threading.Thread(target=lambda: urllib.request.urlopen(request, timeout=60).read())
+    slow.start()
+    try:
+        assert entered.wait(30)
+        with urllib.request.urlopen(f"{server}api/runs", timeout=5) as listed:
+            assert len(json.load(listed)["runs"]) == 2
+        with urllib.request.urlopen(f"{server}api/runs/1/samples?n=2", timeout=5) as drawn:
+            assert len(json.load(drawn)["images"]) == 2
+    finally:
+        release.set()
+        slow.join(60)
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no chromium and chromedriver (apt-get install chromium chromium-driver)")
@@ -231,7 +370,7 @@ def test_serve_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     assert line.startswith(f"keras-vae serve: http://127.0.0.1:{port}/ (1 run; Ctrl-C stops it)"), line + process.stderr.read()
-    for _ in range(100):  # the URL is printed just before the server binds
+    for _ in range(100):  # the URL is printed once the socket listens, before uvicorn serves on it
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break

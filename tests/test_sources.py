@@ -97,7 +97,7 @@ def test_damaged_images_are_skipped_counted_and_listed(tmp_path):
     (tmp_path / "photos" / "notes.txt").write_text("not an image file, so not counted")
     result = invoke("--data-dir", tmp_path / "photos", "--epochs", 1, "--name", "p", "--output-dir", tmp_path / "runs", *FAST)
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("Skipped 2 of 32 image files that cannot be read as images") == 2, "before training and at the end"
+    assert result.stdout.count("Skipped 2 of 32 image files that cannot be read as images or are too large") == 2, "before training and at the end"
     data = json.loads((tmp_path / "runs" / "p" / "config.json").read_text())["data"]
     assert data["skipped_files"] == 2 and sorted(Path(p).name for p in data["skipped_examples"]) == ["garbage.png", "truncated.png"]
     assert data["train_images"] + data["val_images"] == 30 and not data["labelled"]

@@ -2,13 +2,17 @@
 streamed from disk: files are read and decoded by tf.data in parallel, a batch at a time.
 
 Damaged files are skipped: one decoding pass over the folder before training finds every file that
-cannot be read as an image, leaves it out, and the caller says how many (Dataset.skipped). The same
-pass finds the images' sizes and channels, so the defaults keep images as they are when they share one
-size, and otherwise ask for --image-size.
+cannot be read as an image, leaves it out, and the caller says how many (Dataset.skipped). Before it, each
+file's size and the pixels its header declares are checked against MAX_FILE_BYTES and MAX_PIXELS, so a file
+that would take gigabytes to decode (a "decompression bomb") is skipped the same way, never decoded. The
+decoding pass finds the images' sizes and channels, so the defaults keep images as they are when they share
+one size, and otherwise ask for --image-size. File names may be in any encoding: tf.data is given their bytes.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,9 @@ from keras_vae.data.stream import UNLABELLED, Dataset, DataError, ImageOptions, 
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SCAN_BATCH = 1024
+MAX_FILE_BYTES = 64 << 20
+MAX_PIXELS = 1 << 25
+"""The largest image file read, and the most pixels an image may declare (32 M: 5,792 x 5,792)."""
 
 
 def has_images(folder: Path) -> bool:
@@ -43,18 +50,43 @@ def list_images(folder: Path) -> tuple[list[str], np.ndarray, list[str] | None]:
     kept = [(name, paths) for name, paths in zip(classes, nested) if paths]
     paths = [str(path) for _, paths in kept for path in paths]
     labels = np.concatenate([np.full(len(paths), label, "int64") for label, (_, paths) in enumerate(kept)])
-    return paths, labels, [name for name, _ in kept]
+    return paths, labels, [printable(name) for name, _ in kept]
+
+
+def printable(name: str) -> str:
+    """A file name as text that prints and writes to JSON: bytes that are not UTF-8 shown as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def within_bounds(path: str) -> bool:
+    """Whether a file is at most MAX_FILE_BYTES and its header declares at most MAX_PIXELS pixels (Pillow reads
+    the header alone); a file Pillow cannot open is left to the decoding pass."""
+    from PIL import Image, UnidentifiedImageError
+
+    if os.stat(path).st_size > MAX_FILE_BYTES:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return False
+    except (UnidentifiedImageError, OSError, ValueError):
+        return True
+    return width * height <= MAX_PIXELS
 
 
 def scan(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode every file once, in parallel: which can be read as images, and the (height, width, channels)
-    of each that can (zeros for the others)."""
+    """Decode every file within bounds once, in parallel: which can be read as images, and the (height, width,
+    channels) of each that can (zeros for the others)."""
     import tensorflow as tf
 
     def shape(index, path):
         return index, tf.shape(tf.io.decode_image(tf.io.read_file(path), expand_animations=False))
 
-    files = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    bounded = np.flatnonzero([within_bounds(path) for path in paths])
+    files = tf.data.Dataset.from_tensor_slices((bounded, as_bytes([paths[i] for i in bounded])))
     decoded = files.map(shape, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     shapes = np.zeros((len(paths), 3), "int64")
     for indices, found in decoded.batch(SCAN_BATCH).as_numpy_iterator():
@@ -62,13 +94,21 @@ def scan(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return shapes.any(axis=1), shapes
 
 
+def as_bytes(paths: list[str]) -> np.ndarray:
+    """File names as tf.data takes them whatever their encoding (a str holding undecodable bytes is not UTF-8)."""
+    return np.array([os.fsencode(path) for path in paths], dtype=object)
+
+
 def load_folder(folder: Path, options: ImageOptions, val_fraction: float, seed: int) -> Dataset:
     """Every image under folder, a seeded val_fraction of them held out for validation."""
     paths, labels, class_names = list_images(folder)
     readable, shapes = scan(paths)
-    skipped = [path for path, ok in zip(paths, readable) if not ok]
+    skipped = [printable(path) for path, ok in zip(paths, readable) if not ok]
     if len(skipped) == len(paths):
-        raise DataError(f"none of the {len(paths)} image files in {folder} can be read as an image, e.g. {skipped[0]}")
+        raise DataError(
+            f"none of the {len(paths)} image files in {printable(str(folder))} can be read as an image of at most "
+            f"{MAX_PIXELS:,} pixels and {MAX_FILE_BYTES >> 20} MiB, e.g. {skipped[0]}"
+        )
     paths, labels, shapes = [path for path, ok in zip(paths, readable) if ok], labels[readable], shapes[readable]
     sizes = {(int(height), int(width)) for height, width in shapes[:, :2]}
     height, width = sizes.pop() if len(sizes) == 1 else (None, None)
@@ -94,7 +134,7 @@ def file_split(paths: list[str], labels: np.ndarray, indices: np.ndarray, channe
     def elements(seed: int | None):
         import tensorflow as tf
 
-        files = tf.data.Dataset.from_tensor_slices((names, labels))
+        files = tf.data.Dataset.from_tensor_slices((as_bytes(names), labels))
         if seed is not None:
             files = files.shuffle(len(names), seed, reshuffle_each_iteration=True)
         return files.map(lambda path, label: (decode(path, channels), label), num_parallel_calls=tf.data.AUTOTUNE)

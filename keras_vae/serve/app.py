@@ -10,21 +10,28 @@ API over the runs it was given, addressed by their place in that list, so no req
     GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by default),
                                    and which sampler made them
 
-Every error is JSON, {"error": "..."}, with status 400 (a bad request) or 404 (nothing there).
+Every error is JSON, {"error": "..."}, with status 400 (a bad request), 403 (another host or site: guard.py),
+404 (nothing there), 413 or 415 (a body too large, or not JSON) or 500 (the server failed). The handlers that
+decode run in a thread pool, one at a time per run, so a large request never stalls the page or the other runs.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Collection
 from importlib.resources import files
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from keras_vae.errors import ConfigError
+from keras_vae.serve.guard import LOOPBACK, MAX_BODY, Guard
 from keras_vae.serve.runs import ServedRun
 
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -34,8 +41,28 @@ def asset(name: str) -> str:
     return (files("keras_vae.serve") / "static" / name).read_text(encoding="utf-8")
 
 
-def create_app(runs: list[ServedRun]) -> Starlette:
-    """The app serving these runs, and nothing else."""
+def whole_number(text: str, name: str) -> int:
+    """A query parameter of ASCII digits as an int ("²" is a digit to str.isdigit, not here)."""
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise ConfigError(f"{name} must be a whole number, got {text!r}", name)
+    return int(text)
+
+
+async def json_body(request: Request):
+    """The request's JSON, read up to MAX_BODY bytes (a chunked body names no length up front)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"the request body must be at most {MAX_BODY:,} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ConfigError("the request body must be JSON: {\"points\": [[x, y], ...]} or {\"z\": [[...], ...]}") from None
+
+
+def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK) -> Starlette:
+    """The app serving these runs, and nothing else, to requests that name one of hosts."""
 
     def run_of(request: Request) -> ServedRun:
         index = request.path_params["run"]
@@ -57,37 +84,36 @@ def create_app(runs: list[ServedRun]) -> Starlette:
 
     async def points(request: Request) -> Response:
         epoch = request.query_params.get("epoch")
-        if epoch is not None and not epoch.isdigit():
-            raise ConfigError(f"epoch must be a whole number, got {epoch!r}", "epoch")
-        return JSONResponse(run_of(request).points(None if epoch is None else int(epoch)))
+        return JSONResponse(await computed(request, "points", None if epoch is None else whole_number(epoch, "epoch")))
 
     async def decode(request: Request) -> Response:
-        run = run_of(request)
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ConfigError("the request body must be JSON: {\"points\": [[x, y], ...]} or {\"z\": [[...], ...]}") from None
+        body = await json_body(request)
         if not isinstance(body, dict) or ("points" in body) == ("z" in body):
             raise ConfigError("give either points or z, not both")
         label = body.get("label")
         if label is not None and (not isinstance(label, int) or isinstance(label, bool)):
             raise ConfigError(f"label must be a whole number, got {label!r}", "label")
-        return JSONResponse({"images": run.decode(body.get("points"), body.get("z"), label)})
+        return JSONResponse({"images": await computed(request, "decode", body.get("points"), body.get("z"), label)})
 
     async def samples(request: Request) -> Response:
-        n = request.query_params.get("n", "10")
-        if not n.isdigit():
-            raise ConfigError(f"n must be a whole number, got {n!r}", "n")
-        return JSONResponse(run_of(request).samples(int(n), request.query_params.get("sampler")))
+        n = whole_number(request.query_params.get("n", "10"), "n")
+        return JSONResponse(await computed(request, "samples", n, request.query_params.get("sampler")))
 
     async def image(request: Request) -> Response:
-        return JSONResponse(run_of(request).image(request.path_params["index"]))
+        return JSONResponse(await computed(request, "image", request.path_params["index"]))
+
+    async def computed(request: Request, method: str, *args):
+        """What a run's method returns, called in the thread pool while the event loop serves other requests."""
+        return await run_in_threadpool(run_of(request).locked, method, *args)
 
     async def bad_request(request: Request, error: ConfigError) -> Response:
         return JSONResponse({"error": str(error)}, status_code=400)
 
     async def http_error(request: Request, error: HTTPException) -> Response:
         return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+    async def server_error(request: Request, error: Exception) -> Response:
+        return JSONResponse({"error": f"the server failed: {type(error).__name__}: {error}"}, status_code=500)
 
     routes = [
         Route("/", page),
@@ -98,4 +124,8 @@ def create_app(runs: list[ServedRun]) -> Starlette:
         Route("/api/runs/{run:int}/images/{index:int}", image),
         Route("/api/runs/{run:int}/samples", samples),
     ]
-    return Starlette(routes=routes, exception_handlers={ConfigError: bad_request, HTTPException: http_error})
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, hosts=hosts)],
+        exception_handlers={ConfigError: bad_request, HTTPException: http_error, Exception: server_error},
+    )

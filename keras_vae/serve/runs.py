@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -25,16 +26,20 @@ def png(image: np.ndarray) -> str:
     import imageio.v2 as imageio
 
     buffer = io.BytesIO()
-    imageio.imwrite(buffer, to_uint8(image).squeeze(), format="png")
+    pixels = to_uint8(image)
+    imageio.imwrite(buffer, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, format="png")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 @dataclass
 class ServedRun:
     """One run folder, loaded once: RunData, and the projection from the latent space to the page's plane (the
-    latent itself in 2-D, else PCA of the fixed images' codes, whose inverse maps a point back to a latent)."""
+    latent itself in 2-D, and in 1-D along x; else PCA of the fixed images' codes, whose inverse maps a point back
+    to a latent). A damaged epoch snapshot turns off the run's epoch replay, with the reason, not the page."""
 
     data: RunData
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    replay_error: str | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> ServedRun:
@@ -51,15 +56,26 @@ class ServedRun:
         return PCA(2, random_state=0).fit(self.data.z) if self.data.latent_dim > 2 else None
 
     def plane(self, z: np.ndarray) -> np.ndarray:
-        return z if self.pca is None else self.pca.transform(z)
+        if self.pca is not None:
+            return self.pca.transform(z)
+        return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
 
     def latent(self, points: np.ndarray) -> np.ndarray:
         """Points of the plane as latent vectors."""
-        return points if self.pca is None else self.pca.inverse_transform(points)
+        return points[:, : self.data.latent_dim] if self.pca is None else self.pca.inverse_transform(points)
 
     @cached_property
     def snapshots(self) -> list[dict]:
-        return read_epochs(self.data.run.snapshots)
+        try:
+            return read_epochs(self.data.run.snapshots)
+        except RunError as error:
+            self.replay_error = str(error)
+            return []
+
+    def locked(self, method: str, *args):
+        """One of the methods below, called while no other request of this run's is being answered."""
+        with self.lock:
+            return getattr(self, method)(*args)
 
     def describe(self) -> dict:
         data = self.data
@@ -72,6 +88,7 @@ class ServedRun:
             "classes": [data.class_name(label) for label in range(data.model.classes)] if data.model.conditional else None,
             "class_names": data.class_names,
             "epochs": [int(snapshot["epoch"]) for snapshot in self.snapshots],
+            "replay_error": self.replay_error,
             "images": len(data.images),
             "sampler": data.sampler_name(),
         }
@@ -82,6 +99,8 @@ class ServedRun:
             codes = self.data.z
         else:
             found = [snapshot for snapshot in self.snapshots if int(snapshot["epoch"]) == epoch]
+            if self.replay_error is not None:
+                raise ConfigError(f"epoch replay is off for {self.data.name}: {self.replay_error}", "epoch")
             if not found:
                 raise ConfigError(f"epoch {epoch} has no snapshot in {self.data.name}: pick one of {[int(s['epoch']) for s in self.snapshots]}", "epoch")
             codes = found[0]["latent"]
@@ -126,7 +145,7 @@ def as_matrix(values, width: int, name: str) -> np.ndarray:
     """A JSON list of vectors of width numbers, at most MAX_DECODES of them, as a float array."""
     try:
         matrix = np.asarray(values, dtype="float64")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be a list of lists of {width} numbers", name) from None
     if matrix.ndim != 2 or matrix.shape[1] != width or not 1 <= len(matrix) <= MAX_DECODES or not np.isfinite(matrix).all():
         raise ConfigError(f"{name} must be a list of 1 to {MAX_DECODES} lists of {width} finite numbers", name)

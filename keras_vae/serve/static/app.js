@@ -56,6 +56,8 @@ class Panel {
       const slider = el("input", { type: "range", min: 0, max: epochs.length - 1, value: epochs.length - 1, className: "epoch" });
       slider.addEventListener("input", () => { value.textContent = `epoch ${epochs[slider.value]}`; this.load(epochs[slider.value]).catch(showError); });
       controls.push(el("label", {}, value, slider));
+    } else if (this.info.replay_error) {
+      controls.push(el("span", { className: "note", title: this.info.replay_error }, "no epoch replay: a snapshot is damaged"));
     }
     const sample = el("button", { type: "button", className: "sample", title: this.info.sampler }, "sample");
     sample.addEventListener("click", () => this.sample().catch(showError));

@@ -1,0 +1,70 @@
+"""Training's memory, estimated from the options before anything is built, so a run that cannot fit is refused in
+one line naming the option that makes it large, instead of swapping or dying half-way (docs/reliability.md has the
+estimate beside measured peaks)."""
+
+from __future__ import annotations
+
+import os
+
+from keras_vae.errors import ConfigError
+
+SHARE = 0.5
+"""The most of this machine's memory one training may plan to take."""
+
+FLOAT = 4
+STATE = 12
+"""Copies of each weight while training: the weight, its gradient, Adam's two moments and its temporaries, and
+the copies saving a model makes (a CVAE of 314 M weights peaked at 15.3 GB on TensorFlow: 12 copies)."""
+
+FEATURES = {"dense": 0, "conv": 12, "deep-conv": 96}
+"""Activations per pixel of one image in the encoder trunk: conv has 32 channels at a quarter of the pixels and 64
+at a sixteenth; deep-conv keeps 32 at full size through its convolution, batch norm and activation."""
+
+HIDDEN = 400
+"""Activations of each decoded sample before its pixels: the dense decoder's hidden layer."""
+
+
+def machine_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def training_memory(arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0) -> dict[str, int]:
+    """Bytes, by what drives them: 'weights' (with their training state) and 'batch' (one step's activations
+    forward and back, the decoder's k times for an IWAE). A CVAE's labels are extra input channels."""
+    height, width, channels = input_shape
+    pixels = height * width
+    inputs = pixels * (channels + classes)
+    if arch == "dense":
+        weights = (inputs + pixels * channels) * 400
+    else:
+        weights = pixels // 16 * 64 * (16 if arch == "conv" else 256) * 2
+    per_image = inputs + pixels * FEATURES[arch] + k * (pixels * (channels + FEATURES[arch]) * 3 + HIDDEN)
+    return {"weights": weights * STATE * FLOAT, "batch": 2 * batch_size * per_image * FLOAT}
+
+
+def check_training_memory(
+    arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0, available: int | None = None
+) -> None:
+    """Raise ConfigError, naming the option to lower, when training would plan for more than SHARE of available
+    (this machine's memory by default)."""
+    available = machine_memory() if available is None else available
+    parts = training_memory(arch, input_shape, batch_size, k, classes)
+    needed = sum(parts.values())
+    if needed <= SHARE * available:
+        return
+    shape = f"{input_shape[0]}x{input_shape[1]}"
+    if parts["weights"] < parts["batch"]:
+        parameter = "k" if k > 1 else "batch_size"
+        subject, what = parameter, f"{k} samples of each of {batch_size} images" if k > 1 else f"{batch_size} images of {shape}"
+        remedy = "lower --k or --batch-size" if k > 1 else "lower --batch-size or --image-size"
+    elif classes > input_shape[2]:
+        parameter, subject, what = None, f"the data's {classes:,} classes", f"their label channels in a {arch} encoder"
+        remedy = "use --arch conv, or a --model that needs no labels" if arch == "dense" else "use a --model that needs no labels"
+    else:
+        parameter, subject, what = "image_size", "image_size", f"the weights of a {arch} model of {shape} images"
+        remedy = "a smaller --image-size" + (", or --arch conv" if arch == "dense" else "")
+    raise ConfigError(
+        f"{subject} makes training too large: {what} need about {needed / 2**30:,.1f} GiB, more than half of this "
+        f"machine's {available / 2**30:,.1f} GiB: {remedy}",
+        parameter,
+    )
