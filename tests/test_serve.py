@@ -340,6 +340,8 @@ def test_the_page_in_headless_chromium(server, tmp_path):
         wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
         panels = browser.find_elements(By.CSS_SELECTOR, "section.run")
         assert len(panels) == 2 and len(panels[1].find_elements(By.CSS_SELECTOR, "select.classes option")) == 4
+        centres = [panel.find_element(By.CSS_SELECTOR, "img.decoded").get_attribute("src") or "" for panel in panels]
+        assert all(src.startswith("data:image/png") for src in centres), "each plane's centre is decoded on load"
         canvas = panels[0].find_element(By.CSS_SELECTOR, "canvas.plane")
         ActionChains(browser).move_to_element(canvas).click().perform()
         decoded = [panel.find_element(By.CSS_SELECTOR, "img.decoded") for panel in panels]

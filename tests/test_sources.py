@@ -2,6 +2,7 @@
 labels, and the tf.data pipeline feeding fit on every backend."""
 
 import json
+import logging
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -170,3 +171,15 @@ def test_the_stream_feeds_fit_every_image_once_an_epoch_in_a_new_order(tmp_path,
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     history = model.fit(train, validation_data=data.stream("val", 4), epochs=2, shuffle=False, verbose=0).history
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+
+
+def test_a_first_run_without_mnist_prints_no_tensorflow_datasets_warning(monkeypatch, caplog):
+    """tensorflow-datasets warns that the folder its builder has just made "has no dataset_info.json": not on
+    keras-vae's first run, whose only line about the data is its own."""
+    monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: False)
+    from keras_vae.data.tfds import default_source
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):  # the second builder finds the folder the first one made
+            default_source("mnist", None)
+    assert not [record for record in caplog.records if record.name == "absl"], caplog.text

@@ -6,7 +6,9 @@ turns that into one line at once.
 
 from __future__ import annotations
 
+import logging
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 from keras_vae.data.stream import UNLABELLED, Dataset, DataError, ImageOptions, Split
@@ -28,12 +30,26 @@ def builder(name: str):
     except ImportError as error:
         raise DataError(f"tensorflow-datasets is not installed ({error}): pip install tensorflow-datasets, or use --data-dir") from error
     try:
-        found = tfds.builder(name)
+        with absl_warnings_off():
+            found = tfds.builder(name)
     except tfds.core.registered.DatasetNotFoundError as error:
         raise DataError(f"unknown dataset {name!r}: give a tensorflow-datasets image data set such as mnist, fashion_mnist, cifar10 or celeb_a") from error
     if image_feature(found) is None:
         raise DataError(f"dataset {name!r} has no image feature: give a tensorflow-datasets image data set")
     return found
+
+
+@contextmanager
+def absl_warnings_off():
+    """tensorflow-datasets' absl warnings kept off stderr: a builder warns that the data folder it has just made
+    for a data set not yet downloaded "has no dataset_info.json"."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def image_feature(found) -> str | None:
@@ -67,8 +83,9 @@ def default_source(dataset: str, data_dir: str | Path | None) -> tuple[str | Pat
     if data_dir is not None or dataset != "mnist":
         return data_dir, None
     try:
-        if builder(dataset).is_prepared() or can_download():
-            return None, None
+        with absl_warnings_off():
+            if builder(dataset).is_prepared() or can_download():
+                return None, None
     except DataError:  # no tensorflow-datasets
         pass
     return SAMPLE, "tensorflow-datasets has no MNIST here and cannot download it: training on the MNIST test set bundled with keras-vae (10,000 images)"

@@ -188,7 +188,11 @@ class Panel {
   point(pointer) {
     this.pointer = pointer;
     this.draw();
-    this.request({ points: [pointer] });
+    return this.request({ points: [pointer] });
+  }
+
+  centre() {
+    return [(this.x0 + this.x1) / 2, (this.y0 + this.y1) / 2];
   }
 }
 
@@ -200,6 +204,7 @@ async function main() {
   const { runs } = await api("/api/runs");
   runs.forEach((info, index) => panels.push(new Panel(index, info)));
   await Promise.all(panels.map((panel) => panel.load()));
+  await Promise.all(panels.map((panel) => panel.point(panel.centre())));  // an image from the start, not a broken icon
   document.body.dataset.ready = "true";
 }
 
