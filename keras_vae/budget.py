@@ -4,8 +4,7 @@ estimate beside measured peaks)."""
 
 from __future__ import annotations
 
-import os
-
+from keras_vae.data.arrays import memory_bytes
 from keras_vae.errors import ConfigError
 
 SHARE = 0.5
@@ -22,10 +21,6 @@ at a sixteenth; deep-conv keeps 32 at full size through its convolution, batch n
 
 HIDDEN = 400
 """Activations of each decoded sample before its pixels: the dense decoder's hidden layer."""
-
-
-def machine_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def training_memory(arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0) -> dict[str, int]:
@@ -47,7 +42,7 @@ def check_training_memory(
 ) -> None:
     """Raise ConfigError, naming the option to lower, when training would plan for more than SHARE of available
     (this machine's memory by default)."""
-    available = machine_memory() if available is None else available
+    available = memory_bytes() if available is None else available
     parts = training_memory(arch, input_shape, batch_size, k, classes)
     needed = sum(parts.values())
     if needed <= SHARE * available:

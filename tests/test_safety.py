@@ -440,7 +440,7 @@ def test_a_folder_skips_bombs_and_huge_files_unread_and_takes_names_in_any_encod
     ],
 )
 def test_options_that_would_take_more_memory_than_the_machine_are_one_line_up_front(data_dir, tmp_path, flags, message, monkeypatch):
-    monkeypatch.setattr("keras_vae.budget.machine_memory", lambda: 24 << 30)  # CI's machine, whatever this one is
+    monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 24 << 30)  # CI's machine, whatever this one is
     train = ["train", "--data-dir", data_dir, "--output-dir", tmp_path / "runs", "--epochs", 1, "--arch", "dense", "--batch-size", 8]
     one_line(cli(*train, *flags), message, "more than half of this machine's 24.0 GiB")
     assert all(path.name.endswith(".lock") for path in (tmp_path / "runs").iterdir()), "no run folder"
@@ -450,7 +450,7 @@ def test_a_cvae_over_a_thousand_classes_is_refused_up_front(tmp_path, monkeypatc
     """Each class is an input channel of a dense encoder's first layer: 314 M weights, 15.3 GB measured."""
     import imageio.v2 as imageio
 
-    monkeypatch.setattr("keras_vae.budget.machine_memory", lambda: 24 << 30)
+    monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 24 << 30)
     for index in range(1000):
         (tmp_path / "classes" / f"c{index:04d}").mkdir(parents=True)
         imageio.imwrite(tmp_path / "classes" / f"c{index:04d}" / "0.png", np.full((28, 28), index % 256, "u1"))

@@ -39,7 +39,6 @@ class ServedRun:
 
     data: RunData
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    replay_error: str | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> ServedRun:
@@ -65,12 +64,20 @@ class ServedRun:
         return points[:, : self.data.latent_dim] if self.pca is None else self.pca.inverse_transform(points)
 
     @cached_property
-    def snapshots(self) -> list[dict]:
+    def replay(self) -> tuple[list[dict], str | None]:
+        """The epoch snapshots, and why there are none when one is damaged."""
         try:
-            return read_epochs(self.data.run.snapshots)
+            return read_epochs(self.data.run.snapshots), None
         except RunError as error:
-            self.replay_error = str(error)
-            return []
+            return [], str(error)
+
+    @property
+    def snapshots(self) -> list[dict]:
+        return self.replay[0]
+
+    @property
+    def replay_error(self) -> str | None:
+        return self.replay[1]
 
     def locked(self, method: str, *args):
         """One of the methods below, called while no other request of this run's is being answered."""
