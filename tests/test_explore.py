@@ -267,6 +267,21 @@ def test_embed_writes_every_images_latent_means_with_its_label(runs, tmp_path, r
     assert cli("embed", runs[run], "--out", out).exit_code == 2, "an existing file is replaced only with --overwrite"
 
 
+def test_embed_run_reads_the_validation_split_unless_told_and_replaces_only_when_asked(runs, tmp_path):
+    from keras_vae.embed import embed_run
+    from keras_vae.errors import ConfigError
+    from keras_vae.files import FileError
+
+    out, count = embed_run(runs["vae"], tmp_path / "z.npy")
+    assert count == 12 and len(np.load(out)) == 12
+    with pytest.raises(FileError, match="exists: pass --overwrite"):
+        embed_run(runs["vae"], out, split="train")
+    assert embed_run(runs["vae"], out, split="train", overwrite=True) == (out, 32) and len(np.load(out)) == 32
+    with pytest.raises(ConfigError, match=r"out must end in \.npy or \.csv, got .*z\.txt") as refused:
+        embed_run(runs["vae"], tmp_path / "z.txt")
+    assert refused.value.parameter == "out"
+
+
 def test_embed_other_images_shaped_as_the_runs(runs, tmp_path):
     pictures = tmp_path / "pictures"
     pictures.mkdir()

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import to_numpy
+from conftest import make_images, to_numpy
 
 import keras_vae
 from keras_vae import Sampling
@@ -51,10 +51,18 @@ def test_sampling_is_the_reparameterisation_trick():
     np.testing.assert_allclose(z.std(0), [2.0, 0.5], rtol=0.03)
 
 
-def test_call_decodes_the_mean_deterministically():
-    model = keras_vae.build_model("vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1))
-    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype="float32")
-    z_mean, _, _ = model.encoder(x)
-    np.testing.assert_allclose(to_numpy(model(x)), to_numpy(model.decoder(z_mean)), atol=1e-6)
-    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(model(x)))
-    assert isinstance(model.kl_scale, keras.Variable)
+@pytest.mark.parametrize("family", list(keras_vae.MODELS))
+def test_call_decodes_the_encoders_code_and_trains_only_when_asked(family):
+    """model(x) is the deterministic reconstruction that explore and evaluate draw (the code decoder of the means
+    encoder); model(x, training=True) runs the deep-conv architecture's dropout and batch statistics."""
+    model = keras_vae.build_model(family, "deep-conv", 2, (8, 8, 1), seed=1, classes=3 if family == "cvae" else 0)
+    x = make_images()[:6]
+    labels = np.eye(3, dtype="float32")[np.arange(6) % 3]
+    inputs = (x, labels) if family == "cvae" else x
+    codes = to_numpy(model.means_encoder([x, labels] if family == "cvae" else x))
+    expected = to_numpy(model.code_decoder([codes, labels] if family == "cvae" else codes))
+    np.testing.assert_allclose(to_numpy(model(inputs)), expected, atol=1e-6)
+    np.testing.assert_array_equal(to_numpy(model(inputs)), to_numpy(model(inputs)))
+    assert np.abs(to_numpy(model(inputs, training=True)) - expected).max() > 1e-3
+    if family in keras_vae.VARIATIONAL:
+        assert isinstance(model.kl_scale, keras.Variable), "the KL warm-up assigns its scale without retracing"

@@ -112,6 +112,26 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
     np.testing.assert_allclose(from_png(shown["input"]), data.images[3][..., 0], atol=1 / 255 + 1e-6)
     np.testing.assert_allclose(from_png(shown["reconstruction"]), data.reconstructions[3][..., 0], atol=1 / 255 + 1e-6)
     assert shown["label"] == 3
+    np.testing.assert_allclose(shown["z"], to_numpy(data.model.means_encoder(data.images[3:4]))[0], atol=1e-4)
+
+
+def test_served_runs_name_the_parameter_they_refuse(runs):
+    """The library's errors name their parameter, which the CLI maps to a flag, in serve as elsewhere."""
+    from keras_vae.errors import ConfigError
+
+    vae, cvae = ServedRun.load(runs[0]), ServedRun.load(runs[1])
+    refusals = {
+        "index": lambda: vae.image(8),
+        "points": lambda: vae.decode(points=[[1.0]]),
+        "z": lambda: vae.decode(z=[[1.0, "x"]]),
+        "label": lambda: cvae.decode(z=[[0.0, 0.0, 0.0]], label=4),
+        "n": lambda: vae.samples(0),
+        "epoch": lambda: vae.points(epoch=9),
+    }
+    for parameter, call in refusals.items():
+        with pytest.raises(ConfigError) as refused:
+            call()
+        assert refused.value.parameter == parameter and str(refused.value).startswith(parameter)
 
 
 @pytest.mark.parametrize(
