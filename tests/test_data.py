@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_vae.data import DataError, load_idx_split, read_idx
+from keras_vae.errors import KerasVAEError
 
 MNIST_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-test"
 
@@ -64,3 +65,68 @@ def test_real_mnist_test_set():
     x, y = load_idx_split(MNIST_TEST)
     assert x.shape == (10_000, 28, 28, 1) and 0 <= x.min() and x.max() == 1
     assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def npz_file(folder: Path, **arrays) -> Path:
+    np.savez(folder / "d.npz", **arrays)
+    return folder / "d.npz"
+
+
+EIGHT = np.zeros((8, 8, 8), "u1")
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"x_train": EIGHT}, " must hold arrays x_train and y_train (and optionally x_test, y_test); it has ['x_train']"),
+        ({"x_train": EIGHT, "y_train": np.array(list("abcdefgh"))}, ": y_train holds <U1 values; images and labels must be numbers"),
+        ({"x_train": EIGHT, "y_train": np.zeros(8), "class_names": np.arange(2)}, ": class_names holds int64 values; give the names as strings"),
+        ({"x_train": EIGHT, "y_train": np.zeros((8, 4))}, ": y_train has shape (8, 4); labels must be one class number per image"),
+        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:2], "y_test": np.zeros((2, 3))}, ": y_test has shape (2, 3)"),
+        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": np.zeros((2, 4, 4), "u1"), "y_test": np.zeros(2)}, ": x_test images are (4, 4), x_train's (8, 8): both splits need images of one size"),
+        ({"x_train": EIGHT, "y_train": np.zeros(7)}, " x_train and y_train: 8 images but 7 labels"),
+        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:3], "y_test": np.zeros(2)}, " x_test and y_test: 3 images but 2 labels"),
+        ({"x_train": EIGHT, "y_train": np.arange(8) % 3, "class_names": np.array(["a"])}, " class_names names 1 classes, but the labels go up to 2"),
+    ],
+    ids=["no-labels", "string-labels", "number-names", "2d-labels", "2d-test-labels", "test-size", "train-count", "test-count", "few-names"],
+)
+def test_npz_refusals_name_the_file_and_what_is_wrong_in_it(tmp_path, arrays, message):
+    from keras_vae.data import load_dataset
+
+    path = npz_file(tmp_path, **arrays)
+    with pytest.raises(DataError) as refused:
+        load_dataset(data_dir=path)
+    assert str(refused.value).startswith(f"{path}{message}")
+
+
+def test_npz_labels_of_shape_n_by_1_and_class_names_are_taken(tmp_path):
+    from keras_vae.data import load_dataset
+
+    labels = np.arange(8) % 4
+    path = npz_file(tmp_path, x_train=EIGHT + labels[:, None, None].astype("u1"), y_train=labels[:, None], x_test=EIGHT[:4], y_test=labels[:4, None], class_names=np.array(list("abcd")))
+    data = load_dataset(data_dir=path)
+    images, taken = data.take("train", 8)
+    assert data.class_names == ["a", "b", "c", "d"] and sorted(taken.tolist()) == sorted(labels.tolist())
+    np.testing.assert_allclose(images[:, 0, 0, 0] * 255, taken, atol=1e-4)
+
+
+def test_an_npz_is_refused_from_its_headers_when_its_images_would_not_fit_in_memory(tmp_path, monkeypatch):
+    from keras_vae.data import load_dataset
+
+    path = npz_file(tmp_path, x_train=EIGHT, y_train=np.zeros(8), x_test=EIGHT, y_test=np.zeros(8))
+    monkeypatch.setattr("keras_vae.data.arrays.memory_bytes", lambda: 3000)  # 1,024 values: 4,096 bytes as float32
+    with pytest.raises(DataError, match=r"d\.npz claims images of shapes \[\(8, 8, 8\), \(8, 8, 8\)\]: .* more than this machine's"):
+        load_dataset(data_dir=path)
+    monkeypatch.setattr("keras_vae.data.arrays.memory_bytes", lambda: 1000)
+    with pytest.raises(KerasVAEError, match=r"over the .* a data file may take"):
+        load_dataset(data_dir=path)
+
+
+@pytest.mark.parametrize("content, message", [(b"PK\x03\x04" + bytes(40), "BadZipFile"), (b"\x93NUMPY" + bytes(40), "is a .npy file (one array), not a .npz")])
+def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
+    from keras_vae.data import load_dataset
+
+    (tmp_path / "d.npz").write_bytes(content)
+    with pytest.raises(DataError, match=f"^{tmp_path / 'd.npz'}|cannot read {tmp_path / 'd.npz'}") as refused:
+        load_dataset(data_dir=tmp_path / "d.npz")
+    assert message in str(refused.value)

@@ -157,6 +157,53 @@ def test_a_tfds_set_with_labels_records_its_class_names(tmp_path, monkeypatch):
     assert images.shape == (12, 32, 32, 3) and ((0 <= labels) & (labels < 10)).all()
 
 
+@pytest.mark.parametrize("splits, held", [(("train", "validation"), "validation"), (("train", "validation", "test"), "test")])
+def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkeypatch, splits, held):
+    """Mock data has no split metadata, so each builder is given the splits of a data set that has them."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    import keras_vae.data.tfds as source
+
+    asked, real = [], source.builder
+
+    def with_splits(name):
+        found = real(name)
+        found.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(name=split, shard_lengths=[5], num_bytes=0) for split in splits]))
+        read = found.as_dataset
+        found.as_dataset = lambda split, **options: asked.append(split) or read(split=split, **options)
+        return found
+
+    monkeypatch.setattr(source, "builder", with_splits)
+    monkeypatch.setattr(source, "can_download", lambda: True)
+    with tfds.testing.mock_data(num_examples=5):
+        data = load_dataset("imagenet_resized/8x8")
+    assert set(asked) == {"train", held} and (data.train.count, data.val.count) == (5, 5)
+
+
+def test_the_image_feature_is_the_one_named_image_else_the_first():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from types import SimpleNamespace
+
+    from keras_vae.data.tfds import image_feature
+
+    def found(**features):
+        return SimpleNamespace(info=SimpleNamespace(features=tfds.features.FeaturesDict(features)))
+
+    image = tfds.features.Image(shape=(8, 8, 1))
+    assert image_feature(found(label=tfds.features.ClassLabel(num_classes=2), lr=image)) == "lr"
+    assert image_feature(found(hr=image, image=image)) == "image"
+    assert image_feature(found(text=tfds.features.Text())) is None
+
+
+def test_tfds_names_without_images_are_one_line():
+    pytest.importorskip("tensorflow_datasets")
+    from keras_vae.data.tfds import builder
+
+    with pytest.raises(DataError, match="^dataset 'imdb_reviews' has no image feature: give a tensorflow-datasets image data set$"):
+        builder("imdb_reviews")
+    with pytest.raises(DataError, match="^unknown dataset 'no_such_set': give a tensorflow-datasets image data set such as mnist"):
+        builder("no_such_set")
+
+
 def test_the_stream_feeds_fit_every_image_once_an_epoch_in_a_new_order(tmp_path, images):
     pixels = (images * 255).astype("u1")
     np.savez(tmp_path / "d.npz", x_train=pixels, y_train=np.zeros(32, "u1"), x_test=pixels[:8], y_test=np.zeros(8, "u1"))

@@ -73,6 +73,15 @@ def test_the_vae_loss_weighs_its_terms_as_asked():
     np.testing.assert_allclose(z, z_mean + np.exp(z_log_var / 2) * noise, rtol=1e-5, atol=1e-6)  # the reparameterisation
 
 
+@pytest.mark.parametrize("recon_loss, reduction", [("mse", "mean"), ("bce", "sum")])
+def test_the_ae_loss_is_the_reconstruction_loss_it_was_given(recon_loss, reduction):
+    model = keras_vae.build_model("ae", "dense", 3, (8, 8, 1), seed=2, recon_loss=recon_loss, reduction=reduction)
+    x_hat = to_numpy(model(X)).astype("float64")
+    expected = np.mean(np.mean((X - x_hat) ** 2, axis=(1, 2, 3)) if recon_loss == "mse" else bce_sum(X, x_hat))
+    terms = model.compute_terms(X, training=False)
+    assert float(to_numpy(terms["loss"])) == pytest.approx(expected, rel=1e-4) and set(terms) == {"loss", "reconstruction_loss"}
+
+
 def test_the_betatc_loss_is_its_logged_terms_weighted_each_by_its_own_weight():
     model = with_log_variances(
         keras_vae.build_model("betatc-vae", "dense", 3, (8, 8, 1), seed=3, alpha=0.5, beta=3.0, gamma=2.0, reconstruction_weight=0.7, dataset_size=100)
