@@ -216,29 +216,40 @@ OPTIONS = {
 }
 BUILD = {"cvae": {"classes": 4}, "vq-vae": {"embedding_dim": 3}}
 LOAD_ELSEWHERE = (
-    "import sys, keras, numpy as np, keras_vae; m = keras.saving.load_model(sys.argv[1]); x = np.load(sys.argv[2]); "
-    "x = [x[..., :-4], x[:, 0, 0, -4:]] if m.conditional else x; np.save(sys.argv[3], m.predict(x, verbose=0))"
+    "import sys, pathlib, keras, numpy as np, keras_vae\n"
+    "for family in sys.argv[2:]:\n"
+    "    path = pathlib.Path(sys.argv[1]) / family; m = keras.saving.load_model(path.with_suffix('.keras')); x = np.load(path.with_suffix('.npy'))\n"
+    "    x = [x[..., :-4], x[:, 0, 0, -4:]] if m.conditional else x; np.save(path.with_name(family + '-predicted.npy'), m.predict(x, verbose=0))"
 )
 
 
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Each family trained for an epoch and saved, then loaded and run in one process under the next backend (a
+    process a family took 8-13 s, most of it importing a backend)."""
+    folder, images = tmp_path_factory.mktemp("round-trip"), make_images()
+    models = {}
+    for family in OPTIONS:
+        model = keras_vae.build_model(family, arch="conv", latent_dim=3, input_shape=(8, 8, 1), seed=2, **BUILD.get(family, {}), **OPTIONS[family])
+        model.compile(optimizer="adam")
+        x = inputs_for(family, images)
+        model.fit(x, epochs=1, batch_size=8, verbose=0)
+        model.save(folder / f"{family}.keras")
+        np.save(folder / f"{family}.npy", np.concatenate([x[0], np.broadcast_to(x[1][:, None, None], (32, 8, 8, 4))], -1) if family == "cvae" else x)
+        models[family] = (model, x)
+    subprocess.run([sys.executable, "-c", LOAD_ELSEWHERE, str(folder), *OPTIONS], env={**os.environ, "KERAS_BACKEND": NEXT_BACKEND}, check=True, capture_output=True)
+    return folder, models
+
+
 @pytest.mark.parametrize("family", list(OPTIONS))
-def test_round_trip_here_and_under_the_next_backend(family, images, tmp_path):
-    model = keras_vae.build_model(family, arch="conv", latent_dim=3, input_shape=(8, 8, 1), seed=2, **BUILD.get(family, {}), **OPTIONS[family])
-    model.compile(optimizer="adam")
-    x = inputs_for(family, images)
-    model.fit(x, epochs=1, batch_size=8, verbose=0)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
+def test_round_trip_here_and_under_the_next_backend(family, saved):
+    folder, models = saved
+    model, x = models[family]
+    loaded = keras.saving.load_model(folder / f"{family}.keras")
     assert type(loaded) is keras_vae.MODELS[family]
     assert {key: loaded.get_config()[key] for key in OPTIONS[family]} == OPTIONS[family]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    packed = np.concatenate([x[0], np.broadcast_to(x[1][:, None, None], (32, 8, 8, 4))], -1) if family == "cvae" else x
-    np.save(tmp_path / "x.npy", packed)
-    subprocess.run(
-        [sys.executable, "-c", LOAD_ELSEWHERE, str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        env={**os.environ, "KERAS_BACKEND": NEXT_BACKEND}, check=True, capture_output=True,
-    )
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(np.load(folder / f"{family}-predicted.npy"), model.predict(x, verbose=0), atol=1e-5)
 
 
 def labelled_idx(tmp_path):

@@ -191,6 +191,14 @@ def test_other_hosts_other_sites_and_large_or_plain_bodies_are_refused(client, h
     assert response.status_code == status and message in response.json()["error"]
 
 
+def test_a_request_without_a_host_header_is_refused_as_naming_no_host():
+    """An HTTP/1.0 client may send no Host at all (the test client always sends one)."""
+    from keras_vae.serve.guard import LOOPBACK, Guard
+
+    status, message = Guard(None, LOOPBACK).refusal({"type": "http", "method": "GET", "headers": []})
+    assert status == 403 and message.endswith("not no host: add it with --allow-host")
+
+
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000"])
 def test_this_machines_names_and_its_own_pages_are_answered(client, host):
     response = client.post("/api/runs/0/decode", json={"points": [[0, 0]]}, headers={"host": host, "origin": f"http://{host}"})
