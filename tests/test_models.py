@@ -66,3 +66,23 @@ def test_call_decodes_the_encoders_code_and_trains_only_when_asked(family):
     assert np.abs(to_numpy(model(inputs, training=True)) - expected).max() > 1e-3
     if family in keras_vae.VARIATIONAL:
         assert isinstance(model.kl_scale, keras.Variable), "the KL warm-up assigns its scale without retracing"
+
+
+@pytest.mark.parametrize("family", list(keras_vae.MODELS))
+def test_compute_terms_trains_both_networks_only_when_asked(family):
+    """training=True reaches the encoder's and the decoder's batch normalisation (their moving statistics move);
+    training=False leaves them be, so evaluation never changes the model."""
+    model = keras_vae.build_model(family, "deep-conv", 2, (8, 8, 1), seed=1, classes=3 if family == "cvae" else 0)
+    x = make_images()[:6]
+    inputs = (x, np.eye(3, dtype="float32")[np.arange(6) % 3]) if family == "cvae" else x
+    norms = [layer for network in (model.encoder, model.decoder) for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+    def statistics():
+        return [to_numpy(layer.moving_mean).copy() for layer in norms]
+
+    before = statistics()
+    model.compute_terms(inputs, training=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, statistics()))
+    model.compute_terms(inputs, training=True)
+    assert {network.name for network in (model.encoder, model.decoder) for layer in network.layers if layer in norms} == {"encoder", "decoder"}
+    assert not any(np.array_equal(a, b) for a, b in zip(before, statistics())), "every batch normalisation trained"

@@ -219,6 +219,16 @@ def test_generate_and_explore_say_which_sampler_made_the_images(runs):
     assert refused.exit_code == 2 and "'none' is not one of 'prior', 'gmm'" in refused.stderr
 
 
+def test_the_code_prior_gives_float32_logits_under_mixed_precision():
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        prior = build_code_prior(4, 8)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    assert prior.get_layer("logits").compute_dtype == "float32" and prior.layers[2].compute_dtype == "float16"
+
+
 def test_the_code_prior_is_causal_and_learns_which_code_follows_which():
     rng = np.random.default_rng(6)
     first = rng.integers(0, 4, 1000)
