@@ -319,3 +319,87 @@ def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(ru
     codes = keras_vae.snapshots.encode_means(data.model, make_images())
     assert np.allclose(weights @ means, codes.mean(0), atol=0.05 * np.abs(codes).max())
     np.testing.assert_allclose(np.load(tmp_path / "g.npy"), data.samples(4, np.random.default_rng(0)), atol=1e-6)
+
+
+class Drawn:
+    """What interpolation, draw_grid and summary_page read of a RunData, with a decoder that records its calls:
+    a latent point (a, b) decodes to a 2x2 image of a, b, a + b and the label it was decoded under."""
+
+    def __init__(self, z, labels, conditional=False, name="r"):
+        self.z, self.labels, self.name = np.asarray(z, "float32"), np.asarray(labels), name
+        self.images = np.arange(len(z), dtype="float32")[:, None, None, None] * np.ones((1, 2, 2, 1), "float32")
+        self.model = type("Model", (), {"conditional": conditional})()
+        self.config = {"options": {"model": "vae", "arch": "dense", "latent_dim": 2}}
+        self.decoded = []
+
+    def decode(self, z, label=None):
+        self.decoded.append((np.asarray(z), label))
+        return np.stack([z[:, 0], z[:, 1], z.sum(1), np.full(len(z), -1 if label is None else label)], 1).reshape(-1, 2, 2, 1)
+
+    def grid(self, coordinates):
+        from keras_vae.explore import RunData
+
+        return RunData.grid(self, coordinates)
+
+    def class_name(self, label):
+        return f"c{label}"
+
+
+@pytest.mark.parametrize(
+    "labels, conditional, other",
+    [
+        ([2, 2, 5, 2], False, 2),  # labelled: the first image of another class
+        ([-1, -1, -1, -1], False, 1),  # unlabelled: the code farthest from the first's
+        ([2, 5, 2, 2], True, 3),  # a CVAE: the farthest image of the first's own class, decoded under that class
+    ],
+    ids=["labelled", "unlabelled", "cvae"],
+)
+def test_interpolation_runs_from_the_first_image_to_its_partner_along_a_straight_line(labels, conditional, other):
+    from keras_vae import plots
+    from keras_vae.explore import interpolation
+
+    data = Drawn([[0, 0], [9, 9], [1, 2], [3, -4]], labels, conditional)
+    figure = interpolation(data, steps=4)
+    (z, label), = data.decoded
+    weights = np.linspace(0, 1, 4)[:, None]
+    np.testing.assert_allclose(z, (1 - weights) * data.z[0] + weights * data.z[other], atol=1e-6)
+    assert label == (2 if conditional else None)
+    strip = figure.axes[0].images[0].get_array()
+    expected = plots.tile(np.concatenate([data.images[:1], data.decode(z, label), data.images[other : other + 1]]), 6)
+    np.testing.assert_allclose(strip, expected[..., 0], atol=1e-6)
+
+
+def test_the_decoded_grid_spans_the_radius_with_axes_in_latent_units():
+    import matplotlib.pyplot as plt
+
+    from keras_vae.explore import GRID, draw_grid
+
+    for conditional, title in ((False, "r: decoded latent grid"), (True, "r: decoded latent grid (class c0)")):
+        data, (figure, ax) = Drawn([[0, 0]], [0], conditional), plt.subplots()
+        draw_grid(ax, data)
+        shown = ax.images[0]
+        assert shown.get_extent() == [-1.5, 1.5, -1.5, 1.5] and ax.get_title() == title
+        np.testing.assert_allclose(shown.get_array(), data.grid(np.linspace(-1.5, 1.5, GRID))[..., 0])
+        plt.close(figure)
+
+
+def test_compares_summary_is_a_markdown_table_a_row_a_run():
+    from keras_vae.explore import summary_page
+
+    page = summary_page([Drawn([[0, 0]], [0], name="a")], [{"epoch": 3, "loss": 1.234, "val_loss": 2.5}], ["latent"]).splitlines()
+    assert page[:5] == [
+        "# keras-vae compare",
+        "",
+        "| run | model | arch | latent | epochs | loss | reconstruction_loss | kl_loss | val_loss |",
+        "|" + " --- |" * 9,
+        "| a | vae | dense | 2 | 3 | 1.23 | - | - | 2.50 |",
+    ]
+    assert "![latent](latent.png)" in page
+
+
+def test_with_one_sample_the_importance_weighted_bound_is_the_elbo(runs):
+    """k = 1 is allowed; its bound is the ELBO up to the Monte Carlo error of a KL the ELBO takes in closed form."""
+    from keras_vae.metrics import evaluate_run
+
+    metrics = evaluate_run(runs["vae"], k=1, quality_images=0)
+    assert metrics["k"] == 1 and metrics["iw_nll"] == pytest.approx(metrics["neg_elbo"], rel=0.02)

@@ -88,6 +88,11 @@ def test_channels_convert_grey_to_rgb_and_rgb_to_grey(tmp_path):
     write(tmp_path / "grey" / "b.png", colour[..., :1])
     rgb = load_dataset(data_dir=tmp_path / "grey", val_fraction=0.5, options=ImageOptions(channels=3)).take("val", 1)[0][0]
     assert rgb.shape == (4, 4, 3) and (rgb == rgb[..., :1]).all()
+    with_alpha = np.concatenate([colour[..., :1], np.full((4, 4, 1), 128, "uint8")], -1)  # grey and alpha (PNG's LA)
+    write(tmp_path / "la" / "a.png", with_alpha)
+    write(tmp_path / "la" / "b.png", with_alpha)
+    grey = load_dataset(data_dir=tmp_path / "la", val_fraction=0.5, options=ImageOptions(channels=1)).take("val", 1)[0][0]
+    np.testing.assert_allclose(grey[..., 0], colour[..., 0] / 255, atol=1e-6)
 
 
 def test_damaged_images_are_skipped_counted_and_listed(tmp_path):
