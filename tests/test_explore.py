@@ -190,8 +190,8 @@ def test_pixel_accuracy_and_active_units_by_hand():
     x_hat = np.array([[0.6, 0.4], [0.8, 0.2]])
     assert pixel_accuracy(x, x_hat) == 0.5
     assert pixel_accuracy(np.array([0.2, 0.5]), np.array([0.5, 0.2])) == 1.0, "0.5 itself lies below the threshold"
-    z = np.array([[0.0, 1.0, 0.5], [0.0, -1.0, 0.6], [0.0, 1.0, 0.55]])
-    assert active_units(z) == 1
+    z = np.array([[0.0, 1.0, 0.5, 3.0], [0.0, -1.0, 0.6, -3.0], [0.0, 1.0, 0.55, 0.0]])  # variances 0, 0.89, 0.0017, 6
+    assert active_units(z) == 2
 
 
 @pytest.mark.parametrize(
@@ -344,6 +344,14 @@ class Drawn:
     def class_name(self, label):
         return f"c{label}"
 
+    latent_dim = property(lambda self: self.z.shape[1])
+    class_names = None
+
+    def projection(self, method="pca"):
+        from keras_vae.explore import RunData
+
+        return RunData.projection(self, method)
+
 
 @pytest.mark.parametrize(
     "labels, conditional, other",
@@ -403,3 +411,23 @@ def test_with_one_sample_the_importance_weighted_bound_is_the_elbo(runs):
 
     metrics = evaluate_run(runs["vae"], k=1, quality_images=0)
     assert metrics["k"] == 1 and metrics["iw_nll"] == pytest.approx(metrics["neg_elbo"], rel=0.02)
+
+
+def test_the_latent_view_shows_a_2d_latent_as_it_is_and_a_larger_one_by_its_principal_components():
+    import matplotlib.pyplot as plt
+
+    from keras_vae.explore import draw_latent
+
+    rng = np.random.default_rng(3)
+    for z, title, labels in ((rng.normal(size=(12, 2)), "r: latent means", ("z[0]", "z[1]")), (rng.normal(size=(12, 3)) * [3, 1, 0.2], "r: latent means (PCA of 3-D)", ("PC 1", "PC 2"))):
+        data, (figure, ax) = Drawn(z, np.arange(12) % 3), plt.subplots()
+        draw_latent(ax, data)
+        shown = np.concatenate([collection.get_offsets() for collection in ax.collections])  # a class at a time
+        centred = z - z.mean(0)
+        expected = z if z.shape[1] == 2 else centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+        expected = expected[np.argsort(np.arange(12) % 3, kind="stable")]
+        signs = np.sign(np.sum(shown * expected, 0)) if z.shape[1] > 2 else 1  # a component's sign is arbitrary
+        np.testing.assert_allclose(shown * signs, expected, atol=1e-5)
+        assert ax.get_title() == title and (ax.get_xlabel(), ax.get_ylabel()) == labels
+        plt.close(figure)
+    np.testing.assert_array_equal(data.projection("tsne"), data.projection("tsne"))  # seeded: the same picture twice

@@ -148,6 +148,32 @@ def test_the_ema_codebook_follows_numpy_over_several_steps():
         np.testing.assert_allclose(to_numpy(quantizer.codebook), codebook, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("update", ["loss", "ema"])
+def test_the_vq_vae_loss_decodes_its_codes_and_weighs_commitment_as_asked(update):
+    """The decoder sees z_q itself (the straight-through estimator changes only gradients); the loss adds the
+    commitment term weighted as asked, and the codebook term only when the codebook is trained by its loss."""
+    model = keras_vae.build_model("vq-vae", "dense", 2, (8, 8, 1), seed=7, codebook_size=8, commitment=0.7, codebook_update=update)
+    terms = {name: to_numpy(value).astype("float64") for name, value in model.compute_terms(X, training=False).items()}
+    z_e = to_numpy(model.encoder(X)).astype("float64")
+    codebook = to_numpy(model.quantizer.codebook).astype("float64")
+    codes = np.argmin(((z_e[..., None, :] - codebook) ** 2).sum(-1), axis=-1)
+    z_q = codebook[codes]
+    recon = np.mean(bce_sum(X, to_numpy(model.decoder(z_q.astype("float32"))).astype("float64")))
+    distance = np.mean(((z_e - z_q) ** 2).sum(axis=(1, 2)))
+    assert terms["reconstruction_loss"] == pytest.approx(recon, rel=1e-4) and terms["commitment_loss"] == pytest.approx(distance, rel=1e-4)
+    assert terms["loss"] == pytest.approx(recon + 0.7 * distance + (distance if update == "loss" else 0.0), rel=1e-4)
+    np.testing.assert_array_equal(terms["code_counts"], np.bincount(codes.ravel(), minlength=8))
+
+
+def test_the_vq_vaes_epoch_means_weigh_each_batch_by_its_size():
+    model = keras_vae.build_model("vq-vae", "dense", 2, (8, 8, 1), seed=6, codebook_size=16)
+    model.compile(optimizer="adam")
+    x = make_images()[:10]  # batches of 8 and 2
+    logs = model.evaluate(x, batch_size=8, return_dict=True, verbose=0)
+    batches = [to_numpy(model.compute_terms(x[i : i + 8], training=False)["reconstruction_loss"]) for i in (0, 8)]
+    assert logs["reconstruction_loss"] == pytest.approx((8 * batches[0] + 2 * batches[1]) / 10, rel=1e-4)
+
+
 def test_the_logged_dead_codes_count_the_codes_no_image_used():
     model = keras_vae.build_model("vq-vae", "dense", 2, (8, 8, 1), seed=6, codebook_size=16)
     model.compile(optimizer="adam")
