@@ -97,6 +97,20 @@ def test_generate_png_and_npy(runs):
     np.testing.assert_array_equal(np.load(out), first)
     assert cli("generate", runs["vae"], "--n", 9, "--out", runs["root"] / "gen.png").exit_code == 0
     assert iio.imread(runs["root"] / "gen.png").shape == (26, 26)
+    pictures = []
+    for _ in range(2):
+        assert cli("generate", runs["vae"], "--n", 1, "--seed", 4, "--out", runs["root"] / "one.png", "--overwrite").exit_code == 0
+        pictures.append(iio.imread(runs["root"] / "one.png"))
+    assert pictures[0].shape == (8, 8) and (pictures[0] == pictures[1]).all(), "one image, the same for the same seed"
+
+
+def test_generate_refuses_more_images_than_a_png_holds_naming_n(runs):
+    from keras_vae.errors import ConfigError
+    from keras_vae.explore import PNG_IMAGES, generate
+
+    with pytest.raises(ConfigError, match=f"^n is {PNG_IMAGES + 1}, more than a .png grid holds") as refused:
+        generate(runs["vae"], PNG_IMAGES + 1, 0, runs["root"] / "many.png")
+    assert refused.value.parameter == "n"
 
 
 def test_evaluate_from_another_directory_finds_the_data(runs, tmp_path, monkeypatch):

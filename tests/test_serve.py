@@ -127,11 +127,16 @@ def test_served_runs_name_the_parameter_they_refuse(runs):
         "label": lambda: cvae.decode(z=[[0.0, 0.0, 0.0]], label=4),
         "n": lambda: vae.samples(0),
         "epoch": lambda: vae.points(epoch=9),
+        "label '": lambda: cvae.data.label_of("seven"),
     }
     for parameter, call in refusals.items():
         with pytest.raises(ConfigError) as refused:
             call()
-        assert refused.value.parameter == parameter and str(refused.value).startswith(parameter)
+        assert refused.value.parameter == parameter.split()[0] and str(refused.value).startswith(parameter)
+    cvae.data.config["data"]["class_names"] = ["zero", "one", "two", "three"]  # as a data set with named classes records them
+    assert cvae.data.label_of("two") == 2 and cvae.data.label_of("3") == 3
+    with pytest.raises(ConfigError, match="^label 'seven' is not a class of cvae: give the class names zero, one, two, three or a number from 0 to 3$"):
+        cvae.data.label_of("seven")
 
 
 @pytest.mark.parametrize(

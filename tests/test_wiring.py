@@ -163,6 +163,7 @@ def test_the_vq_vae_loss_decodes_its_codes_and_weighs_commitment_as_asked(update
     assert terms["reconstruction_loss"] == pytest.approx(recon, rel=1e-4) and terms["commitment_loss"] == pytest.approx(distance, rel=1e-4)
     assert terms["loss"] == pytest.approx(recon + 0.7 * distance + (distance if update == "loss" else 0.0), rel=1e-4)
     np.testing.assert_array_equal(terms["code_counts"], np.bincount(codes.ravel(), minlength=8))
+    assert model.means_encoder.output.dtype == "int32", "code indices, as export's encode endpoint declares them"
 
 
 def test_the_vq_vaes_epoch_means_weigh_each_batch_by_its_size():
