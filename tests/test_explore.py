@@ -135,6 +135,18 @@ def test_evaluate_json(runs):
     assert "pixel_accuracy" in table and "Note: an autoencoder has no prior" in table
 
 
+def test_evaluate_reconstructs_through_the_mean_as_numpy_does(runs):
+    """The deterministic reconstruction's BCE summed over pixels and its pixel accuracy (both sides of 0.5 alike)."""
+    model = Run(runs["vae"]).load_model()
+    x = make_images()[:10]
+    metrics = evaluate_vae(model, x, 2, "bce", seed=1)
+    x_hat = keras.ops.convert_to_numpy(model.decoder(model.encoder(x)[0])).astype("float64")
+    clipped = np.clip(x_hat, 1e-7, 1 - 1e-7)
+    bce = -np.sum(x * np.log(clipped) + (1 - x) * np.log(1 - clipped), axis=(1, 2, 3))
+    assert metrics["reconstruction_through_mean"] == pytest.approx(bce.mean(), rel=1e-4)
+    assert metrics["pixel_accuracy"] == pytest.approx(np.mean((x > 0.5) == (x_hat > 0.5)), abs=1e-9)
+
+
 def test_importance_weighted_bound_tightens_and_agrees_with_keras(runs):
     model = Run(runs["vae"]).load_model()
     x = make_images()
