@@ -130,3 +130,22 @@ def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
     with pytest.raises(DataError, match=f"^{tmp_path / 'd.npz'}|cannot read {tmp_path / 'd.npz'}") as refused:
         load_dataset(data_dir=tmp_path / "d.npz")
     assert message in str(refused.value)
+
+
+def test_arrays_are_cropped_to_their_centre_when_asked(tmp_path):
+    from keras_vae.data import ImageOptions, load_dataset
+
+    images = (np.arange(4 * 6 * 10).reshape(4, 6, 10) % 251).astype("u1")  # 6 x 10: the centre square is columns 2-7
+    data = load_dataset(data_dir=npz_file(tmp_path, x_train=images, y_train=np.arange(4), x_test=images, y_test=np.arange(4)), options=ImageOptions(crop=True))
+    taken, labels = data.take("val", 4)
+    assert data.input_shape == (6, 6, 1)
+    np.testing.assert_allclose(taken[..., 0], images[labels, :, 2:8] / 255, atol=1e-6)
+
+
+def test_without_a_data_folder_the_data_set_is_mnist_from_tensorflow_datasets(monkeypatch):
+    import keras_vae.data as data
+
+    asked = []
+    monkeypatch.setattr(data, "load_tfds", lambda name, options, val_fraction: asked.append(name))
+    data.load_dataset()
+    assert asked == ["mnist"]

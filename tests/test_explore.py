@@ -88,6 +88,13 @@ def test_animate_writes_a_gif_with_one_frame_per_step(runs, kind, frames):
     assert iio.immeta(out, index=0)["duration"] == 200
 
 
+def test_a_runs_fixed_images_are_read_back_in_0_to_1(runs):
+    from keras_vae.explore import RunData
+
+    with np.load(runs["vae"] / "snapshots" / "fixed.npz") as fixed:
+        np.testing.assert_array_equal(RunData.load(runs["vae"]).images, fixed["images"].astype("float32") / 255)
+
+
 def test_generate_png_and_npy(runs):
     out = runs["root"] / "gen.npy"
     assert cli("generate", runs["vae"], "--n", 5, "--out", out, "--seed", 3).exit_code == 0
