@@ -149,3 +149,24 @@ def test_without_a_data_folder_the_data_set_is_mnist_from_tensorflow_datasets(mo
     monkeypatch.setattr(data, "load_tfds", lambda name, options, val_fraction: asked.append(name))
     data.load_dataset()
     assert asked == ["mnist"]
+
+
+def test_a_folder_holding_one_npz_loads_it_and_a_missing_folder_is_one_line(tmp_path):
+    from keras_vae.data import ImageOptions, load_dataset
+
+    images = (np.arange(8 * 6 * 10).reshape(8, 6, 10) % 251).astype("u1")
+    npz_file(tmp_path, x_train=images, y_train=np.arange(8) % 2, x_test=images[:2], y_test=np.arange(2))
+    data = load_dataset(data_dir=tmp_path, options=ImageOptions(crop=True))
+    assert data.input_shape == (6, 6, 1) and (data.train.count, data.val.count) == (8, 2)
+    with pytest.raises(DataError, match=f"^--data-dir {tmp_path / 'gone'} does not exist: give a folder of images or IDX files, or a .npz file$"):
+        load_dataset(data_dir=tmp_path / "gone")
+
+
+def test_image_options_take_a_1x1_size_and_refuse_other_channels_by_name():
+    from keras_vae.data import ImageOptions
+    from keras_vae.errors import ConfigError
+
+    assert ImageOptions(size=(1, 1)).shape(8, 8, 1, "x") == (1, 1, 1)
+    with pytest.raises(ConfigError, match="^channels must be 1 or 3, got 2$") as refused:
+        ImageOptions(channels=2)
+    assert refused.value.parameter == "channels"

@@ -29,7 +29,7 @@ def results() -> dict[str, str]:
 
 
 TEST_FILES = {
-    "keras_vae.data": ["tests/test_data.py", "tests/test_sources.py", "tests/test_wiring.py"],
+    "keras_vae.data": ["tests/test_data.py", "tests/test_sources.py", "tests/test_wiring.py", "tests/test_distribute.py"],
     "keras_vae.embed": ["tests/test_wiring.py", "tests/test_explore.py", "tests/test_cli.py"],
     "keras_vae.explore": ["tests/test_explore.py", "tests/test_quality.py", "tests/test_cli.py"],
     "keras_vae.metrics": ["tests/test_explore.py", "tests/test_wiring.py"],
