@@ -170,3 +170,27 @@ def test_image_options_take_a_1x1_size_and_refuse_other_channels_by_name():
     with pytest.raises(ConfigError, match="^channels must be 1 or 3, got 2$") as refused:
         ImageOptions(channels=2)
     assert refused.value.parameter == "channels"
+
+
+def test_an_idx_folder_without_a_test_split_holds_out_a_seeded_share_of_train(tmp_path):
+    from keras_vae.data import load_dataset
+
+    write_split(tmp_path, (np.arange(20 * 4 * 4).reshape(20, 4, 4) % 256).astype("u1"), np.arange(20), compress=False, split="train")
+    held = [load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=3).take("val", 5)[1].tolist() for _ in range(2)]
+    assert len(held[0]) == 5 and held[0] == held[1]
+    assert load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=4).take("val", 5)[1].tolist() != held[0]
+
+
+def test_an_npz_whose_headers_read_but_whose_arrays_are_cut_short_names_its_error(tmp_path):
+    import zipfile
+
+    from keras_vae.data import load_dataset
+
+    whole = npz_file(tmp_path, x_train=EIGHT, y_train=np.zeros(8))
+    with zipfile.ZipFile(whole) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(tmp_path / "cut.npz", "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content[:-100] if name == "x_train.npy" else content)
+    with pytest.raises(DataError, match=f"^cannot read {tmp_path / 'cut.npz'} as .npz: ValueError: "):
+        load_dataset(data_dir=tmp_path / "cut.npz")

@@ -175,6 +175,12 @@ def test_the_vq_vaes_epoch_means_weigh_each_batch_by_its_size():
     assert logs["reconstruction_loss"] == pytest.approx((8 * batches[0] + 2 * batches[1]) / 10, rel=1e-4)
 
 
+def test_the_quantizers_config_keeps_every_option():
+    quantizer = VectorQuantizer(8, ema_decay=0.9, epsilon=1e-3, restart_below=0.5)
+    again = VectorQuantizer.from_config(quantizer.get_config())
+    assert (again.codes, again.ema_decay, again.epsilon, again.restart_below) == (8, 0.9, 1e-3, 0.5)
+
+
 def test_the_logged_dead_codes_count_the_codes_no_image_used():
     model = keras_vae.build_model("vq-vae", "dense", 2, (8, 8, 1), seed=6, codebook_size=16)
     model.compile(optimizer="adam")
