@@ -1,13 +1,14 @@
 """The IDX reader on files the test writes, on corrupt ones, and on the real MNIST test set."""
 
 import gzip
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from keras_vae.data import DataError, load_idx_split, read_idx
-from keras_vae.errors import KerasVAEError
+from keras_vae.data import DataError, ImageOptions, load_dataset, load_idx_split, read_idx
+from keras_vae.errors import ConfigError, KerasVAEError
 
 MNIST_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-test"
 
@@ -91,8 +92,6 @@ EIGHT = np.zeros((8, 8, 8), "u1")
     ids=["no-labels", "string-labels", "number-names", "2d-labels", "2d-test-labels", "test-size", "train-count", "test-count", "few-names"],
 )
 def test_npz_refusals_name_the_file_and_what_is_wrong_in_it(tmp_path, arrays, message):
-    from keras_vae.data import load_dataset
-
     path = npz_file(tmp_path, **arrays)
     with pytest.raises(DataError) as refused:
         load_dataset(data_dir=path)
@@ -100,8 +99,6 @@ def test_npz_refusals_name_the_file_and_what_is_wrong_in_it(tmp_path, arrays, me
 
 
 def test_npz_labels_of_shape_n_by_1_and_class_names_are_taken(tmp_path):
-    from keras_vae.data import load_dataset
-
     labels = np.arange(8) % 4
     path = npz_file(tmp_path, x_train=EIGHT + labels[:, None, None].astype("u1"), y_train=labels[:, None], x_test=EIGHT[:4], y_test=labels[:4, None], class_names=np.array(list("abcd")))
     data = load_dataset(data_dir=path)
@@ -111,8 +108,6 @@ def test_npz_labels_of_shape_n_by_1_and_class_names_are_taken(tmp_path):
 
 
 def test_an_npz_is_refused_from_its_headers_when_its_images_would_not_fit_in_memory(tmp_path, monkeypatch):
-    from keras_vae.data import load_dataset
-
     path = npz_file(tmp_path, x_train=EIGHT, y_train=np.zeros(8), x_test=EIGHT, y_test=np.zeros(8))
     monkeypatch.setattr("keras_vae.data.arrays.memory_bytes", lambda: 3000)  # 1,024 values: 4,096 bytes as float32
     with pytest.raises(DataError, match=r"d\.npz claims images of shapes \[\(8, 8, 8\), \(8, 8, 8\)\]: .* more than this machine's"):
@@ -124,8 +119,6 @@ def test_an_npz_is_refused_from_its_headers_when_its_images_would_not_fit_in_mem
 
 @pytest.mark.parametrize("content, message", [(b"PK\x03\x04" + bytes(40), "BadZipFile"), (b"\x93NUMPY" + bytes(40), "is a .npy file (one array), not a .npz")])
 def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
-    from keras_vae.data import load_dataset
-
     (tmp_path / "d.npz").write_bytes(content)
     with pytest.raises(DataError, match=f"^{tmp_path / 'd.npz'}|cannot read {tmp_path / 'd.npz'}") as refused:
         load_dataset(data_dir=tmp_path / "d.npz")
@@ -133,8 +126,6 @@ def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
 
 
 def test_arrays_are_cropped_to_their_centre_when_asked(tmp_path):
-    from keras_vae.data import ImageOptions, load_dataset
-
     images = (np.arange(4 * 6 * 10).reshape(4, 6, 10) % 251).astype("u1")  # 6 x 10: the centre square is columns 2-7
     data = load_dataset(data_dir=npz_file(tmp_path, x_train=images, y_train=np.arange(4), x_test=images, y_test=np.arange(4)), options=ImageOptions(crop=True))
     taken, labels = data.take("val", 4)
@@ -152,8 +143,6 @@ def test_without_a_data_folder_the_data_set_is_mnist_from_tensorflow_datasets(mo
 
 
 def test_a_folder_holding_one_npz_loads_it_and_a_missing_folder_is_one_line(tmp_path):
-    from keras_vae.data import ImageOptions, load_dataset
-
     images = (np.arange(8 * 6 * 10).reshape(8, 6, 10) % 251).astype("u1")
     npz_file(tmp_path, x_train=images, y_train=np.arange(8) % 2, x_test=images[:2], y_test=np.arange(2))
     data = load_dataset(data_dir=tmp_path, options=ImageOptions(crop=True))
@@ -163,9 +152,6 @@ def test_a_folder_holding_one_npz_loads_it_and_a_missing_folder_is_one_line(tmp_
 
 
 def test_image_options_take_a_1x1_size_and_refuse_other_channels_by_name():
-    from keras_vae.data import ImageOptions
-    from keras_vae.errors import ConfigError
-
     assert ImageOptions(size=(1, 1)).shape(8, 8, 1, "x") == (1, 1, 1)
     with pytest.raises(ConfigError, match="^channels must be 1 or 3, got 2$") as refused:
         ImageOptions(channels=2)
@@ -173,8 +159,6 @@ def test_image_options_take_a_1x1_size_and_refuse_other_channels_by_name():
 
 
 def test_an_idx_folder_without_a_test_split_holds_out_a_seeded_share_of_train(tmp_path):
-    from keras_vae.data import load_dataset
-
     write_split(tmp_path, (np.arange(20 * 4 * 4).reshape(20, 4, 4) % 256).astype("u1"), np.arange(20), compress=False, split="train")
     held = [load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=3).take("val", 5)[1].tolist() for _ in range(2)]
     assert len(held[0]) == 5 and held[0] == held[1]
@@ -182,10 +166,6 @@ def test_an_idx_folder_without_a_test_split_holds_out_a_seeded_share_of_train(tm
 
 
 def test_an_npz_whose_headers_read_but_whose_arrays_are_cut_short_names_its_error(tmp_path):
-    import zipfile
-
-    from keras_vae.data import load_dataset
-
     whole = npz_file(tmp_path, x_train=EIGHT, y_train=np.zeros(8))
     with zipfile.ZipFile(whole) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
