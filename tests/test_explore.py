@@ -9,6 +9,7 @@ import textwrap
 
 import imageio.v3 as iio
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from conftest import make_images
@@ -17,7 +18,12 @@ from typer.testing import CliRunner
 
 import keras_vae
 from cli.main import app
-from keras_vae.metrics import active_units, evaluate_vae, importance_weights, likelihood_model, pixel_accuracy
+from keras_vae import plots
+from keras_vae.embed import embed_run
+from keras_vae.errors import ConfigError
+from keras_vae.explore import GRID, PNG_IMAGES, RunData, draw_grid, draw_latent, generate, interpolation, summary_page
+from keras_vae.files import FileError
+from keras_vae.metrics import active_units, evaluate_run, evaluate_vae, importance_weights, likelihood_model, pixel_accuracy
 from keras_vae.runs import Run
 
 EPOCHS = 3
@@ -89,8 +95,6 @@ def test_animate_writes_a_gif_with_one_frame_per_step(runs, kind, frames):
 
 
 def test_a_runs_fixed_images_are_read_back_in_0_to_1(runs):
-    from keras_vae.explore import RunData
-
     with np.load(runs["vae"] / "snapshots" / "fixed.npz") as fixed:
         np.testing.assert_array_equal(RunData.load(runs["vae"]).images, fixed["images"].astype("float32") / 255)
 
@@ -112,9 +116,6 @@ def test_generate_png_and_npy(runs):
 
 
 def test_generate_refuses_more_images_than_a_png_holds_naming_n(runs):
-    from keras_vae.errors import ConfigError
-    from keras_vae.explore import PNG_IMAGES, generate
-
     with pytest.raises(ConfigError, match=f"^n is {PNG_IMAGES + 1}, more than a .png grid holds") as refused:
         generate(runs["vae"], PNG_IMAGES + 1, 0, runs["root"] / "many.png")
     assert refused.value.parameter == "n"
@@ -301,10 +302,6 @@ def test_embed_writes_every_images_latent_means_with_its_label(runs, tmp_path, r
 
 
 def test_embed_run_reads_the_validation_split_unless_told_and_replaces_only_when_asked(runs, tmp_path):
-    from keras_vae.embed import embed_run
-    from keras_vae.errors import ConfigError
-    from keras_vae.files import FileError
-
     out, count = embed_run(runs["vae"], tmp_path / "z.npy")
     assert count == 12 and len(np.load(out)) == 12
     with pytest.raises(FileError, match="exists: pass --overwrite"):
@@ -341,7 +338,7 @@ def test_commands_without_a_run_take_the_latest_under_saved_models(runs, tmp_pat
 
 
 def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(runs, tmp_path):
-    from keras_vae.explore import MIXTURE, RunData
+    from keras_vae.explore import MIXTURE
 
     result = cli("generate", runs["ae"], "--n", 4, "--out", tmp_path / "g.npy")
     assert result.exit_code == 0, result.output
@@ -369,10 +366,7 @@ class Drawn:
         self.decoded.append((np.asarray(z), label))
         return np.stack([z[:, 0], z[:, 1], z.sum(1), np.full(len(z), -1 if label is None else label)], 1).reshape(-1, 2, 2, 1)
 
-    def grid(self, coordinates):
-        from keras_vae.explore import RunData
-
-        return RunData.grid(self, coordinates)
+    grid = RunData.grid
 
     def class_name(self, label):
         return f"c{label}"
@@ -380,10 +374,7 @@ class Drawn:
     latent_dim = property(lambda self: self.z.shape[1])
     class_names = None
 
-    def projection(self, method="pca"):
-        from keras_vae.explore import RunData
-
-        return RunData.projection(self, method)
+    projection = RunData.projection
 
 
 @pytest.mark.parametrize(
@@ -396,9 +387,6 @@ class Drawn:
     ids=["labelled", "unlabelled", "cvae"],
 )
 def test_interpolation_runs_from_the_first_image_to_its_partner_along_a_straight_line(labels, conditional, other):
-    from keras_vae import plots
-    from keras_vae.explore import interpolation
-
     data = Drawn([[0, 0], [9, 9], [1, 2], [3, -4]], labels, conditional)
     figure = interpolation(data, steps=4)
     (z, label), = data.decoded
@@ -411,10 +399,6 @@ def test_interpolation_runs_from_the_first_image_to_its_partner_along_a_straight
 
 
 def test_the_decoded_grid_spans_the_radius_with_axes_in_latent_units():
-    import matplotlib.pyplot as plt
-
-    from keras_vae.explore import GRID, draw_grid
-
     for conditional, title in ((False, "r: decoded latent grid"), (True, "r: decoded latent grid (class c0)")):
         data, (figure, ax) = Drawn([[0, 0]], [0], conditional), plt.subplots()
         draw_grid(ax, data)
@@ -425,8 +409,6 @@ def test_the_decoded_grid_spans_the_radius_with_axes_in_latent_units():
 
 
 def test_compares_summary_is_a_markdown_table_a_row_a_run():
-    from keras_vae.explore import summary_page
-
     page = summary_page([Drawn([[0, 0]], [0], name="a")], [{"epoch": 3, "loss": 1.234, "val_loss": 2.5}], ["latent"]).splitlines()
     assert page[:5] == [
         "# keras-vae compare",
@@ -440,17 +422,11 @@ def test_compares_summary_is_a_markdown_table_a_row_a_run():
 
 def test_with_one_sample_the_importance_weighted_bound_is_the_elbo(runs):
     """k = 1 is allowed; its bound is the ELBO up to the Monte Carlo error of a KL the ELBO takes in closed form."""
-    from keras_vae.metrics import evaluate_run
-
     metrics = evaluate_run(runs["vae"], k=1, quality_images=0)
     assert metrics["k"] == 1 and metrics["iw_nll"] == pytest.approx(metrics["neg_elbo"], rel=0.02)
 
 
 def test_the_latent_view_shows_a_2d_latent_as_it_is_and_a_larger_one_by_its_principal_components():
-    import matplotlib.pyplot as plt
-
-    from keras_vae.explore import draw_latent
-
     rng = np.random.default_rng(3)
     for z, title, labels in ((rng.normal(size=(12, 2)), "r: latent means", ("z[0]", "z[1]")), (rng.normal(size=(12, 3)) * [3, 1, 0.2], "r: latent means (PCA of 3-D)", ("PC 1", "PC 2"))):
         data, (figure, ax) = Drawn(z, np.arange(12) % 3), plt.subplots()

@@ -19,7 +19,9 @@ from test_data import write_split
 from typer.testing import CliRunner
 
 from cli.main import app
+from keras_vae.errors import ConfigError
 from keras_vae.serve import ServedRun, create_app
+from keras_vae.serve.guard import LOOPBACK, Guard
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -117,8 +119,6 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
 
 def test_served_runs_name_the_parameter_they_refuse(runs):
     """The library's errors name their parameter, which the CLI maps to a flag, in serve as elsewhere."""
-    from keras_vae.errors import ConfigError
-
     vae, cvae = ServedRun.load(runs[0]), ServedRun.load(runs[1])
     refusals = {
         "index": lambda: vae.image(8),
@@ -198,8 +198,6 @@ def test_other_hosts_other_sites_and_large_or_plain_bodies_are_refused(client, h
 
 def test_a_request_without_a_host_header_is_refused_as_naming_no_host():
     """An HTTP/1.0 client may send no Host at all (the test client always sends one)."""
-    from keras_vae.serve.guard import LOOPBACK, Guard
-
     status, message = Guard(None, LOOPBACK).refusal({"type": "http", "method": "GET", "headers": []})
     assert status == 403 and message.endswith("not no host: add it with --allow-host")
 

@@ -4,6 +4,7 @@ labels, and the tf.data pipeline feeding fit on every backend."""
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import imageio.v2 as imageio
 import keras
@@ -13,6 +14,7 @@ from test_train_cli import FAST, invoke
 from typer.testing import CliRunner
 
 import keras_vae
+import keras_vae.data.tfds as source
 from cli.main import app
 from keras_vae.data import UNLABELLED, DataError, ImageOptions, load_dataset
 
@@ -166,8 +168,6 @@ def test_a_tfds_set_with_labels_records_its_class_names(tmp_path, monkeypatch):
 def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkeypatch, splits, held):
     """Mock data has no split metadata, so each builder is given the splits of a data set that has them."""
     tfds = pytest.importorskip("tensorflow_datasets")
-    import keras_vae.data.tfds as source
-
     asked, real = [], source.builder
 
     def with_splits(name):
@@ -186,27 +186,21 @@ def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkey
 
 def test_the_image_feature_is_the_one_named_image_else_the_first():
     tfds = pytest.importorskip("tensorflow_datasets")
-    from types import SimpleNamespace
-
-    from keras_vae.data.tfds import image_feature
-
     def found(**features):
         return SimpleNamespace(info=SimpleNamespace(features=tfds.features.FeaturesDict(features)))
 
     image = tfds.features.Image(shape=(8, 8, 1))
-    assert image_feature(found(label=tfds.features.ClassLabel(num_classes=2), lr=image)) == "lr"
-    assert image_feature(found(hr=image, image=image)) == "image"
-    assert image_feature(found(text=tfds.features.Text())) is None
+    assert source.image_feature(found(label=tfds.features.ClassLabel(num_classes=2), lr=image)) == "lr"
+    assert source.image_feature(found(hr=image, image=image)) == "image"
+    assert source.image_feature(found(text=tfds.features.Text())) is None
 
 
 def test_tfds_names_without_images_are_one_line():
     pytest.importorskip("tensorflow_datasets")
-    from keras_vae.data.tfds import builder
-
     with pytest.raises(DataError, match="^dataset 'imdb_reviews' has no image feature: give a tensorflow-datasets image data set$"):
-        builder("imdb_reviews")
+        source.builder("imdb_reviews")
     with pytest.raises(DataError, match="^unknown dataset 'no_such_set': give a tensorflow-datasets image data set such as mnist"):
-        builder("no_such_set")
+        source.builder("no_such_set")
 
 
 def test_the_stream_feeds_fit_every_image_once_an_epoch_in_a_new_order(tmp_path, images):
