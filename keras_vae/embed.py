@@ -11,9 +11,9 @@ import numpy as np
 
 from keras_vae.config import TrainConfig
 from keras_vae.data import ImageOptions, load_dataset
-from keras_vae.files import claim, write_atomic, write_text_atomic
+from keras_vae.files import write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
-from keras_vae.runs import Run
+from keras_vae.runs import Run, claim_output
 from keras_vae.snapshots import conditioned, encode_means
 
 FORMATS = (".npy", ".csv")
@@ -29,7 +29,7 @@ def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | 
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     run = Run(Path(path))
-    claim(out, overwrite)
+    claim_output(out, overwrite)
     saved = run.read_config()
     config = TrainConfig.from_dict(saved["options"])
     model = run.load_model()
@@ -81,5 +81,14 @@ def write_csv(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: lis
     writer.writerow(["label", "class", *(f"{name}_{d}" for name in names for d in range(codes.shape[2]))])
     for label, code in zip(labels, codes):
         name = class_names[label] if class_names and label >= 0 else ""
-        writer.writerow([int(label), name, *(f"{value:.7g}" for value in code.ravel())])
+        writer.writerow([int(label), as_text(name), *(f"{value:.7g}" for value in code.ravel())])
     write_text_atomic(out, buffer.getvalue())
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
+
+
+def as_text(cell: str) -> str:
+    """A cell a spreadsheet shows as the text it is: one that would start a formula gets a leading apostrophe."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 from keras_vae import __version__
 from keras_vae.files import claim, make_folder, sync, temporary_path, write_error, write_json_atomic
 from keras_vae.errors import ConfigError
-from keras_vae.runs import Run, RunError
+from keras_vae.runs import Run, RunError, check_not_owned
 from keras_vae.snapshots import conditioned, read_fixed
 
 FORMATS = ("saved_model", "onnx", "keras")
@@ -136,6 +135,7 @@ def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
     a folder that holds it."""
     if run.root.resolve().is_relative_to(out.resolve()):
         raise ConfigError(f"out is the run or holds it ({out}): give a path of its own", "out")
+    check_not_owned(out)
     if not os.path.lexists(out):
         return
     if not overwrite:
@@ -188,22 +188,18 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     model = run.load_model()
     if fmt != "keras" and model.dtype_policy.name != "float32":
         model = in_float32(model)
-    temporary, replaced = temporary_path(out), temporary_path(out, "old")
     make_folder(out.parent)
     try:
-        write_export(model, fmt, temporary)
-        for written in [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]:
-            sync(written)
-        if out.exists():
-            os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
-        os.replace(temporary, out)
-        sync(out.parent)
+        with temporary_path(out) as temporary, temporary_path(out, ".old") as replaced:
+            write_export(model, fmt, temporary)
+            for written in [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]:
+                sync(written)
+            if out.exists():
+                os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
+            os.replace(temporary, out)
+            sync(out.parent)
     except OSError as error:
         raise write_error(error, out) or error
-    finally:
-        for leftover in (temporary, replaced):
-            if leftover.exists():
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     if not check or (fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None):
         return out, None
     fixed = read_fixed(run.snapshots)

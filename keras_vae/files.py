@@ -4,6 +4,7 @@ file is read only when it is a regular file of a sane size."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -11,6 +12,8 @@ import json
 import os
 import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from keras_vae.errors import KerasVAEError
@@ -52,10 +55,27 @@ def write_error(error: OSError, path: Path) -> FileError | None:
     return None
 
 
-def temporary_path(path: Path, tag: str = "tmp") -> Path:
-    """A hidden name beside path for this process; every suffix kept, since Keras checks for '.weights.h5'."""
-    stem, dot, suffixes = path.name.partition(".")
-    return path.with_name(f".{stem}.{os.getpid()}.{tag}{dot}{suffixes}")
+TEMPORARY = ".tmp"
+"""What the private folders of unfinished writes end their names in: `.NAME.RANDOM.tmp`."""
+
+
+@contextlib.contextmanager
+def temporary_path(path: Path, tag: str = "") -> Iterator[Path]:
+    """A name for path's new content (every suffix kept, since Keras checks for '.weights.h5') inside a hidden
+    folder of its own beside path, named at random, made exclusively and open to its owner alone
+    (tempfile.mkdtemp): no link or FIFO that someone else plants can be written through. The folder goes
+    afterwards, whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name.partition('.')[0]}.", suffix=f"{tag}{TEMPORARY}", dir=path.parent))
+    try:
+        yield folder / path.name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether path is, or lies in, what an unfinished write leaves: a private folder of temporary_path, or a
+    hidden .NAME.PID.tmp file of keras-vae before it."""
+    return any(part.startswith(".") and TEMPORARY in part for part in path.parts)
 
 
 def make_folder(path: Path) -> None:
@@ -82,21 +102,18 @@ def sync(path: Path) -> None:
 
 
 def write_atomic(path: Path, write) -> None:
-    """Call write(temporary_path), flush it to the disk, then rename the result onto path in one step and flush
-    the folder, so a kill or a power loss leaves the old file or the new one; a full or read-only disk raises
-    FileError, and whatever was at path stays as it was."""
+    """Call write(temporary) with a private temporary name beside path (temporary_path), flush it to the disk, then
+    rename the result onto path in one step and flush the folder, so a kill or a power loss leaves the old file or
+    the new one; a full or read-only disk raises FileError, and whatever was at path stays as it was."""
     make_folder(path.parent)
-    temporary = temporary_path(path)
     try:
-        write(Path(temporary))
-        sync(temporary)
-        os.replace(temporary, path)
-        sync(path.parent)
+        with temporary_path(path) as temporary:
+            write(temporary)
+            sync(temporary)
+            os.replace(temporary, path)
+            sync(path.parent)
     except OSError as error:
         raise write_error(error, path) or error
-    finally:
-        if os.path.lexists(temporary):
-            os.remove(temporary)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from keras_vae.errors import ConfigError, KerasVAEError
-from keras_vae.files import MB, check_regular, claim, inside, make_folder, write_error
+from keras_vae.files import MB, TEMPORARY, check_regular, claim, inside, is_temporary, make_folder, write_error
 
 RUN_FORMAT = 1
 """The layout of a run folder; config.json records it, and a run of another format is refused, not misread."""
@@ -64,7 +65,7 @@ class Run:
     def output(self, out: Path | None, default: str, overwrite: bool) -> Path:
         """Where a command writes one file: the user's --out, which replaces an existing file only with
         --overwrite, or else figures/DEFAULT inside the run."""
-        return claim(out, overwrite) if out is not None else self.target(self.figures / default)
+        return claim_output(out, overwrite) if out is not None else self.target(self.figures / default)
 
     def check_inside(self) -> None:
         """Refuse a run whose files or folders are links that lead out of it: training writes into all of them."""
@@ -114,12 +115,14 @@ class Run:
         return TrainConfig.from_dict(self.read_config()["options"])
 
     def load_model(self):
-        """model.keras in Keras' safe mode (no arbitrary code), without its optimizer."""
+        """model.keras in Keras' safe mode (no arbitrary code), without its optimizer; what killed writes left in
+        the run long ago goes first (remove_temporaries)."""
         import keras
 
         import keras_vae.models  # noqa: F401  (registers the model classes)
 
         config = self.read_config()  # a run of another format is refused before its model is read
+        remove_temporaries(self)
         if not self.model.exists():
             raise RunError(f"{self.root} has no model.keras: train it first (keras-vae train --name {self.root.name})")
         model = self.load_keras(self.model, "model.keras", "train the run again with --overwrite")
@@ -171,6 +174,39 @@ class Run:
         if not rows or "loss" not in rows[-1]:
             raise RunError(f"{self.history} holds no finished epoch: train the run (keras-vae train --name {self.root.name} --resume)")
         return rows[-1]
+
+
+OWN_FILES = ("config.json", "model.keras", "history.csv", "prior.keras", "classifier.keras", "backup", "snapshots", "logs")
+"""What a run keeps for itself: no command's --out may name them, or anything inside them."""
+
+
+def run_file_at(path: Path) -> tuple[Run, str] | None:
+    """The run, and which of its own files (OWN_FILES, or its lock beside it), that path is or lies in, following
+    links; None for any other path."""
+    path = Path(path).resolve()
+    lock = re.fullmatch(r"\.(.+)\.lock", path.name)
+    if lock and Run(path.parent / lock[1]).is_run():
+        return Run(path.parent / lock[1]), path.name
+    for folder in path.parents:
+        if Run(folder).is_run():
+            owned = path.relative_to(folder).parts[0]
+            return (Run(folder), owned) if owned in OWN_FILES else None
+    return None
+
+
+def check_not_owned(path: Path, option: str = "--out") -> None:
+    """Refuse, with --overwrite or without, an output that is one of a run's own files or lies inside them
+    (run_file_at)."""
+    owned = run_file_at(path)
+    if owned is not None:
+        run, name = owned
+        raise ConfigError(f"{option} {path} is {run.root}'s own {name}, which no command writes over: give a path outside it")
+
+
+def claim_output(path: Path, overwrite: bool, option: str = "--out") -> Path:
+    """files.claim for a file the user named, never one of a run's own (check_not_owned)."""
+    check_not_owned(path, option)
+    return claim(path, overwrite, option)
 
 
 def latest_run(output_dir: str | Path) -> Run:
@@ -299,11 +335,23 @@ def read_owner(path: Path) -> str:
 
 def only_temporaries(folder: Path) -> bool:
     """Whether a folder holds nothing but the temporary files of killed writes (and folders of them)."""
-    return folder.is_dir() and all(path.is_dir() or ".tmp" in path.name for path in folder.rglob("*"))
+    return folder.is_dir() and all(path.is_dir() or is_temporary(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
-def remove_temporaries(run: Run) -> None:
-    """Temporary files a killed process left (the run is locked, so no one is writing them)."""
-    for path in run.root.rglob(".*.tmp*"):
-        if path.is_file():
-            path.unlink()
+STALE_SECONDS = 3600
+"""How long untouched a temporary of a write must be before a command that does not lock the run takes it for
+one a killed process left, rather than one that another process is writing now."""
+
+
+def remove_temporaries(run: Run, older_than: float = STALE_SECONDS) -> None:
+    """What killed writes left in a run: the private folders of write_atomic and older .NAME.PID.tmp files, once
+    nothing has touched them for older_than seconds (0 under the run's lock, where no one else writes)."""
+    now = time.time()
+    for path in sorted(run.root.rglob(f".*{TEMPORARY}*")) if run.root.is_dir() else ():
+        touched = max((entry.lstat().st_mtime for entry in [path, *path.rglob("*")] if os.path.lexists(entry)), default=now)
+        if now - touched < older_than:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import keras_vae
 from keras_vae.config import ConfigError, TrainConfig
 from keras_vae.data import DataError, ImageOptions, read_idx
 from keras_vae.data.arrays import load_npz
+from keras_vae.files import is_temporary
 
 FAST = ["--arch", "dense", "--batch-size", "8"]
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -49,7 +50,7 @@ def wait_for(condition, child: subprocess.Popen, timeout: float = 120) -> None:
 def assert_every_file_complete(run: Path) -> None:
     """Every file of the run reads back whole; the temporary files of a killed write are not the run's files."""
     for path in run.rglob("*"):
-        if not path.is_file() or ".tmp" in path.name:
+        if not path.is_file() or is_temporary(path.relative_to(run)):
             continue
         if path.suffix == ".json":
             assert json.loads(path.read_text())["run_format"] == 1
@@ -340,13 +341,13 @@ NUMBER = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**6, 10
 
 
 @PROPERTY
-@given(epochs=NUMBER, latent_dim=NUMBER, batch_size=NUMBER, learning_rate=NUMBER, beta=NUMBER, val_fraction=NUMBER, kl_warmup=NUMBER)
-def test_numeric_options_are_accepted_exactly_within_their_bounds(epochs, latent_dim, batch_size, learning_rate, beta, val_fraction, kl_warmup):
-    options = dict(epochs=epochs, latent_dim=latent_dim, batch_size=batch_size, learning_rate=learning_rate, beta=beta, val_fraction=val_fraction, kl_warmup=kl_warmup)
-    counts = (epochs, latent_dim, batch_size, kl_warmup)
+@given(epochs=NUMBER, latent_dim=NUMBER, batch_size=NUMBER, learning_rate=NUMBER, beta=NUMBER, val_fraction=NUMBER, kl_warmup_steps=NUMBER)
+def test_numeric_options_are_accepted_exactly_within_their_bounds(epochs, latent_dim, batch_size, learning_rate, beta, val_fraction, kl_warmup_steps):
+    options = dict(epochs=epochs, latent_dim=latent_dim, batch_size=batch_size, learning_rate=learning_rate, beta=beta, val_fraction=val_fraction, kl_warmup_steps=kl_warmup_steps)
+    counts = (epochs, latent_dim, batch_size, kl_warmup_steps)
     within = (
         all(isinstance(count, int) for count in counts)  # a config.json edited by hand may hold 2.0
-        and epochs >= 1 and latent_dim >= 1 and batch_size >= 1 and kl_warmup >= 0
+        and epochs >= 1 and latent_dim >= 1 and batch_size >= 1 and kl_warmup_steps >= 0
         and 0 < learning_rate < math.inf and 0 <= beta < math.inf and 0 < val_fraction < 1
     )
     try:
@@ -365,7 +366,7 @@ def test_numeric_options_are_accepted_exactly_within_their_bounds(epochs, latent
         (["train", "--learning-rate", "0"], "--learning-rate must be a finite number > 0"),
         (["train", "--beta", "inf"], "--beta must be a finite number >= 0"),
         (["train", "--val-fraction", "1"], "--val-fraction must lie strictly between 0 and 1"),
-        (["train", "--kl-warmup", "-1"], "Invalid value for '--kl-warmup'"),
+        (["train", "--kl-warmup-steps", "-1"], "Invalid value for '--kl-warmup-steps'"),
         (["explore", "RUN", "--radius", "0"], "--radius must be a finite number > 0"),
         (["explore", "RUN", "--radius", "inf"], "Invalid value for '--radius'"),
         (["evaluate", "RUN", "--k", "0"], "Invalid value for '--k'"),

@@ -391,7 +391,7 @@ def test_an_atomic_write_reaches_the_disk_before_its_rename_and_the_rename_after
     synced, fsync = [], os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or fsync(fd))
     write_text_atomic(tmp_path / "config.json", "{}")
-    assert len(synced) == 2 and ".tmp" in Path(synced[0]).name and synced[1] == str(tmp_path)
+    assert len(synced) == 2 and Path(synced[0]).parent.name.endswith(".tmp") and synced[1] == str(tmp_path)
     assert (tmp_path / "config.json").read_text() == "{}"
 
 
