@@ -7,6 +7,7 @@ that training saved in snapshots/fixed.npz.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from matplotlib.figure import Figure
 
 from keras_vae import plots
 from keras_vae.metrics import code_counts, kl_per_dimension, perplexity, pixel_accuracy
-from keras_vae.files import check_free_space, claim, write_atomic, write_text_atomic
+from keras_vae.files import check_free_space, check_regular, write_atomic, write_text_atomic
 from keras_vae.errors import ConfigError
-from keras_vae.runs import Run, RunError
+from keras_vae.runs import MODEL_BYTES, Run, RunError, claim_output
 from keras_vae.snapshots import SUBSET, conditioned, cycled, decode, empirical_codes, encode_means, read_fixed, to_uint8
 
 PNG_IMAGES = 10_000
@@ -154,21 +155,37 @@ class RunData:
     def sampler_name(self, sampler: str | None = None) -> str:
         """What the sampler draws codes from, in words."""
         sampler = self.sampler(sampler)
+        images = min(SUBSET, self.config["data"]["train_images"])
         if sampler == "gmm":
             vectors = "code vectors, snapped to the codebook" if self.model.discrete else "codes"
-            return f"gmm: a {MIXTURE}-Gaussian mixture fitted on {SUBSET:,} training images' {vectors}"
+            return f"gmm: a {min(MIXTURE, images)}-Gaussian mixture fitted on {images:,} training images' {vectors}"
         if not self.model.discrete:
             return "prior: N(0, I)"
         if self.code_prior:
             return "prior: the learned PixelCNN prior over the codes (prior.keras)"
-        return f"prior: the codes' per-position frequencies in {SUBSET:,} training images (no learned prior yet: keras-vae train-prior)"
+        return f"prior: the codes' per-position frequencies in {images:,} training images (no learned prior yet: keras-vae train-prior)"
 
     @cached_property
     def code_prior(self) -> keras.Model | None:
-        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None."""
-        if not self.run.prior.exists():
+        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None; refused in one line
+        unless it records that it was trained on this run's model and codebook (prior_origin)."""
+        from keras_vae.origins import mismatch
+
+        if not os.path.lexists(self.run.prior):
             return None
-        return self.run.load_keras(self.run.prior, "prior", "keras-vae train-prior --overwrite")
+        remedy = f"train it again with keras-vae train-prior {self.run.root} --overwrite"
+        check_regular(self.run.prior, MODEL_BYTES, "prior")
+        stale = mismatch(self.run.prior, self.prior_origin)
+        if stale:
+            raise RunError(f"{stale}: {remedy}")
+        return self.run.load_keras(self.run.prior, "prior", remedy)
+
+    @property
+    def prior_origin(self) -> dict:
+        """What a VQ-VAE's prior must have been trained on: this run's model.keras, its codebook and code positions."""
+        from keras_vae.origins import file_digest
+
+        return {"kind": "prior", "model": file_digest(self.run.model), "codebook_size": self.model.codebook_size, "positions": self.latent_dim}
 
     @property
     def codebook(self) -> np.ndarray:
@@ -191,9 +208,9 @@ class RunData:
 
     @cached_property
     def training_codes(self) -> np.ndarray:
-        """The deterministic codes of the first SUBSET training images, which the gmm sampler and a VQ-VAE's
+        """The deterministic codes of a random SUBSET training images (Dataset.sample), which the gmm sampler and a VQ-VAE's
         stand-in prior are made from."""
-        return encode_means(self.model, *self.source.take("train", SUBSET))
+        return encode_means(self.model, *self.source.sample("train", SUBSET))
 
     @cached_property
     def mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -381,16 +398,23 @@ def compare(paths: list[str | Path], out: Path, overwrite: bool = False, quality
     """The shared views of several runs side by side, and out/index.md embedding them with final metrics and the
     quality of each run's samples (none with quality_images 0); existing files in out are replaced only with
     overwrite."""
+    from keras_vae.quality import NEIGHBOURS
+
     runs = [RunData.load(path) for path in paths]
     last_epochs = [data.run.read_last_epoch() for data in runs]
     views = [v for v in VIEWS if all(applies(v, data) for data in runs)]
-    targets = [claim(out / name, overwrite) for name in [*(f"{view}.png" for view in views), "index.md"]]
+    targets = [claim_output(out / name, overwrite) for name in [*(f"{view}.png" for view in views), "index.md"]]
+    few = [data.name for data in runs if data.config["data"]["val_images"] <= NEIGHBOURS + 1]
     for view, target in zip(views, targets):
         figure, axes = plots.panels(len(runs), *SIZES.get(view, (5,)))
         for ax, data in zip(axes, runs):
             VIEWS[view](ax, data)
         plots.save(figure, target)
-    qualities = compared_quality(runs, quality_images) if quality_images else None
+    qualities = None
+    if quality_images and few:
+        qualities = [], f"Sample quality needs more than {NEIGHBOURS + 1} held-out images, and {', '.join(few)} has fewer, so it is left out."
+    elif quality_images:
+        qualities = compared_quality(runs, quality_images)
     write_text_atomic(targets[-1], summary_page(runs, last_epochs, views, qualities))
     return targets
 
@@ -425,7 +449,9 @@ def summary_page(runs: list[RunData], last_epochs: list[dict], views: list[str],
 
 
 def quality_table(runs: list[RunData], qualities: list[dict], note: str) -> list[str]:
-    """The sample-quality section of compare's page."""
+    """The sample-quality section of compare's page: its note, then a row per run measured."""
+    if not qualities:
+        return ["## sample quality", "", note, ""]
     columns = ["frechet_distance", "precision", "recall", "confidence", "largest_class_share"]
     lines = ["## sample quality", "", note, "", "| run | sampler | " + " | ".join(columns) + " |", "|" + " --- |" * (2 + len(columns))]
     for data, quality in zip(runs, qualities):
@@ -484,17 +510,18 @@ def train_prior(path: str | Path, epochs: int, batch_size: int = 128, seed: int 
     write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample from; an existing prior
     is replaced only with overwrite. Returns where, and its negative log-likelihood of training and held-out
     codes in nats per image."""
-    from keras_vae.files import write_atomic
     from keras_vae.models.prior import train_code_prior
+    from keras_vae.origins import check_replaceable, save_with_origin
 
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}", "epochs")
     data = RunData.load(path)
     if not data.model.discrete:
         raise ConfigError(f"{data.name} is a {data.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other runs take --sampler gmm)")
+    check_replaceable(data.run.prior)
     if data.run.prior.exists() and not overwrite:
         raise RunError(f"{data.run.prior} exists: give --overwrite to train it again")
     codes = {split: np.concatenate([encode_means(data.model, batch) for batch in data.source.batches(split, 1024)]) for split in ("train", "val")}
     prior, nll = train_code_prior(codes["train"], codes["val"], data.model.codebook_size, epochs, batch_size, seed)
-    write_atomic(data.run.target(data.run.prior), lambda temporary: prior.save(temporary))
+    save_with_origin(prior, data.run.target(data.run.prior), data.prior_origin | {"codes": len(codes["train"])})
     return data.run.prior, nll

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keras_vae.losses import reconstruction_loss
-from keras_vae.snapshots import conditioned, decode, encode_means
+from keras_vae.snapshots import PREDICT_BATCH, conditioned, decode, encode_means
 
 
 SAMPLES = 1 << 19
@@ -44,6 +44,35 @@ def active_units(z_means: np.ndarray, threshold: float = 0.01) -> int:
 
 def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     return 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
+
+
+COLLAPSED_KL = 0.1
+"""Nats of mean KL below which a latent dimension carries next to nothing of its image."""
+
+
+def collapse_note(kl_dimensions: np.ndarray, active: int) -> str | None:
+    """What to say when a posterior has collapsed (no dimension with a mean KL of COLLAPSED_KL nats: the codes
+    carry next to nothing of their images, which then all decode alike), and what to try; None when it has not.
+    Active units (the spread of the means) are reported beside it, not judged: a deep-conv VAE of 2 epochs had
+    none, its means spread by less than 0.1, yet a KL of 40 nats, its posteriors far narrower still."""
+    if kl_dimensions.max() >= COLLAPSED_KL:
+        return None
+    return (
+        f"the posterior has collapsed: a KL of {kl_dimensions.sum():.3g} nats per image, {active} of "
+        f"{len(kl_dimensions)} latent dimensions active, so the codes say next to nothing of the images, which all "
+        "decode alike; train again with a longer --kl-warmup-steps, a lower --learning-rate, more --steps, or a "
+        "--beta below 1"
+    )
+
+
+def posterior_collapse(model, images: np.ndarray, labels: np.ndarray | None = None) -> str | None:
+    """collapse_note of a variational model's posterior over images; None for the other families, and for a
+    model trained on the KL alone, for which collapse is the point."""
+    if not model.variational or model.reconstruction_weight == 0:
+        return None
+    outputs = model.encoder.predict(conditioned(model, images, labels), batch_size=PREDICT_BATCH, verbose=0)
+    z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in outputs)
+    return collapse_note(kl_per_dimension(z_mean, z_log_var).mean(0), active_units(z_mean))
 
 
 def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> float:
@@ -123,7 +152,8 @@ def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> d
         matches.append(pixel_accuracy(batch, x_hat) * batch.size)
         through_mean.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, "sum")))
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
-    dims = batch[0].size
+    dims, kl_dims = batch[0].size, np.concatenate(kl_dims).mean(axis=0)
+    collapsed = collapse_note(kl_dims, active_units(means)) if model.reconstruction_weight else None
     return {
         "images": len(means),
         "k": k,
@@ -135,8 +165,8 @@ def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> d
         "iw_bits_per_dim": float(np.mean(iw_nll) / (dims * math.log(2))),
         "pixel_accuracy": float(sum(matches) / (len(means) * dims)),
         "active_units": active_units(means),
-        "kl_per_dimension": np.concatenate(kl_dims).mean(axis=0).round(4).tolist(),
-    }
+        "kl_per_dimension": kl_dims.round(4).tolist(),
+    } | ({"collapse_note": collapsed} if collapsed else {})
 
 
 NO_LIKELIHOOD = {
@@ -145,6 +175,10 @@ NO_LIKELIHOOD = {
     "vq-vae": "a VQ-VAE without a learned prior over its codes defines no likelihood p(x): reconstruction metrics "
     "and the perplexity of its code use instead",
 }
+WITH_CODE_PRIOR = (
+    "a VQ-VAE's likelihood p(x) is not computed: reconstruction metrics, the perplexity of its code use, and its "
+    "learned prior's negative log-likelihood of the held-out images' codes (prior_code_nll, nats per image)"
+)
 
 
 def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str) -> dict:
@@ -172,13 +206,21 @@ def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str)
 
 
 def evaluate_run(
-    path, k: int = 1000, seed: int = 0, sampler: str | None = None, quality_images: int = 2000, fid_weights=None
+    path,
+    k: int = 1000,
+    seed: int = 0,
+    sampler: str | None = None,
+    quality_images: int = 2000,
+    fid_weights=None,
+    memory_check: bool = True,
 ) -> dict:
     """The metrics of a run's model on its test split (the held-out validation images when it has none), and the
     quality of its samples from a sampler against as many of those images (quality.run_sample_quality; none
-    with quality_images 0)."""
+    with quality_images 0). What would take more than half the machine's memory is refused first, unless
+    memory_check is False."""
     from pathlib import Path
 
+    from keras_vae.budget import check_evaluate_memory
     from keras_vae.errors import ConfigError
     from keras_vae.explore import RunData
     from keras_vae.quality import NEIGHBOURS, run_sample_quality
@@ -189,6 +231,10 @@ def evaluate_run(
     config = run.run.read_options()
     model = run.model
     run.sampler(sampler)  # a wrong sampler is refused before anything runs
+    if fid_weights and not quality_images:
+        raise ConfigError("fid_weights measures samples, and quality_images 0 leaves sample quality out: give both, or neither", "fid_weights")
+    if memory_check:
+        check_evaluate_memory(config.arch, run.model.image_shape, k if model.variational else 1, quality_images)
     data = run.source
     quality = {}
     if quality_images and data.val.count <= NEIGHBOURS + 1:
@@ -197,5 +243,11 @@ def evaluate_run(
         quality = run_sample_quality(run, sampler, quality_images, fid_weights, seed)
     if config.model in NO_LIKELIHOOD:
         metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
-        return {"run": str(run.run.root), "model": config.model, **metrics, **quality, "note": NO_LIKELIHOOD[config.model]}
+        note = NO_LIKELIHOOD[config.model]
+        if model.discrete and run.code_prior is not None:
+            from keras_vae.models.prior import code_nll
+
+            codes = np.concatenate([encode_means(model, batch) for batch in data.batches("val", 1024)])
+            metrics["prior_code_nll"], note = code_nll(run.code_prior, codes), WITH_CODE_PRIOR
+        return {"run": str(run.run.root), "model": config.model, **metrics, **quality, "note": note}
     return {"run": str(run.run.root), "model": config.model, **evaluate_vae(model, data.pairs("val", batch_size(k)), k, config.recon_loss, seed), **quality}

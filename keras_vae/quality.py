@@ -9,6 +9,7 @@ float64, the same on every backend.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,18 +113,26 @@ def build_classifier(input_shape: tuple[int, int, int], classes: int):
     return keras.Model(inputs, outputs, name="classifier")
 
 
+def classifier_origin(data) -> dict:
+    """What a run's classifier must have been trained on to be used: the run's data, as it is now."""
+    from keras_vae.origins import data_fingerprint
+
+    return {"kind": "classifier", "data": data_fingerprint(data), "input_shape": list(data.input_shape), "classes": data.classes}
+
+
 def train_classifier(data, path: Path, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS, batch_size: int = 128):
     """The classifier, trained on a data set's training split with a fixed seed (so runs on the same data get
-    the same one), written to path."""
+    the same one), written to path with its origin (classifier_origin) and its accuracy on the held-out split."""
     import keras
 
-    from keras_vae.files import write_atomic
+    from keras_vae.origins import save_with_origin
 
     keras.utils.set_random_seed(seed)
     model = build_classifier(data.input_shape, data.classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.prepared("train", seed).batch(batch_size), epochs=epochs, shuffle=False, verbose=0)  # the stream shuffles
-    write_atomic(path, lambda temporary: model.save(temporary))
+    accuracy = model.evaluate(data.prepared("val", None).batch(batch_size), verbose=0, return_dict=True)["accuracy"]
+    save_with_origin(model, path, classifier_origin(data) | {"held_out_accuracy": round(float(accuracy), 4)})
     return model
 
 
@@ -161,9 +170,12 @@ def inception_space(weights: Path) -> FeatureSpace:
         raise ConfigError(f"fid_weights {weights} is not a file: give an InceptionV3 weights file (no top), e.g. from keras.applications", "fid_weights")
     try:
         network = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg", input_shape=(INCEPTION_SIDE, INCEPTION_SIDE, 3))
-        network.load_weights(str(weights))
+        with warnings.catch_warnings():  # Keras warns once per layer of a file that does not fit, before it raises
+            warnings.simplefilter("ignore")
+            network.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as error:
-        raise ConfigError(f"fid_weights {weights} does not hold InceptionV3's weights without its top ({type(error).__name__}: {error})", "fid_weights") from None
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise ConfigError(f"fid_weights {weights} does not hold InceptionV3's weights without its top ({type(error).__name__}: {first})", "fid_weights") from None
 
     def embed(images: np.ndarray) -> np.ndarray:
         batches = []
@@ -176,22 +188,40 @@ def inception_space(weights: Path) -> FeatureSpace:
     return FeatureSpace("InceptionV3 (pool3, 2,048 features): the standard FID", embed)
 
 
+TRUSTED_ACCURACY = 0.8
+"""The classifier's held-out accuracy below which its features are said to be too weak to trust."""
+
+
 def run_feature_space(path: Path, data) -> FeatureSpace:
-    """A run's feature space: with labels, the classifier at path, trained and written there first if it is not
-    there or was trained for other images or classes; without, the pixels' principal components."""
+    """A run's feature space: with labels, the classifier at path, trained and written there first unless the one
+    there records that it was trained on this very data (origins); without, the pixels' principal components.
+    Its note says when it was trained again, and when its held-out accuracy is too low to trust."""
     import keras
 
+    from keras_vae.origins import check_replaceable, mismatch, read_origin
+
     if data.classes < 2:
-        return pixel_space(data.take("train", QUALITY_IMAGES)[0])
+        return pixel_space(data.sample("train", QUALITY_IMAGES)[0])
+    check_replaceable(path)
+    stale = mismatch(path, classifier_origin(data)) if path.exists() else None
     classifier = None
-    if path.is_file():
+    if path.exists() and stale is None:
         try:
             classifier = keras.saving.load_model(path, compile=False)
         except Exception:  # a damaged cache is trained again; a .keras file can fail in many ways
-            classifier = None
-        if classifier is not None and (tuple(classifier.input_shape[1:]) != tuple(data.input_shape) or classifier.output_shape[-1] != data.classes):
-            classifier = None
-    return classifier_space(classifier or train_classifier(data, path))
+            stale = f"{path} could not be loaded"
+    classifier = classifier or train_classifier(data, path)
+    accuracy = read_origin(path)["held_out_accuracy"]
+    notes = [f"{stale}, so it was trained again"] if stale else []
+    if accuracy < TRUSTED_ACCURACY:
+        notes.append(
+            f"the classifier is right on only {accuracy:.1%} of the held-out images, so its features may miss what "
+            "tells the classes apart and the distances in them say little; give --fid-weights for InceptionV3's"
+        )
+    space = classifier_space(classifier)
+    space.name = f"{space.name} ({accuracy:.1%} right on held-out images)"
+    space.note = "; ".join(notes) or None
+    return space
 
 
 def sample_quality(
@@ -234,14 +264,14 @@ def run_sample_quality(
     seed: int = 0,
     space: FeatureSpace | None = None,
 ) -> dict:
-    """sample_quality of a run (explore.RunData) against the first images of its data's held-out split, with as
-    many samples from a sampler (the family's own by default): in the run's own feature space
-    (run_feature_space), or in space, which compare shares between runs of the same data."""
+    """sample_quality of a run (explore.RunData) against a seeded random, class-stratified subset of its data's
+    held-out split (Dataset.sample), with as many samples from a sampler (the family's own by default): in the
+    run's own feature space (run_feature_space), or in space, which compare shares between runs of the same data."""
     if images <= NEIGHBOURS + 1:
         raise ConfigError(f"quality_images must be more than {NEIGHBOURS + 1}, or 0 to leave sample quality out, got {images}", "quality_images")
     space = space or run_feature_space(data.run.target(data.run.classifier), data.source)
     fid = inception_space(fid_weights) if fid_weights else None
-    real, labels = data.source.take("val", images)
+    real, labels = data.source.sample("val", images, seed)
     fake = data.samples(len(real), seed, sampler=sampler)
     quality = {"sampler": data.sampler_name(sampler), "features": space.name, **sample_quality(space, real, labels, fake, fid)}
     return quality | ({"features_note": space.note} if space.note else {})

@@ -56,6 +56,15 @@ class Split:
 
     count: int
     elements: Callable[[int | None], object]
+    labels: np.ndarray | None = None
+    """Every element's label in the fixed order, where the source knows them without decoding images."""
+
+    def all_labels(self) -> np.ndarray:
+        """Every element's label in the fixed order: as the source knows them, else read off the stream."""
+        if self.labels is not None:
+            return np.asarray(self.labels, "int64")
+        labels = self.elements(None).map(lambda image, label: label).batch(4096).as_numpy_iterator()
+        return np.concatenate([np.zeros(0, "int64"), *labels]).astype("int64")
 
 
 @dataclass
@@ -104,19 +113,38 @@ class Dataset:
         yield from self.prepared(split, None).batch(batch_size).as_numpy_iterator()
 
     def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first n images of a split in order (float32 in [0, 1]) and their labels (UNLABELLED without labels)."""
+        """The first n images of a split in its fixed order (float32 in [0, 1]) and their labels (UNLABELLED without
+        labels): for reading a split as it is stored; what keras-vae measures comes from sample."""
         images, labels = zip(*self.prepared(split, None).take(n).batch(256).as_numpy_iterator())
         return np.concatenate(images), np.concatenate(labels).astype("int64")
 
-    def prepared(self, split: str, seed: int | None, shard: tuple[int, int] = (0, 1)):
-        """(image, label) pairs of one split (of a shard: its every count-th element from index), each image
-        made float32 of input_shape in parallel."""
+    def sample(self, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A seeded random n images of a split (all of them, when it has no more), each class given its share
+        where there are labels (stratified_indices), in random order: float32 in [0, 1], and their labels
+        (UNLABELLED without labels). Every subset keras-vae measures or draws is one of these, never the split's
+        first images, which a folder of class subfolders gives sorted by class."""
+        chosen = stratified_indices(getattr(self, split).all_labels(), n, seed)
+        in_order = np.sort(chosen)
+        images, labels = zip(*self.prepared(split, None, only=in_order).batch(256).as_numpy_iterator())
+        at = np.searchsorted(in_order, chosen)
+        return np.concatenate(images)[at], np.concatenate(labels).astype("int64")[at]
+
+    def prepared(self, split: str, seed: int | None, shard: tuple[int, int] = (0, 1), only: np.ndarray | None = None):
+        """(image, label) pairs of one split (of a shard: its every count-th element from index; with only, the
+        elements at those sorted indices of the fixed order alone), each image made float32 of input_shape in
+        parallel."""
         import tensorflow as tf
 
         prepare = preparer(self.input_shape, self.crop)
         elements = getattr(self, split).elements(seed)
         if shard != (0, 1):
             elements = elements.shard(shard[1], shard[0])
+        if only is not None:
+            wanted = np.zeros(getattr(self, split).count, bool)
+            wanted[only] = True
+            keep = tf.constant(wanted)
+            elements = elements.enumerate().filter(lambda index, pair: keep[index])
+            elements = elements.map(lambda index, pair: pair)
         return elements.map(lambda image, label: (prepare(image), label), num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -151,6 +179,23 @@ def to_channels(image, channels: int):
     if channels == 1:
         return image[..., :1] if have == 2 else tf.image.rgb_to_grayscale(image[..., :3])
     return tf.image.grayscale_to_rgb(image[..., :1]) if have <= 2 else image[..., :3]
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n indices of labels drawn at random without replacement (all of them when n is as many or more), in random
+    order; where there are labels, each class gets its share of n by largest remainders, so a subset of a split
+    sorted by class holds every class as the split does."""
+    rng = np.random.default_rng(seed)
+    if n >= len(labels):
+        return rng.permutation(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) == 1:
+        return rng.choice(len(labels), n, replace=False)
+    quotas = counts * n / len(labels)
+    shares = np.floor(quotas).astype("int64")
+    shares[np.argsort(shares - quotas, kind="stable")[: n - shares.sum()]] += 1
+    picked = [rng.choice(np.flatnonzero(labels == label), share, replace=False) for label, share in zip(classes, shares)]
+    return rng.permutation(np.concatenate(picked))
 
 
 def hold_out(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
