@@ -30,6 +30,8 @@ MAX_STEPS_PER_EXECUTION = 10_000
 MAX_CODEBOOK = 65_536
 MAX_QUALITY_IMAGES = 10_000  # precision and recall find each image's neighbours among all the others
 MAX_PRIOR_EPOCHS = 10_000
+MAX_EPOCHS = 1_000_000
+MAX_STEPS = 1_000_000_000  # past anything trainable, and far below the 64-bit counters of the backends
 
 
 class OneLineErrors(TyperGroup):
@@ -105,6 +107,9 @@ SamplerOption = typer.Option(
     help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); gmm: a Gaussian "
     "mixture fitted on the training codes. Default: gmm for an AE, which has no prior, else prior.",
 )
+MemoryCheckOption = typer.Option(
+    True, "--memory-check/--no-memory-check", help="Refuse up front what would take more than half this machine's memory (an estimate); --no-memory-check takes the risk."
+)
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote).")
 
 
@@ -147,15 +152,17 @@ def start_tensorflow() -> None:
 
 @contextmanager
 def native_stderr_captured():
-    """Send file descriptor 2 to a file for a while: TensorFlow's C++ start-up lines go through absl before it is
-    initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence, and tf2onnx and grappler log as they convert. When
-    what runs inside fails with anything but keras-vae's own one-line errors, the captured lines are shown
-    before the error; a fatal native error (a segfault in a driver) prints Python's fatal error and stack on the
-    terminal (faulthandler) and leaves the captured lines in $TMPDIR/keras-vae-PID.stderr."""
+    """Send file descriptor 2 to a private file for a while: TensorFlow's C++ start-up lines go through absl before
+    it is initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence, and tf2onnx and grappler log as they convert. When
+    what runs inside fails with anything but keras-vae's own one-line errors, the captured lines are shown before
+    the error; a fatal native error (a segfault in a driver) prints Python's fatal error and stack on the terminal
+    (faulthandler) and leaves the captured lines in $TMPDIR/keras-vae-*.stderr. The file gets a random name,
+    created exclusively and readable by its owner alone (tempfile.mkstemp): a link or a FIFO another user plants
+    in $TMPDIR is never opened."""
     sys.stderr.flush()
-    log = Path(tempfile.gettempdir()) / f"keras-vae-{os.getpid()}.stderr"
+    captured, name = tempfile.mkstemp(prefix="keras-vae-", suffix=".stderr")
+    log = Path(name)
     saved = os.dup(2)
-    captured = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(captured, 2)
     os.close(captured)
     terminal = os.fdopen(os.dup(saved), "w")
@@ -238,7 +245,7 @@ def train(
         help="Local data instead: a folder of images (PNG, JPEG, BMP, GIF; flat, or one subfolder per class), "
         "a folder of IDX files (*-images-idx3-ubyte[.gz] with labels) or a keras-style .npz.",
     ),
-    val_fraction: float = typer.Option(0.1, min=0, max=1, help="Held out for validation when the data has no test split."),
+    val_fraction: float = typer.Option(0.1, help="Held out for validation when the data has no test split: strictly between 0 and 1."),
     image_size: Optional[tuple[int, int]] = typer.Option(
         None, min=1, max=MAX_IMAGE_SIDE, metavar="H W", help="Resize every image to H x W (one number: a square). Default: as they are."
     ),
@@ -252,8 +259,8 @@ def train(
     ),
     arch: Arch = typer.Option(Arch.dense, help="dense: two 400-unit layers (the default: the best samples in the first command's budget); conv: the keras.io VAE's; deep-conv: BatchNorm, LeakyReLU, pooling, dropout."),
     latent_dim: int = typer.Option(2, min=1, max=MAX_LATENT_DIM, help="Size of the latent code."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training images. Default: as many as --steps take."),
-    steps: int = typer.Option(4000, min=1, help="Optimizer steps to train for, rounded up to whole epochs, when --epochs is not given."),
+    epochs: Optional[int] = typer.Option(None, min=1, max=MAX_EPOCHS, help="Passes over the training images. Default: as many as --steps take."),
+    steps: int = typer.Option(4000, min=1, max=MAX_STEPS, help="Optimizer steps to train for, rounded up to whole epochs, when --epochs is not given."),
     batch_size: int = typer.Option(64, min=1),
     learning_rate: float = typer.Option(3e-3, min=0, help="Adam's learning rate (where a cosine schedule starts)."),
     lr_schedule: LrSchedule = typer.Option(LrSchedule.cosine, help="cosine: from --learning-rate down to 0 over the run's steps; constant."),
@@ -261,7 +268,9 @@ def train(
     reduction: Reduction = typer.Option(Reduction.sum, help="How the reconstruction loss reduces over pixels."),
     beta: float = typer.Option(1.0, min=0, help="Weight of the KL term (VAE), of the total correlation (betatc-vae)."),
     reconstruction_weight: float = typer.Option(1.0, min=0, help="Weight of the reconstruction term (VAE); 0 trains on the KL alone."),
-    kl_warmup: Optional[int] = typer.Option(None, min=0, help="Epochs over which beta ramps up linearly (VAE). Default: the first sixth of the epochs."),
+    kl_warmup_steps: Optional[int] = typer.Option(
+        None, min=0, max=MAX_STEPS, help="Optimizer steps over which the KL weight ramps up linearly to beta (VAE), at most the run's. Default: a sixth of the run's steps, at least 250 (half of a shorter run)."
+    ),
     k: int = typer.Option(5, min=1, max=MAX_K, help="IWAE: importance samples per image in the training bound."),
     alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
     gamma: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."),
@@ -297,6 +306,7 @@ def train(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run NAME, once the new run has finished an epoch (only a run keras-vae wrote)."
     ),
+    memory_check: bool = MemoryCheckOption,
     backend: Backend = BackendOption,
 ) -> None:
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
@@ -348,7 +358,7 @@ def train(
                 reduction=reduction.value,
                 beta=beta,
                 reconstruction_weight=reconstruction_weight,
-                kl_warmup=kl_warmup,
+                kl_warmup_steps=kl_warmup_steps,
                 seed=seed,
                 distribute=distribute,
                 dtype_policy=dtype_policy.value,
@@ -383,7 +393,7 @@ def train(
         data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed, first.image_options)
         if data.skipped:
             console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
-        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, kind in starting, joined) for kind in training]
+        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, kind in starting, joined, memory_check) for kind in training]
         if joined.writes:
             print_summary(console, summaries)
         if data.skipped:
@@ -397,7 +407,7 @@ def skipped_note(skipped: list[str], used: int) -> str:
     )
 
 
-def train_one(config, data, run, console, output_dir: Path, fresh: bool, processes) -> dict | None:
+def train_one(config, data, run, console, output_dir: Path, fresh: bool, processes, memory_check: bool) -> dict | None:
     """Train one run; a fresh one replaces an old run only once it has committed an epoch (runs.Replacing), and
     only rank 0 of several processes touches the folder. Ctrl-C or SIGTERM stops at a batch boundary and exits
     with 128 + the signal's number."""
@@ -406,7 +416,7 @@ def train_one(config, data, run, console, output_dir: Path, fresh: bool, process
 
     try:
         with Replacing(run, fresh and processes.writes) as replacing:
-            return train_run(config, data, run, console, replacing.commit, processes)
+            return train_run(config, data, run, console, replacing.commit, processes, memory_check)
     except KeyboardInterrupt as error:
         signum = getattr(error, "signum", signal.SIGINT)
         stopped = f"stopped by {signal.Signals(signum).name}{SENDERS.get(signum, '')}"
@@ -423,14 +433,15 @@ SENDERS = {signal.SIGTERM: " (sent by another process: a time limit such as time
 
 
 def print_summary(console, summaries: list[dict]) -> None:
-    """A column per run: final losses, best validation loss, time, throughput, folder."""
+    """A column per run: final losses, the kept epoch and its validation loss, the KL warm-up, time, throughput;
+    then each run's folder and what to note of it (a collapsed posterior)."""
     from rich.table import Table
 
     from keras_vae.callbacks import SHORT_NAMES
 
     always = ("loss", "reconstruction_loss", "kl_loss")
     logged = [term for term in SHORT_NAMES if term in always or term != "val_loss" and any(term in summary for summary in summaries)]
-    rows = ("epochs", *logged, "val_loss", "best_val_loss", "seconds", "images_per_s")
+    rows = ("epochs", *logged, "val_loss", "best_val_loss", "kept_epoch", "kl_warmup", "seconds", "images_per_s")
     table = Table(title="keras-vae train")
     table.add_column("")
     for summary in summaries:
@@ -439,7 +450,9 @@ def print_summary(console, summaries: list[dict]) -> None:
         table.add_row(row, *(format_cell(summary.get(row)) for summary in summaries))
     console.print(table)
     for summary in summaries:
-        console.print(f"{summary['run']}/: config.json, model.keras (lowest val_loss), history.csv, logs/ (TensorBoard)")
+        console.print(f"{summary['run']}/: config.json, model.keras (epoch {summary['kept_epoch']}: lowest val_loss), history.csv, logs/ (TensorBoard)")
+        for note in summary["notes"]:
+            console.print(f"Warning: {Path(summary['run']).name}: {note}.", soft_wrap=True, style="bold")
 
 
 def format_cell(value) -> str:
@@ -520,6 +533,7 @@ def evaluate(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     seed: int = SeedOption,
+    memory_check: bool = MemoryCheckOption,
     backend: Backend = BackendOption,
 ) -> None:
     """Test-split metrics: -ELBO, its terms, the k-sample importance-weighted NLL bound, pixel accuracy, active units;
@@ -529,7 +543,7 @@ def evaluate(
     with user_errors():
         from keras_vae.metrics import evaluate_run
 
-        result = evaluate_run(chosen_run(run), k, seed, sampler and sampler.value, quality_images, fid_weights)
+        result = evaluate_run(chosen_run(run), k, seed, sampler and sampler.value, quality_images, fid_weights, memory_check)
     if json_output:
         import json
 
@@ -538,7 +552,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    notes = [result.pop(name) for name in ("note", "features_note", "quality_note") if name in result]
+    notes = [result.pop(name) for name in ("note", "features_note", "quality_note", "collapse_note") if name in result]
     table = Table(title=f"keras-vae evaluate {result.pop('run')}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -583,8 +597,8 @@ def train_prior(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run's prior.keras."),
     backend: Backend = BackendOption,
 ) -> None:
-    """Train a VQ-VAE run's learned prior over its codes (a small PixelCNN) into RUN/prior.keras; generate, explore,
-    evaluate and serve then sample from it."""
+    """Train a VQ-VAE run's learned prior over its codes (a small PixelCNN) into RUN/prior.keras; generate, explore
+    and evaluate then sample from it."""
     use_backend(backend, with_tensorflow=True)
     with user_errors():
         from keras_vae.explore import train_prior as train_run_prior
@@ -678,6 +692,7 @@ def serve(
 
         from keras_vae.serve import ServedRun, create_app
         from keras_vae.serve.guard import LOOPBACK, is_loopback
+        from keras_vae.serve.server import server_config
 
         served = [ServedRun.load(run) for run in runs]
         try:
@@ -693,7 +708,7 @@ def serve(
         app = create_app(served, hosts={host, *LOOPBACK, *allow_host})
         with suppress(KeyboardInterrupt):  # Ctrl-C as soon as the URL is out, or the one uvicorn raises again once shut down
             typer.echo(f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; Ctrl-C stops it)")
-            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
+            uvicorn.Server(server_config(app)).run(sockets=[listening])
 
 
 @app.command()

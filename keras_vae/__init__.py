@@ -19,7 +19,7 @@ PUBLIC = {
     "VARIATIONAL": "keras_vae.families",
     "build_model": "keras_vae.families",
     "loss_terms": "keras_vae.losses",
-    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "KLWarmup", "Sampling"), "keras_vae.models"),
+    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "Sampling"), "keras_vae.models"),
     "VectorQuantizer": "keras_vae.models",
 }
 __all__ = sorted(PUBLIC)

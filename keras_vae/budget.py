@@ -1,6 +1,7 @@
-"""Training's memory, estimated from the options before anything is built, so a run that cannot fit is refused in
-one line naming the option that makes it large, instead of swapping or dying half-way (docs/reliability.md has the
-estimate beside measured peaks)."""
+"""Training's and evaluate's memory, estimated from the options before anything is built, so a command that cannot
+fit is refused in one line naming the option that makes it large, instead of swapping or dying half-way
+(docs/reliability.md has each estimate beside measured peaks; benchmarks/memory.py measures them). A user who
+knows better takes the risk with --no-memory-check."""
 
 from __future__ import annotations
 
@@ -58,8 +59,43 @@ def check_training_memory(
     else:
         parameter, subject, what = "image_size", "image_size", f"the weights of a {arch} model of {shape} images"
         remedy = "a smaller --image-size" + (", or --arch conv" if arch == "dense" else "")
-    raise ConfigError(
-        f"{subject} makes training too large: {what} need about {needed / 2**30:,.1f} GiB, more than half of this "
-        f"machine's {available / 2**30:,.1f} GiB: {remedy}",
+    raise too_large(subject, "training", what, needed, available, remedy, parameter)
+
+
+def too_large(subject: str, command: str, what: str, needed: int, available: int, remedy: str, parameter: str | None) -> ConfigError:
+    """The one line for a command that would take more than SHARE of the machine's memory."""
+    return ConfigError(
+        f"{subject} makes {command} too large: {what} need about {needed / 2**30:,.1f} GiB, more than half of this "
+        f"machine's {available / 2**30:,.1f} GiB: {remedy}, or give --no-memory-check to take the risk",
         parameter,
     )
+
+
+def evaluate_memory(arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int) -> dict[str, int]:
+    """Bytes evaluate takes at its peak, by what drives them: 'k' (one image's k latent samples decoded in one
+    step, forward only: DECODE_COPIES of the decoder's activations) and 'quality_images' (that many held-out
+    images and as many samples, held as float32 beside their features)."""
+    height, width, channels = input_shape
+    pixels = height * width
+    decoded = k * (pixels * (channels + FEATURES[arch]) + HIDDEN) * DECODE_COPIES * FLOAT
+    return {"k": decoded, "quality_images": 2 * quality_images * pixels * channels * FLOAT * 2}
+
+
+DECODE_COPIES = 1
+"""Copies of a decoded sample's activations evaluate holds at once (calibrated in benchmarks/memory.py)."""
+
+
+def check_evaluate_memory(
+    arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int, available: int | None = None
+) -> None:
+    """Raise ConfigError, naming --k or --quality-images, when evaluate would take more than SHARE of available."""
+    available = memory_bytes() if available is None else available
+    parts = evaluate_memory(arch, input_shape, k, quality_images)
+    needed = sum(parts.values())
+    if needed <= SHARE * available:
+        return
+    shape = f"{input_shape[0]}x{input_shape[1]}"
+    if parts["k"] >= parts["quality_images"]:
+        raise too_large("k", "evaluate", f"{k:,} samples of one {shape} image decoded at once", needed, available, "lower --k", "k")
+    what = f"{quality_images:,} held-out {shape} images and as many samples"
+    raise too_large("quality_images", "evaluate", what, needed, available, "lower --quality-images", "quality_images")

@@ -16,6 +16,17 @@ CROPS = ("none", "center")
 LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
+SHORTEST_WARMUP = 250
+"""The fewest steps the default KL warm-up takes (half of a shorter run): a conv VAE of 2 epochs on MNIST whose
+warm-up was a sixth of its 282 steps collapsed on JAX (docs/defaults.md)."""
+
+
+def default_warmup(total_steps: int) -> int:
+    """The default KL warm-up of a run of total_steps: a sixth of it, but at least SHORTEST_WARMUP steps, or half
+    the run when that is shorter."""
+    return max(round(total_steps / 6), min(total_steps // 2, SHORTEST_WARMUP))
+
+
 @dataclass
 class TrainConfig:
     dataset: str | None = "mnist"
@@ -39,8 +50,9 @@ class TrainConfig:
     reduction: str = "sum"
     beta: float = 1.0
     reconstruction_weight: float = 1.0
-    kl_warmup: int | None = None
-    """Epochs over which the KL weight ramps up; None: the first sixth of the epochs (resolved with them)."""
+    kl_warmup_steps: int | None = None
+    """Optimizer steps over which the KL weight ramps up; None: default_warmup of the run's steps (resolved with
+    the epochs). At most the run's steps, so the KL reaches its full weight."""
     seed: int = 0
     distribute: bool = False
     dtype_policy: str = "float32"
@@ -78,7 +90,7 @@ class TrainConfig:
             ("reduction", self.reduction in REDUCTIONS, f"must be one of {', '.join(REDUCTIONS)}"),
             ("beta", 0 <= self.beta < math.inf, "must be a finite number >= 0"),
             ("reconstruction_weight", 0 <= self.reconstruction_weight < math.inf, "must be a finite number >= 0"),
-            ("kl_warmup", self.kl_warmup is None or self.kl_warmup >= 0, "must be >= 0"),
+            ("kl_warmup_steps", self.kl_warmup_steps is None or self.kl_warmup_steps >= 0, "must be >= 0"),
             ("val_fraction", 0 < self.val_fraction < 1, "must lie strictly between 0 and 1"),
             ("crop", self.crop in CROPS, f"must be one of {', '.join(CROPS)}"),
             ("dtype_policy", self.dtype_policy in DTYPE_POLICIES, f"must be one of {', '.join(DTYPE_POLICIES)}"),
@@ -125,7 +137,7 @@ class TrainConfig:
         of training images, a CVAE the number of classes)."""
         options = {"recon_loss": self.recon_loss, "reduction": self.reduction}
         if self.model in ("vae", "betatc-vae", "cvae"):
-            options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_epochs": self.kl_warmup}
+            options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_steps": self.kl_warmup_steps}
         if self.model == "betatc-vae":
             options |= {"alpha": self.alpha, "gamma": self.gamma, "dataset_size": train_images}
         if self.model == "iwae":
@@ -144,11 +156,24 @@ class TrainConfig:
     def steps_per_epoch(self, train_images: int) -> int:
         return math.ceil(train_images / self.batch_size)
 
+    def total_steps(self, train_images: int) -> int:
+        """The optimizer steps of the whole run."""
+        return self.resolved(train_images).epochs * self.steps_per_epoch(train_images)
+
     def resolved(self, train_images: int) -> TrainConfig:
         """This config with its epochs set (as given, else the fewest whole epochs that hold `steps` steps) and its
-        KL warm-up (as given, else a sixth of those epochs, rounded)."""
+        KL warm-up in steps (as given, else default_warmup); a warm-up longer than the run,
+        which would leave the KL below its full weight to the end, is refused."""
         epochs = self.epochs or math.ceil(self.steps / self.steps_per_epoch(train_images))
-        return replace(self, epochs=epochs, kl_warmup=round(epochs / 6) if self.kl_warmup is None else self.kl_warmup)
+        total = epochs * self.steps_per_epoch(train_images)
+        warmup = default_warmup(total) if self.kl_warmup_steps is None else self.kl_warmup_steps
+        if warmup > total:
+            raise ConfigError(
+                f"kl_warmup_steps {warmup:,} is longer than the run's {total:,} steps ({epochs} epochs of "
+                f"{self.steps_per_epoch(train_images):,}), so the KL would never reach its full weight: give at most {total:,}",
+                "kl_warmup_steps",
+            )
+        return replace(self, epochs=epochs, kl_warmup_steps=warmup)
 
     def learning_rate_of(self, train_images: int):
         """What the optimizer takes as its learning rate: a number, or a cosine decay over the run's steps."""
@@ -156,7 +181,7 @@ class TrainConfig:
 
         if self.lr_schedule == "constant":
             return self.learning_rate
-        total = self.resolved(train_images).epochs * self.steps_per_epoch(train_images)
+        total = self.total_steps(train_images)
         return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=total)
 
     def to_dict(self) -> dict:

@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 import keras
+import numpy as np
 from rich.console import Console
 
 from keras_vae import __version__
-from keras_vae.families import build_model
+from keras_vae.families import VARIATIONAL, build_model
 from keras_vae.backends import Parallel, Processes, distribution, replicate
 from keras_vae.budget import check_training_memory
 from keras_vae.callbacks import (
@@ -30,6 +31,7 @@ from keras_vae.callbacks import (
 from keras_vae.config import ConfigError, TrainConfig
 from keras_vae.data import Dataset
 from keras_vae.files import write_json_atomic
+from keras_vae.metrics import posterior_collapse
 from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries
 from keras_vae.snapshots import SUBSET, Snapshots, batches
 
@@ -68,7 +70,7 @@ def run_metadata(config: TrainConfig, data: Dataset) -> dict:
             "skipped_files": len(data.skipped),
             "skipped_examples": data.skipped[:SKIPPED_EXAMPLES],
         },
-        "model_file": {"path": "model.keras", "holds": "the epoch with the lowest val_loss"},
+        "model_file": {"path": "model.keras", "holds": "the epoch with the lowest val_loss, the objective at full KL weight"},
     }
 
 
@@ -96,7 +98,11 @@ def resume_options(run: Run, given: dict) -> tuple[TrainConfig, str | None]:
         )
     if epochs <= done:
         raise ConfigError(f"--epochs {epochs} is not more than the {done} epochs {run.root} has finished: give more, or leave it out")
-    return replace(saved, epochs=epochs), f"{run.root.name}: training to {epochs} epochs instead of {saved.epochs}"
+    note = f"{run.root.name}: training to {epochs} epochs instead of {saved.epochs}"
+    total = epochs * saved.steps_per_epoch(run.read_config()["data"]["train_images"])
+    if saved.kl_warmup_steps is not None and saved.kl_warmup_steps > total:
+        saved, note = replace(saved, kl_warmup_steps=total), f"{note}, its KL warm-up cut to those {total:,} steps"
+    return replace(saved, epochs=epochs), note
 
 
 def resume_point(run: Run, config: TrainConfig) -> int:
@@ -133,8 +139,10 @@ def train_run(
     console: Console,
     commit: Callable[[], None] = lambda: None,
     processes: Processes = Processes(),
+    memory_check: bool = True,
 ) -> dict | None:
-    """Train one model, or continue it from its last committed epoch; return the summary of the run.
+    """Train one model, or continue it from its last committed epoch; return the summary of the run. Training that
+    would plan for more than half the machine's memory is refused first, unless memory_check is False.
     Hold runs.lock() for the run around it; commit() is called after each epoch's resume state is committed.
     Of several processes training the run together, rank 0 alone reads and writes the run folder and returns
     the summary; the others return None."""
@@ -142,11 +150,13 @@ def train_run(
     if config.steps_per_execution > 1 and keras.backend.backend() == "torch":
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
     classes = conditioning(config, data)
-    check_training_memory(config.arch, data.input_shape, config.batch_size, config.k if config.model == "iwae" else 1, classes)
+    if memory_check:
+        check_training_memory(config.arch, data.input_shape, config.batch_size, config.k if config.model == "iwae" else 1, classes)
     done = processes.share(resume_point(run, config) if processes.writes else None)
     if processes.writes:
-        remove_temporaries(run)
+        remove_temporaries(run, older_than=0)
         run.check_inside()
+        fixed = data.sample("val", SUBSET, config.seed)
     keras.utils.set_random_seed(config.seed)
     splitting = distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(Parallel())
     with splitting as parallel, dtype_policy(config.dtype_policy):
@@ -165,7 +175,7 @@ def train_run(
             replicate(model)
         callbacks = [StopOnNonFinite()]
         if processes.writes:
-            callbacks += writing_callbacks(run, data, config, done, backup, console, commit)
+            callbacks += writing_callbacks(run, data, config, done, fixed, backup, console, commit)
         started = time.perf_counter()
         with StopOnSignal() as stop_on_signal:
             try:
@@ -180,7 +190,10 @@ def train_run(
                 )
             except LossNotFinite as error:
                 raise LossNotFinite(f"training stopped: {error}; {last_good_model(run)}; lower --learning-rate and train again with --overwrite") from None
-    return summarize(run, time.perf_counter() - started) if processes.writes else None
+        if not processes.writes:
+            return None
+        collapsed = posterior_collapse(model, *fixed)
+    return summarize(run, config, data.train.count, time.perf_counter() - started, [collapsed] if collapsed else [])
 
 
 def conditioning(config: TrainConfig, data: Dataset) -> int:
@@ -194,15 +207,22 @@ def conditioning(config: TrainConfig, data: Dataset) -> int:
 
 
 def writing_callbacks(
-    run: Run, data: Dataset, config: TrainConfig, done: int, backup: Backup, console: Console, commit: Callable[[], None]
+    run: Run,
+    data: Dataset,
+    config: TrainConfig,
+    done: int,
+    fixed: tuple[np.ndarray, np.ndarray],
+    backup: Backup,
+    console: Console,
+    commit: Callable[[], None],
 ) -> list:
-    """The callbacks that write the run folder and show progress, the resume state last."""
+    """The callbacks that write the run folder and show progress, the resume state last; fixed is the held-out
+    subset the snapshots follow."""
     history = [row for row in run.read_history() if int(row["epoch"]) <= done]
-    fixed_images, fixed_labels = data.take("val", SUBSET)
     return [
         CheckFreeSpace(run.root),
         BestModel(run.model, best=min((float(row["val_loss"]) for row in history), default=math.inf)),
-        Snapshots(run.snapshots, fixed_images, fixed_labels, config.latent_dim, config.seed),
+        Snapshots(run.snapshots, *fixed, config.latent_dim, config.seed),
         HistoryCSV(run.history, history, data.train.count),
         keras.callbacks.TensorBoard(str(run.logs)),
         RichProgress(console, config.epochs, math.ceil(data.train.count / config.batch_size)),
@@ -237,15 +257,24 @@ def batch_sizes(config: TrainConfig, data: Dataset) -> set[int]:
     return batches(data.train.count, config.batch_size) | batches(data.val.count, config.batch_size) | Snapshots.batch_sizes(data.val.count)
 
 
-def summarize(run: Run, seconds: float) -> dict:
+def summarize(run: Run, config: TrainConfig, train_images: int, seconds: float, notes: list[str]) -> dict:
+    """The summary train prints for a run: its last epoch's terms, the kept epoch, the KL warm-up it had, its speed
+    and what to note (a collapsed posterior)."""
     rows = run.read_history()
     last = rows[-1]
     steady = [float(row["images_per_s"]) for row in rows[1:]] or [float(last["images_per_s"])]
+    best = min(rows, key=lambda row: float(row["val_loss"]))
+    warmup = {}
+    if config.model in VARIATIONAL:
+        warmup = {"kl_warmup": f"{config.kl_warmup_steps:,} of {config.total_steps(train_images):,} steps"}
     return {
         "run": str(run.root),
         "epochs": int(last["epoch"]),
         **{name: float(value) for name, value in last.items() if name not in ("epoch", "epoch_seconds", "images_per_s")},
-        "best_val_loss": min(float(row["val_loss"]) for row in rows),
+        "best_val_loss": float(best["val_loss"]),
+        "kept_epoch": int(best["epoch"]),
+        **warmup,
         "seconds": round(seconds, 1),
         "images_per_s": round(sum(steady) / len(steady), 1),
+        "notes": notes,
     }

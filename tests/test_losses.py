@@ -79,7 +79,7 @@ def test_kl_is_zero_at_the_prior():
         ({"reduction": "max"}, "reduction"),
         ({"beta": -1.0}, "beta"),
         ({"reconstruction_weight": -0.5}, "reconstruction_weight"),
-        ({"kl_warmup_epochs": -1}, "kl_warmup_epochs"),
+        ({"kl_warmup_steps": -1}, "kl_warmup_steps"),
         ({"arch": "resnet"}, "arch"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"input_shape": (28, 28)}, "input_shape"),

@@ -260,7 +260,7 @@ def test_a_vq_vae_samples_from_its_learned_prior_once_trained(runs):
     assert generated.exit_code == 0 and "learned PixelCNN prior" in generated.stderr
     (runs["vq-vae"] / "prior.keras").write_bytes(b"damaged")
     damaged = cli("generate", runs["vq-vae"], "--n", 4)
-    assert damaged.exit_code == 2 and "cannot load" in damaged.stderr and "train-prior --overwrite" in damaged.stderr
+    assert damaged.exit_code == 2 and "records no origin" in damaged.stderr and "--overwrite" in damaged.stderr
     assert cli("train-prior", runs["vq-vae"], "--epochs", 1, "--overwrite").exit_code == 0
 
 
@@ -276,8 +276,8 @@ def test_compare_measures_every_run_in_one_feature_space(runs):
 def test_epochs_come_from_steps_and_the_learning_rate_follows_a_cosine():
     config = TrainConfig(steps=250, batch_size=32, learning_rate=2e-3)
     assert config.resolved(1000).epochs == 8  # 32 steps an epoch: 7 hold 224, 8 hold 256
-    assert config.resolved(1000).kl_warmup == 1  # a sixth of the epochs, rounded
-    assert TrainConfig(epochs=3, kl_warmup=2).resolved(1000) == TrainConfig(epochs=3, kl_warmup=2)
+    assert config.resolved(1000).kl_warmup_steps == 128  # at least 250 steps, or half of a shorter run
+    assert TrainConfig(epochs=3, kl_warmup_steps=2).resolved(1000) == TrainConfig(epochs=3, kl_warmup_steps=2)
     schedule = config.learning_rate_of(1000)
     values = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 128, 256)]
     np.testing.assert_allclose(values, [2e-3, 1e-3, 0.0], atol=1e-9)

@@ -12,7 +12,7 @@ from conftest import to_numpy
 
 import keras_vae
 
-OPTIONS = {"recon_loss": "mse", "reduction": "mean", "beta": 0.5, "reconstruction_weight": 2.0, "kl_warmup_epochs": 3}
+OPTIONS = {"recon_loss": "mse", "reduction": "mean", "beta": 0.5, "reconstruction_weight": 2.0, "kl_warmup_steps": 3}
 OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
 
 

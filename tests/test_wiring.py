@@ -32,12 +32,13 @@ def log_normal(z, mean, log_var):
     return np.sum(-0.5 * (math.log(2 * math.pi) + log_var + (z - mean) ** 2 / np.exp(log_var)), axis=-1)
 
 
-def replay_encoder(model, x):
+def replay_encoder(model, x, training: bool = False):
     """Run the terms, then rewind the sampling noise and encode again: z_mean, z_log_var and the very z the terms
-    were computed with, in float64; and the noise's seed generator, with the state it was rewound to."""
+    were computed with, in float64; and the noise's seed generator, with the state it was rewound to. These dense
+    models have no dropout or batch normalisation, so training only changes the KL's warm-up weight."""
     generator = model.encoder.get_layer("z").seed_generator
     state = to_numpy(generator.state)
-    terms = {name: float(to_numpy(value)) for name, value in model.compute_terms(x, training=False).items() if name != "code_counts"}
+    terms = {name: float(to_numpy(value)) for name, value in model.compute_terms(x, training=training).items() if name != "code_counts"}
     generator.state.assign(state)
     z_mean, z_log_var, z = (to_numpy(a).astype("float64") for a in model.encoder(x))
     return terms, z_mean, z_log_var, z, (generator, state)
@@ -62,12 +63,15 @@ def test_the_iwae_bound_is_the_importance_weighted_mean_of_its_own_draws(k):
 
 def test_the_vae_loss_weighs_its_terms_as_asked():
     model = with_log_variances(keras_vae.build_model("vae", "dense", 3, (8, 8, 1), seed=2, beta=2.5, reconstruction_weight=0.4))
-    model.kl_scale.assign(0.5)  # the warm-up's scale
-    terms, z_mean, z_log_var, z, (generator, state) = replay_encoder(model, X)
+    model.kl_scale.assign(0.5)  # the warm-up's scale while training
+    terms, z_mean, z_log_var, z, (generator, state) = replay_encoder(model, X, training=True)
     recon = np.mean(bce_sum(X, to_numpy(model.decoder(z.astype("float32"))).astype("float64")))
     kl = np.mean(np.sum(0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var), 1))
     assert terms["reconstruction_loss"] == pytest.approx(recon, rel=1e-4) and terms["kl_loss"] == pytest.approx(kl, rel=1e-4)
     assert terms["loss"] == pytest.approx(0.4 * recon + 2.5 * 0.5 * kl, rel=1e-4)
+    generator.state.assign(state)
+    whole = replay_encoder(model, X)[0]  # validation and evaluate weigh the KL in full, whatever the warm-up
+    assert whole["loss"] == pytest.approx(0.4 * recon + 2.5 * kl, rel=1e-4)
     generator.state.assign(state)
     noise = to_numpy(keras.random.normal((len(X), 3), seed=generator)).astype("float64")
     np.testing.assert_allclose(z, z_mean + np.exp(z_log_var / 2) * noise, rtol=1e-5, atol=1e-6)  # the reparameterisation
@@ -87,7 +91,7 @@ def test_the_betatc_loss_is_its_logged_terms_weighted_each_by_its_own_weight():
         keras_vae.build_model("betatc-vae", "dense", 3, (8, 8, 1), seed=3, alpha=0.5, beta=3.0, gamma=2.0, reconstruction_weight=0.7, dataset_size=100)
     )
     model.kl_scale.assign(0.8)
-    terms, z_mean, z_log_var, z, _ = replay_encoder(model, X)
+    terms, z_mean, z_log_var, z, _ = replay_encoder(model, X, training=True)
     # Minibatch-weighted sampling (Chen et al. 2018), from the same z: log q(z_i) over the batch of n out of N = 100.
     pairwise = -0.5 * (math.log(2 * math.pi) + z_log_var[None] + (z[:, None] - z_mean[None]) ** 2 / np.exp(z_log_var[None]))  # (i, j, d)
     log_nm = math.log(len(X) * 100)

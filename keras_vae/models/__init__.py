@@ -5,9 +5,9 @@ base.py holds what they share and the AE and VAE; variants.py the VAE's variants
 vqvae.py and quantizer.py the VQ-VAE and its codebook.
 """
 
-from keras_vae.models.base import VAE, AutoEncoder, KLWarmup, Sampling
+from keras_vae.models.base import VAE, AutoEncoder, Sampling
 from keras_vae.models.quantizer import VectorQuantizer
 from keras_vae.models.variants import CVAE, IWAE, BetaTCVAE
 from keras_vae.models.vqvae import VQVAE
 
-__all__ = ["VAE", "AutoEncoder", "BetaTCVAE", "CVAE", "IWAE", "KLWarmup", "Sampling", "VQVAE", "VectorQuantizer"]
+__all__ = ["VAE", "AutoEncoder", "BetaTCVAE", "CVAE", "IWAE", "Sampling", "VQVAE", "VectorQuantizer"]

@@ -44,14 +44,6 @@ class Sampling(keras.layers.Layer):
             state.assign(keras.ops.cast(store["seed_generator_state"][...], state.dtype))
 
 
-class KLWarmup(keras.callbacks.Callback):
-    """Ramps the KL weight linearly: beta * (epoch + 1) / (N + 1) for the first N epochs, then beta."""
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        warmup = self.model.kl_warmup_epochs
-        self.model.kl_scale.assign(min(1.0, (epoch + 1) / (warmup + 1)))
-
-
 class _Autoencoding(TrainStep, keras.Model):
     """What both models share: the sub-models, the reconstruction options and the logged metrics."""
 
@@ -60,6 +52,8 @@ class _Autoencoding(TrainStep, keras.Model):
     """Whether the model takes (images, one-hot labels) instead of images."""
     discrete = False
     """Whether its codes are indices into a codebook."""
+    variational = False
+    """Whether its encoder gives a posterior q(z|x), (z_mean, z_log_var, z), under the prior N(0, I)."""
     classes = 0
     """How many classes a conditional model's labels tell apart."""
 
@@ -143,6 +137,7 @@ class VAE(_Autoencoding):
     """A variational autoencoder: encoder(x) is (z_mean, z_log_var, z); call(x) decodes z_mean."""
 
     metric_names = ("loss", "reconstruction_loss", "kl_loss")
+    variational = True
 
     def __init__(
         self,
@@ -152,19 +147,18 @@ class VAE(_Autoencoding):
         reduction: str = "sum",
         beta: float = 1.0,
         reconstruction_weight: float = 1.0,
-        kl_warmup_epochs: int = 0,
+        kl_warmup_steps: int = 0,
         **kwargs,
     ):  # pragma: no mutate block
         check_loss_options(recon_loss, reduction, beta, reconstruction_weight)
-        if kl_warmup_epochs < 0:
-            raise ValueError(f"kl_warmup_epochs must be >= 0, got {kl_warmup_epochs}")
+        if kl_warmup_steps < 0:
+            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
+        kwargs.pop("kl_warmup_epochs", None)  # models saved before the warm-up counted steps: done training
         super().__init__(encoder, decoder, recon_loss, reduction, **kwargs)
         self.beta = beta
         self.reconstruction_weight = reconstruction_weight
-        self.kl_warmup_epochs = kl_warmup_epochs
-        self.kl_scale = self.add_weight(
-            shape=(), initializer="ones", trainable=False, name="kl_scale"
-        )
+        self.kl_warmup_steps = kl_warmup_steps
+        self.kl_scale = self.add_weight(shape=(), initializer="ones", trainable=False, name="kl_scale")  # kl_weight's last
 
     def call(self, x, training: bool = False):
         z_mean, _, _ = self.encoder(x, training=training)
@@ -172,9 +166,21 @@ class VAE(_Autoencoding):
 
     def compute_terms(self, x, training: bool) -> dict:
         z_mean, z_log_var, z = self.encoder(x, training=training)
-        return self.elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var)
+        return self.elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var, training)
 
-    def elbo_terms(self, images, x_hat, z_mean, z_log_var) -> dict:
+    def kl_weight(self, training: bool):
+        """The KL's share of beta. While training, it ramps up linearly over the first kl_warmup_steps optimizer
+        steps, (step + 1) / (kl_warmup_steps + 1), counted in the step itself so it is exact for any
+        steps_per_execution, and kept in kl_scale; elsewhere (validation, evaluate) it is whole, so every epoch's
+        val_loss is the same objective and the best epoch is chosen like with like."""
+        if not training:
+            return 1.0
+        if self.kl_warmup_steps and self.optimizer is not None:
+            step = ops.cast(self.optimizer.iterations, "float32") + 1.0
+            self.kl_scale.assign(ops.minimum(1.0, step / (self.kl_warmup_steps + 1)))
+        return self.kl_scale.value
+
+    def elbo_terms(self, images, x_hat, z_mean, z_log_var, training: bool) -> dict:
         """The ELBO's terms with this model's options, the KL weighed by beta as the warm-up scales it."""
         return loss_terms(
             images,
@@ -183,19 +189,14 @@ class VAE(_Autoencoding):
             z_log_var,
             recon_loss=self.recon_loss,
             reduction=self.reduction,
-            beta=self.beta * self.kl_scale.value,
+            beta=self.beta * self.kl_weight(training),
             reconstruction_weight=self.reconstruction_weight,
         )
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        if self.kl_warmup_epochs:
-            callbacks = [*(callbacks or []), KLWarmup()]
-        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def get_config(self) -> dict:
         return {
             **super().get_config(),
             "beta": self.beta,
             "reconstruction_weight": self.reconstruction_weight,
-            "kl_warmup_epochs": self.kl_warmup_epochs,
+            "kl_warmup_steps": self.kl_warmup_steps,
         }

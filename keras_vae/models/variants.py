@@ -53,7 +53,7 @@ class BetaTCVAE(VAE):
     def compute_terms(self, x, training: bool) -> dict:
         z_mean, z_log_var, z = self.encoder(x, training=training)
         x_hat = self.decoder(z, training=training)
-        scale = self.kl_scale.value
+        scale = self.kl_weight(training)
         return betatc_terms(
             x,
             x_hat,
@@ -92,4 +92,4 @@ class CVAE(VAE):
     def compute_terms(self, inputs, training: bool) -> dict:
         images, labels = (ops.convert_to_tensor(a) for a in inputs)
         z_mean, z_log_var, z = self.encoder([images, labels], training=training)
-        return self.elbo_terms(images, self.decoder([z, labels], training=training), z_mean, z_log_var)
+        return self.elbo_terms(images, self.decoder([z, labels], training=training), z_mean, z_log_var, training)
