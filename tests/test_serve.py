@@ -22,6 +22,7 @@ from cli.main import app
 from keras_vae.errors import ConfigError
 from keras_vae.serve import ServedRun, create_app
 from keras_vae.serve.guard import LOOPBACK, Guard
+from keras_vae.serve.server import server_config
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -62,7 +63,7 @@ def test_points_are_the_codes_and_replay_each_epoch(client, runs):
     served = ServedRun.load(runs[0])
     points = client.get("/api/runs/0/points").json()
     np.testing.assert_allclose(points["points"], served.data.z, atol=1e-4)
-    assert points["labels"] == (np.arange(8) % 4).tolist()
+    assert points["labels"] == served.data.labels.tolist() and sorted(points["labels"]) == sorted((np.arange(8) % 4).tolist())
     first = client.get("/api/runs/0/points?epoch=1").json()["points"]
     np.testing.assert_allclose(first, np.load(runs[0] / "snapshots" / "epoch_0001.npz")["latent"], atol=1e-4)
 
@@ -113,7 +114,7 @@ def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
     shown = client.get("/api/runs/0/images/3").json()
     np.testing.assert_allclose(from_png(shown["input"]), data.images[3][..., 0], atol=1 / 255 + 1e-6)
     np.testing.assert_allclose(from_png(shown["reconstruction"]), data.reconstructions[3][..., 0], atol=1 / 255 + 1e-6)
-    assert shown["label"] == 3
+    assert shown["label"] == data.labels[3]
     np.testing.assert_allclose(shown["z"], to_numpy(data.model.means_encoder(data.images[3:4]))[0], atol=1e-4)
 
 
@@ -167,6 +168,8 @@ def test_served_runs_name_the_parameter_they_refuse(runs):
         ("get", "/static/..%2Fruns.py", None, 404, ""),
         ("get", "/static/index.html", None, 404, "no static file"),
         ("get", "/api/runs/0/../../../../etc/passwd", None, 404, ""),
+        ("post", "/api/runs/0/decode", {"z": None}, 400, "give either points or z"),
+        ("get", "/api/runs/" + "9" * 5000 + "/points", None, 414, "at most 2,048 characters"),
     ],
 )
 def test_bad_requests_are_clear_json_errors_and_no_path_comes_from_a_request(client, method, path, body, status, message):
@@ -185,6 +188,8 @@ def test_bad_requests_are_clear_json_errors_and_no_path_comes_from_a_request(cli
         ({"host": ""}, None, 403, "not no host"),
         ({"origin": "http://attacker.example"}, None, 403, "requests from pages of other sites are refused"),
         ({"origin": "null"}, None, 403, "other sites"),
+        ({"host": "[::1"}, None, 403, "not no host"),
+        ({"origin": "http://[::1"}, None, 403, "other sites"),
         ({"content-type": "text/plain"}, b'{"points": [[0, 0]]}', 415, "Content-Type: application/json"),
         ({"content-type": "application/json", "content-length": str((1 << 20) + 1)}, b"{}", 413, "at most 1,048,576 bytes"),
     ],
@@ -314,7 +319,8 @@ def server(runs):
     """The app under uvicorn on a free local port, in a thread."""
     import uvicorn
 
-    config = uvicorn.Config(create_app([ServedRun.load(run) for run in runs]), host="127.0.0.1", port=free_port(), log_level="warning")
+    config = server_config(create_app([ServedRun.load(run) for run in runs]))
+    config.host, config.port = "127.0.0.1", free_port()
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -411,3 +417,70 @@ def test_serve_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
+
+
+@pytest.fixture
+def strict_server(runs, caplog):
+    """The app under uvicorn with the bounds of server.py made short: headers within 1 s, bodies within 1 s, at
+    most 3 connections; and the server's log records."""
+    import uvicorn
+
+    config = server_config(create_app([ServedRun.load(runs[0])], body_seconds=1.0), header_seconds=1.0, max_connections=3)
+    config.host, config.port = "127.0.0.1", free_port()
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    while not running.started:
+        time.sleep(0.05)
+    yield config.port, caplog
+    running.should_exit = True
+    thread.join(10)
+
+
+def closed_within(connection: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection (an empty read) within seconds."""
+    connection.settimeout(seconds)
+    try:
+        while connection.recv(4096):
+            pass
+    except (TimeoutError, ConnectionResetError) as error:
+        return isinstance(error, ConnectionResetError)
+    return True
+
+
+def test_slow_headers_are_cut_off_and_open_connections_are_bounded(strict_server):
+    port, _ = strict_server
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /api/runs HTTP/1.1\r\nHo")  # a header at a byte a second
+    started = time.monotonic()
+    assert closed_within(slow, 5) and time.monotonic() - started < 3
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    beyond = socket.create_connection(("127.0.0.1", port))
+    assert closed_within(beyond, 0.5), "a fourth connection is closed at once"
+    for connection in idle:
+        assert closed_within(connection, 3), "idle connections go once the header deadline passes"
+    with socket.create_connection(("127.0.0.1", port)) as fresh:
+        fresh.sendall(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        fresh.settimeout(30)
+        assert fresh.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_a_slow_body_is_a_408_and_a_client_gone_mid_body_leaves_no_traceback(strict_server):
+    port, caplog = strict_server
+    head = (
+        b"POST /api/runs/0/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{\"points\""
+    )
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.sendall(head)
+        slow.settimeout(10)
+        answer = slow.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408") and b"the request body must arrive within 1 s" in answer
+    with socket.create_connection(("127.0.0.1", port)) as gone:
+        gone.sendall(head)
+    time.sleep(0.5)
+    with socket.create_connection(("127.0.0.1", port)) as after:
+        after.sendall(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        after.settimeout(30)
+        assert after.recv(4096).startswith(b"HTTP/1.1 200")
+    assert not [record for record in caplog.records if record.exc_info], [record.getMessage() for record in caplog.records]

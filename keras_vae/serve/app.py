@@ -10,13 +10,16 @@ API over the runs it was given, addressed by their place in that list, so no req
     GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by default),
                                    and which sampler made them
 
-Every error is JSON, {"error": "..."}, with status 400 (a bad request), 403 (another host or site: guard.py),
-404 (nothing there), 413 or 415 (a body too large, or not JSON) or 500 (the server failed). The handlers that
-decode run in a thread pool, one at a time per run, so a large request never stalls the page or the other runs.
+Every error is JSON, {"error": "..."}, with status 400 (a bad request, or a client gone mid-body), 403 (another
+host or site: guard.py), 404 (nothing there), 408 (a body slower than body_seconds), 413, 414 or 415 (a body or
+path too large, or not JSON) or 500 (the server failed). The handlers that decode run in a thread pool, one at a
+time per run, so a large request never stalls the page or the other runs; server.py bounds slow headers and
+open connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Collection
@@ -26,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -48,21 +51,36 @@ def whole_number(text: str, name: str) -> int:
     return int(text)
 
 
-async def json_body(request: Request):
-    """The request's JSON, read up to MAX_BODY bytes (a chunked body names no length up front)."""
+BODY_SECONDS = 30.0
+"""How long a request body may take to arrive, whole."""
+
+
+async def json_body(request: Request, seconds: float = BODY_SECONDS):
+    """The request's JSON, read up to MAX_BODY bytes (a chunked body names no length up front) within seconds; a
+    client that leaves mid-body is answered 400 (to no one), not a server error."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the request body must be at most {MAX_BODY:,} bytes")
+
+    async def read() -> None:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY:
+                raise HTTPException(413, f"the request body must be at most {MAX_BODY:,} bytes")
+
+    try:
+        await asyncio.wait_for(read(), seconds)
+    except asyncio.TimeoutError:
+        raise HTTPException(408, f"the request body must arrive within {seconds:g} s") from None
+    except ClientDisconnect:
+        raise HTTPException(400, "the client went away before its body arrived") from None
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise ConfigError("the request body must be JSON: {\"points\": [[x, y], ...]} or {\"z\": [[...], ...]}") from None
 
 
-def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK) -> Starlette:
-    """The app serving these runs, and nothing else, to requests that name one of hosts."""
+def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_seconds: float = BODY_SECONDS) -> Starlette:
+    """The app serving these runs, and nothing else, to requests that name one of hosts, each body within
+    body_seconds."""
 
     def run_of(request: Request) -> ServedRun:
         index = request.path_params["run"]
@@ -87,8 +105,8 @@ def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK) -> Star
         return JSONResponse(await computed(request, "points", None if epoch is None else whole_number(epoch, "epoch")))
 
     async def decode(request: Request) -> Response:
-        body = await json_body(request)
-        if not isinstance(body, dict) or ("points" in body) == ("z" in body):
+        body = await json_body(request, body_seconds)
+        if not isinstance(body, dict) or (body.get("points") is None) == (body.get("z") is None):
             raise ConfigError("give either points or z, not both")
         label = body.get("label")
         if label is not None and (not isinstance(label, int) or isinstance(label, bool)):

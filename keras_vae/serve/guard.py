@@ -22,14 +22,23 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
 
 
+MAX_PATH = 2048
+"""The longest request path answered: the app's own are a few dozen characters."""
+
+
 def host_name(value: str) -> str:
-    """The name in a Host header or an origin's netloc, without its port: "[::1]:8000" is "::1"."""
-    return (urlsplit(f"//{value}").hostname or "").lower()
+    """The name in a Host header or an origin's netloc, without its port: "[::1]:8000" is "::1"; "" for one that
+    does not parse ("[::1" with no closing bracket)."""
+    try:
+        return (urlsplit(f"//{value}").hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 class Guard:
-    """Refuses, before the app sees them, requests whose Host is not one of hosts, requests from another
-    origin, and POSTs that are not JSON or say they are larger than MAX_BODY."""
+    """Refuses, before the app sees them, requests whose Host is not one of hosts (or does not parse), paths
+    longer than MAX_PATH, requests from another origin, and POSTs that are not JSON or say they are larger than
+    MAX_BODY."""
 
     def __init__(self, app: ASGIApp, hosts: Collection[str]):
         self.app = app
@@ -48,8 +57,10 @@ class Guard:
         host = host_name(headers.get("host", ""))
         if host not in self.hosts:
             return 403, f"this server answers requests for {', '.join(sorted(self.hosts))}, not {host or 'no host'}: add it with --allow-host"
+        if len(scope["path"]) > MAX_PATH:
+            return 414, f"the request path must be at most {MAX_PATH:,} characters"
         origin = headers.get("origin")
-        if origin is not None and host_name(urlsplit(origin).netloc) not in self.hosts:
+        if origin is not None and host_name(origin.partition("://")[2]) not in self.hosts:
             return 403, f"requests from pages of other sites are refused (Origin {origin})"
         if scope["method"] == "POST":
             if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
