@@ -307,3 +307,19 @@ def test_notes_say_what_the_run_has(runs):
 
     assert "fitted on 32 training images' codes" in RunData.load(runs["vae"]).sampler_name("gmm")
     assert "serve" not in cli("train-prior", "--help").stdout
+
+
+def test_a_tfds_split_gives_its_labels_in_order_and_samples_from_them(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from keras_vae.data import load_dataset
+
+    monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: True)
+    with tfds.testing.mock_data(num_examples=12):
+        data = load_dataset("svhn_cropped")
+        in_order, labels = data.take("val", 12)
+        images, drawn = data.sample("val", 6, seed=1)
+        every = data.val.all_labels()
+    assert every.tolist() == labels.tolist()
+    for image, label in zip(images, drawn):
+        match = np.flatnonzero(np.all(np.isclose(in_order, image), axis=(1, 2, 3)))
+        assert len(match) >= 1 and label in labels[match]

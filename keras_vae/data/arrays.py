@@ -113,7 +113,7 @@ def array_split(images: np.ndarray, labels: np.ndarray) -> Split:
             order = order.shuffle(len(images), seed, reshuffle_each_iteration=True)
         return order.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
 
-    return Split(len(images), elements, labels)
+    return Split(len(images), elements, lambda: labels)
 
 
 def read_class_names(path: Path, labels: np.ndarray) -> list[str] | None:

@@ -139,7 +139,7 @@ def file_split(paths: list[str], labels: np.ndarray, indices: np.ndarray, channe
             files = files.shuffle(len(names), seed, reshuffle_each_iteration=True)
         return files.map(lambda path, label: (decode(path, channels), label), num_parallel_calls=tf.data.AUTOTUNE)
 
-    return Split(len(names), elements, labels)
+    return Split(len(names), elements, lambda: labels)
 
 
 def decode(path, channels: int):

@@ -56,13 +56,13 @@ class Split:
 
     count: int
     elements: Callable[[int | None], object]
-    labels: np.ndarray | None = None
-    """Every element's label in the fixed order, where the source knows them without decoding images."""
+    labels: Callable[[], np.ndarray] | None = None
+    """Every element's label in the fixed order, read without decoding an image, where the source can."""
 
     def all_labels(self) -> np.ndarray:
-        """Every element's label in the fixed order: as the source knows them, else read off the stream."""
+        """Every element's label in the fixed order: as the source reads them, else off the stream."""
         if self.labels is not None:
-            return np.asarray(self.labels, "int64")
+            return np.asarray(self.labels(), "int64")
         labels = self.elements(None).map(lambda image, label: label).batch(4096).as_numpy_iterator()
         return np.concatenate([np.zeros(0, "int64"), *labels]).astype("int64")
 
