@@ -19,15 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-KERAS_IO = ["--arch", "conv", "--batch-size", "128", "--learning-rate", "1e-3", "--lr-schedule", "constant", "--kl-warmup", "0"]
+KERAS_IO = ["--arch", "conv", "--batch-size", "128", "--learning-rate", "1e-3", "--lr-schedule", "constant", "--kl-warmup-steps", "0"]
 """The keras.io VAE example's recipe: its convolutional VAE, Adam at 1e-3, batch 128, no schedule, no warm-up."""
 CANDIDATES = {
     "before: keras.io recipe, 10 epochs (the old default)": [*KERAS_IO, "--epochs", "10"],
     "keras.io recipe, same budget (13 epochs)": [*KERAS_IO, "--epochs", "13"],
     "conv, batch 32, 10 epochs (2,810 steps), constant 1e-3": [*KERAS_IO, "--batch-size", "32", "--epochs", "10"],
-    "conv, batch 32, 3,000 steps, cosine 2e-3, KL warm-up 3": ["--arch", "conv", "--batch-size", "32", "--steps", "3000", "--learning-rate", "2e-3", "--kl-warmup", "3"],
-    "conv, batch 64, 2,000 steps, cosine 3e-3, KL warm-up 3": ["--arch", "conv", "--steps", "2000", "--kl-warmup", "3"],
-    "dense, batch 32, 5,000 steps, cosine 2e-3": ["--batch-size", "32", "--steps", "5000", "--learning-rate", "2e-3", "--kl-warmup", "0"],
+    "conv, batch 32, 3,000 steps, cosine 2e-3, KL warm-up 3 epochs": ["--arch", "conv", "--batch-size", "32", "--steps", "3000", "--learning-rate", "2e-3", "--kl-warmup-steps", "846"],
+    "conv, batch 64, 2,000 steps, cosine 3e-3, KL warm-up 3 epochs": ["--arch", "conv", "--steps", "2000", "--kl-warmup-steps", "423"],
+    "dense, batch 32, 5,000 steps, cosine 2e-3": ["--batch-size", "32", "--steps", "5000", "--learning-rate", "2e-3", "--kl-warmup-steps", "0"],
     "now: dense, batch 64, 4,000 steps, cosine 3e-3, KL warm-up (the default)": [],
 }
 FAMILIES = {"ae": ["--model", "ae"], "vq-vae": ["--model", "vq-vae"]}
