@@ -16,9 +16,20 @@ STATE = 12
 """Copies of each weight while training: the weight, its gradient, Adam's two moments and its temporaries, and
 the copies saving a model makes (a CVAE of 314 M weights peaked at 15.3 GB on TensorFlow: 12 copies)."""
 
-FEATURES = {"dense": 0, "conv": 12, "deep-conv": 96}
-"""Activations per pixel of one image in the encoder trunk: conv has 32 channels at a quarter of the pixels and 64
-at a sixteenth; deep-conv keeps 32 at full size through its convolution, batch norm and activation."""
+FEATURES = {"dense": 0, "conv": 16, "deep-conv": 40}
+"""Activations per pixel of one image in the trunk, as measured peaks set them (benchmarks/memory.py, on
+TensorFlow): conv 16 (its 32 channels at a quarter of the pixels and 64 at a sixteenth, and their gradients);
+deep-conv 40, not the 96 its convolution, batch norm and activation at full size would hold each, which
+refused a 128x128x3 batch of 256 at 14.2 GB that peaked at 7.6 GB."""
+
+DECODED_PIXELS = 2048 * 28 * 28
+"""Pixels evaluate decodes in one step: 2,048 MNIST images' worth, whole images' k samples at a time."""
+
+
+def decodes_in_one_step(input_shape: tuple[int, int, int]) -> int:
+    """How many latent samples evaluate decodes in one step (at least one image's k go together)."""
+    return max(1, DECODED_PIXELS // (input_shape[0] * input_shape[1]))
+
 
 HIDDEN = 400
 """Activations of each decoded sample before its pixels: the dense decoder's hidden layer."""
@@ -72,17 +83,14 @@ def too_large(subject: str, command: str, what: str, needed: int, available: int
 
 
 def evaluate_memory(arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int) -> dict[str, int]:
-    """Bytes evaluate takes at its peak, by what drives them: 'k' (one image's k latent samples decoded in one
-    step, forward only: DECODE_COPIES of the decoder's activations) and 'quality_images' (that many held-out
-    images and as many samples, held as float32 beside their features)."""
+    """Bytes evaluate takes at its peak, by what drives them: 'k' (the latent samples decoded in one step: one
+    image's k, or decodes_in_one_step of several images' when k is smaller; the decoder's activations and their
+    temporaries, twice over as measured) and 'quality_images' (that many held-out images and as many samples,
+    each held twice as float32: as drawn and in the feature space's input)."""
     height, width, channels = input_shape
     pixels = height * width
-    decoded = k * (pixels * (channels + FEATURES[arch]) + HIDDEN) * DECODE_COPIES * FLOAT
+    decoded = max(k, decodes_in_one_step(input_shape)) * (pixels * (channels + FEATURES[arch]) + HIDDEN) * FLOAT * 2
     return {"k": decoded, "quality_images": 2 * quality_images * pixels * channels * FLOAT * 2}
-
-
-DECODE_COPIES = 1
-"""Copies of a decoded sample's activations evaluate holds at once (calibrated in benchmarks/memory.py)."""
 
 
 def check_evaluate_memory(
@@ -96,6 +104,9 @@ def check_evaluate_memory(
         return
     shape = f"{input_shape[0]}x{input_shape[1]}"
     if parts["k"] >= parts["quality_images"]:
-        raise too_large("k", "evaluate", f"{k:,} samples of one {shape} image decoded at once", needed, available, "lower --k", "k")
+        per_step = decodes_in_one_step(input_shape)
+        what = f"{k:,} samples of one {shape} image decoded at once" if k > per_step else f"{per_step:,} samples of {shape} images decoded at once"
+        remedy = "lower --k" if k > per_step else "evaluate on a machine with more memory"
+        raise too_large("k", "evaluate", what, needed, available, remedy, "k")
     what = f"{quality_images:,} held-out {shape} images and as many samples"
     raise too_large("quality_images", "evaluate", what, needed, available, "lower --quality-images", "quality_images")

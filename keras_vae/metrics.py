@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 import keras
 import numpy as np
 
+from keras_vae.budget import decodes_in_one_step
 from keras_vae.losses import reconstruction_loss
 from keras_vae.snapshots import PREDICT_BATCH, conditioned, decode, encode_means
 
@@ -100,16 +101,17 @@ def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
 
 
 def importance_weights(
-    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int = 2048, labels=None
+    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int | None = None, labels=None
 ):
     """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z);
-    a CVAE's given the images' labels."""
+    a CVAE's given the images' labels. The samples are decoded decodes_per_step at a time (whole images' k;
+    budget.decodes_in_one_step by default, which evaluate's memory estimate counts)."""
     k = likelihood.output_shape[-1]
     inputs = conditioned(model, x, labels)
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(inputs, verbose=0))
     z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * rng.standard_normal((len(x), k, z_mean.shape[-1]))
     one_hot = inputs[1:] if model.conditional else []
-    log_px = likelihood.predict([x, z.astype("float32"), *one_hot], batch_size=max(1, decodes_per_step // k), verbose=0)
+    log_px = likelihood.predict([x, z.astype("float32"), *one_hot], batch_size=max(1, (decodes_per_step or decodes_in_one_step(x.shape[1:])) // k), verbose=0)
     log_px = log_px.astype("float64") + log_likelihood_constant(recon_loss, x.shape[1:])
     log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean[:, None], z_log_var[:, None])
     return log_w, log_px, z_mean, z_log_var

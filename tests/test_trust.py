@@ -259,13 +259,15 @@ def test_an_atomic_write_goes_through_a_private_folder_of_a_random_name(tmp_path
 
 
 def test_evaluate_bounds_its_memory_up_front_and_either_command_can_take_the_risk(runs, monkeypatch):
-    from keras_vae.budget import evaluate_memory
+    from keras_vae.budget import check_evaluate_memory, evaluate_memory
+    from keras_vae.errors import ConfigError
 
     monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 24 << 30)  # CI's machine, whatever this one is
     assert evaluate_memory("deep-conv", (128, 128, 3), 10_000, 0)["k"] > 12 << 30  # what would pass the machine
     monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 1 << 20)
     one_line(cli("evaluate", runs["vae"], "--k", 1000, "--quality-images", 0), "--k makes evaluate too large", "--no-memory-check")
-    one_line(cli("evaluate", runs["vae"], "--k", 1, "--quality-images", 10_000), "--quality-images makes evaluate too large")
+    with pytest.raises(ConfigError, match="^quality_images makes evaluate too large: 10,000 held-out 64x64 images and as many samples"):
+        check_evaluate_memory("dense", (64, 64, 3), 1, 10_000, available=1 << 30)
     assert cli("evaluate", runs["vae"], "--k", 2, "--quality-images", 0, "--no-memory-check").exit_code == 0
     one_line(cli("train", *runs["common"], "--name", "risky"), "makes training too large", "--no-memory-check")
     assert cli("train", *runs["common"], "--name", "risky", "--no-memory-check").exit_code == 0
