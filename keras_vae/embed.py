@@ -49,12 +49,12 @@ def code_names(model) -> tuple[str, ...]:
     """z_mean and z_log_var for the variational families, z for an AE, code (the indices) for a VQ-VAE."""
     if model.discrete:
         return ("code",)
-    return ("z_mean", "z_log_var") if len(model.encoder.outputs) == 3 else ("z",)
+    return ("z_mean", "z_log_var") if model.variational else ("z",)
 
 
 def encode(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """A batch's codes: (images, code_names, latent_dim)."""
-    if len(model.encoder.outputs) == 3:
+    if model.variational:
         return np.stack(model.encoder.predict(conditioned(model, images, labels), batch_size=BATCH, verbose=0)[:2], 1)
     return encode_means(model, images, labels, BATCH)[:, None]
 

@@ -66,13 +66,6 @@ class RunData:
         return self.config["options"]["model"]
 
     @property
-    def variational(self) -> bool:
-        """Whether the model has a posterior q(z|x) and the prior N(0, I)."""
-        from keras_vae.families import VARIATIONAL
-
-        return self.family in VARIATIONAL
-
-    @property
     def latent_dim(self) -> int:
         return self.config["options"]["latent_dim"]
 
@@ -120,9 +113,10 @@ class RunData:
         return decode(self.model, z, cycled(self.model.classes, len(z)) if label is None else np.full(len(z), label))
 
     def sampler(self, sampler: str | None = None) -> str:
-        """The sampler asked for (SAMPLERS), else the family's own: gmm for an AE, which has no prior, else prior."""
+        """The sampler asked for (SAMPLERS), else the family's own: prior for a model with one (a variational
+        model's N(0, I), a VQ-VAE's over its codes), gmm for an AE, which has none."""
         if sampler is None:
-            return "gmm" if self.family == "ae" else "prior"
+            return "prior" if self.model.variational or self.model.discrete else "gmm"
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}", "sampler")
         return sampler
@@ -332,7 +326,7 @@ def figures(data: RunData, radius: float, sampler: str | None = None) -> dict[st
         drawings["latent_grid_quantiles"] = lambda: quantile_grid(data)
     drawings["samples"] = lambda: view("samples", data, sampler=sampler)
     drawings["interpolation"] = lambda: interpolation(data)
-    if data.variational:
+    if data.model.variational:
         drawings["kl_per_dimension"] = lambda: kl_bars(data)
     return drawings
 

@@ -39,7 +39,7 @@ def serving_models(model) -> dict[str, keras.Model]:
         reconstructed = model.code_decoder(model.means_encoder(images))
         return {"encode": model.means_encoder, "decode": model.code_decoder, "reconstruct": keras.Model(images, reconstructed, name="reconstruct")}
     inputs, outputs = model.encoder.inputs, model.encoder.outputs
-    codes = outputs[:2] if len(outputs) == 3 else outputs
+    codes = outputs[:2] if model.variational else outputs
     reconstructed = model.decoder([codes[0], *inputs[1:]] if model.conditional else codes[0])
     return {
         "encode": keras.Model(inputs, codes, name="encode"),

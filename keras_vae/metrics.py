@@ -172,11 +172,13 @@ def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> d
 
 
 NO_LIKELIHOOD = {
-    "ae": "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): no ELBO or NLL, "
+    False: "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): no ELBO or NLL, "
     "only reconstruction metrics",
-    "vq-vae": "a VQ-VAE without a learned prior over its codes defines no likelihood p(x): reconstruction metrics "
+    True: "a VQ-VAE without a learned prior over its codes defines no likelihood p(x): reconstruction metrics "
     "and the perplexity of its code use instead",
 }
+"""Why evaluate reports reconstruction metrics alone for a model that is not variational, by whether its codes
+are discrete."""
 WITH_CODE_PRIOR = (
     "a VQ-VAE's likelihood p(x) is not computed: reconstruction metrics, the perplexity of its code use, and its "
     "learned prior's negative log-likelihood of the held-out images' codes (prior_code_nll, nats per image)"
@@ -243,9 +245,9 @@ def evaluate_run(
         quality = {"quality_note": f"sample quality needs more than {NEIGHBOURS + 1} held-out images and {run.name} has {data.val.count}, so it is left out"}
     elif quality_images:
         quality = run_sample_quality(run, sampler, quality_images, fid_weights, seed)
-    if config.model in NO_LIKELIHOOD:
+    if not model.variational:
         metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
-        note = NO_LIKELIHOOD[config.model]
+        note = NO_LIKELIHOOD[model.discrete]
         if model.discrete and run.code_prior is not None:
             from keras_vae.models.prior import code_nll
 

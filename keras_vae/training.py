@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 
 from keras_vae import __version__
-from keras_vae.families import VARIATIONAL, build_model
+from keras_vae.families import MODELS, build_model
 from keras_vae.backends import Parallel, Processes, distribution, replicate
 from keras_vae.budget import check_training_memory
 from keras_vae.callbacks import (
@@ -198,7 +198,7 @@ def train_run(
 
 def conditioning(config: TrainConfig, data: Dataset) -> int:
     """The number of classes a conditional model is conditioned on (0 for the others); refuses unlabelled data."""
-    if config.model != "cvae":
+    if not MODELS[config.model].conditional:
         return 0
     if data.classes < 2:
         what = "no labels" if not data.labelled else "one class"
@@ -265,7 +265,7 @@ def summarize(run: Run, config: TrainConfig, train_images: int, seconds: float, 
     steady = [float(row["images_per_s"]) for row in rows[1:]] or [float(last["images_per_s"])]
     best = min(rows, key=lambda row: float(row["val_loss"]))
     warmup = {}
-    if config.model in VARIATIONAL:
+    if MODELS[config.model].variational:
         warmup = {"kl_warmup": f"{config.kl_warmup_steps:,} of {config.total_steps(train_images):,} steps"}
     return {
         "run": str(run.root),
