@@ -21,7 +21,7 @@ if sys.argv[1] == "keep":
     from keras_vae.allocator import keep_freed_memory
     assert keep_freed_memory()
 elif sys.argv[1] == "cli":
-    from cli.main import use_backend
+    from cli.boundary import use_backend
     use_backend(__import__("os").environ.get("KERAS_BACKEND", "tensorflow"))
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]

@@ -66,7 +66,7 @@ def test_the_package_ships_its_type_hints():
 
 
 def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
-    from cli import main
+    from cli import options
     from keras_vae.animate import KINDS
     from keras_vae import MODELS
     from keras_vae.architectures import ARCHITECTURES
@@ -79,19 +79,19 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
     from keras_vae.models.quantizer import CODEBOOK_UPDATES
 
     for enum, values in [
-        (main.Arch, ARCHITECTURES),
-        (main.ReconLoss, RECONSTRUCTION_LOSSES),
-        (main.Reduction, REDUCTIONS),
-        (main.AnimationKind, KINDS),
-        (main.ExportFormat, FORMATS),
-        (main.Backend, SUPPORTED_BACKENDS),
-        (main.DtypePolicy, DTYPE_POLICIES),
-        (main.Crop, CROPS),
-        (main.ModelKind, (*MODELS, "both")),
-        (main.Split, SPLITS),
-        (main.Sampler, SAMPLERS),
-        (main.LrSchedule, LR_SCHEDULES),
-        (main.CodebookUpdate, CODEBOOK_UPDATES),
+        (options.Arch, ARCHITECTURES),
+        (options.ReconLoss, RECONSTRUCTION_LOSSES),
+        (options.Reduction, REDUCTIONS),
+        (options.AnimationKind, KINDS),
+        (options.ExportFormat, FORMATS),
+        (options.Backend, SUPPORTED_BACKENDS),
+        (options.DtypePolicy, DTYPE_POLICIES),
+        (options.Crop, CROPS),
+        (options.ModelKind, (*MODELS, "both")),
+        (options.Split, SPLITS),
+        (options.Sampler, SAMPLERS),
+        (options.LrSchedule, LR_SCHEDULES),
+        (options.CodebookUpdate, CODEBOOK_UPDATES),
     ]:
         assert [member.value for member in enum] == list(values)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
@@ -113,7 +113,7 @@ def test_shell_completion_can_be_installed():
 def test_native_messages_are_shown_when_a_command_fails_unexpectedly(capfd, error, replayed):
     import os
 
-    from cli.main import native_stderr_captured
+    from cli.boundary import native_stderr_captured
     from keras_vae.errors import KerasVAEError
 
     raised = KerasVAEError("bad input") if error == "own" else error
