@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -113,88 +113,29 @@ def train(
     """Train an AE, a VAE or both; each run goes to OUTPUT_DIR/NAME."""
     use_backend(backend, with_tensorflow=True)
     with user_errors(), ExitStack() as stack:
-        from contextlib import nullcontext
-
         from rich.console import Console
 
         from keras_vae.backends import Processes, processes
-        from keras_vae.config import ConfigError, TrainConfig
-        from keras_vae.data import default_source, load_dataset
-        from keras_vae.runs import Run, lock, open_run
-        from keras_vae.training import resume_options
+        from keras_vae.data import load_dataset
+        from keras_vae.planning import plan_training, train_options
 
         joined = stack.enter_context(processes() if distribute else nullcontext(Processes()))
         console = Console(quiet=not joined.writes)
-        if data_dir and ctx.get_parameter_source("dataset").name != "DEFAULT":
-            raise ConfigError("give --dataset or --data-dir, not both")
-        kinds = ("ae", "vae") if model == ModelKind.both else (model.value,)
-        base = name or f"{data_dir.stem if data_dir else dataset}-{arch.value}-z{latent_dim}"
-        names = {kind: f"{base}-{kind}" if model == ModelKind.both or not name else name for kind in kinds}
-        runs = {kind: Run(output_dir / names[kind]) for kind in kinds}
-        configs, starting, finished = {}, set(), set()
-        if joined.writes:
-            for kind in kinds:
-                stack.enter_context(lock(output_dir, names[kind]))
-            runs = {kind: open_run(output_dir, names[kind], resume, overwrite) for kind in kinds}
-            starting = {kind for kind in kinds if not (resume and runs[kind].config.exists())}
-            if starting:
-                data_dir, note = default_source(dataset, data_dir)
-                if note:
-                    console.print(note, soft_wrap=True)
-            options = dict(
-                dataset=None if data_dir else dataset,
-                data_dir=str(data_dir.resolve()) if data_dir else None,  # absolute: later commands run anywhere
-                val_fraction=val_fraction,
-                image_size=list(image_size) if image_size else None,
-                crop=crop.value,
-                channels=int(channels.value) if channels else None,
-                arch=arch.value,
-                latent_dim=latent_dim,
-                epochs=epochs,
-                steps=steps,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                lr_schedule=lr_schedule.value,
-                recon_loss=recon_loss.value,
-                reduction=reduction.value,
-                beta=beta,
-                reconstruction_weight=reconstruction_weight,
-                kl_warmup_steps=kl_warmup_steps,
-                seed=seed,
-                distribute=distribute,
-                dtype_policy=dtype_policy.value,
-                steps_per_execution=steps_per_execution,
-                k=k,
-                alpha=alpha,
-                gamma=gamma,
-                codebook_size=codebook_size,
-                embedding_dim=embedding_dim,
-                commitment=commitment,
-                codebook_update=codebook_update.value,
-            )
-            given = {key: value for key, value in options.items() if ctx.get_parameter_source(key).name != "DEFAULT"}
-            for kind in kinds:
-                if kind in starting:
-                    configs[kind] = TrainConfig(**options, model=kind)
-                    continue
-                model_given = {"model": kind} if ctx.get_parameter_source("model").name != "DEFAULT" else {}
-                configs[kind], note = resume_options(runs[kind], given | model_given)
-                if note:
-                    console.print(note, soft_wrap=True)
-            finished = {kind for kind in kinds if kind not in starting and runs[kind].finished(configs[kind].epochs)}
-        configs, starting, finished = joined.share((configs, starting, finished))
-        for kind in finished:
-            console.print(f"{runs[kind].root} already finished its {configs[kind].epochs} epochs: nothing to do", soft_wrap=True)
-        training = [kind for kind in kinds if kind not in finished]
-        if not training:
+        values = {key: getattr(value, "value", value) for key, value in ctx.params.items()}  # the Enums' own strings
+        given = {key for key in values if ctx.get_parameter_source(key).name != "DEFAULT"}
+        plan = plan_training(train_options(values), given, model.value, name, output_dir, resume, overwrite, stack, joined)
+        for note in plan.notes:
+            console.print(note, soft_wrap=True)
+        if not plan.training:
             return
-        if len({(configs[kind].dataset, configs[kind].data_dir, configs[kind].val_fraction, configs[kind].seed) for kind in training}) != 1:
-            raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
-        first = configs[training[0]]
+        first = plan.data_config()
         data = load_dataset(first.dataset, first.data_dir, first.val_fraction, first.seed, first.image_options)
         if data.skipped:
             console.print(skipped_note(data.skipped, data.train.count + data.val.count), soft_wrap=True)
-        summaries = [train_one(configs[kind], data, runs[kind], console, output_dir, kind in starting, joined, memory_check) for kind in training]
+        summaries = [
+            train_one(plan.configs[kind], data, plan.runs[kind], console, output_dir, kind in plan.starting, joined, memory_check)
+            for kind in plan.training
+        ]
         if joined.writes:
             print_summary(console, summaries)
         if data.skipped:
