@@ -3,6 +3,7 @@ path from a request), and the page itself in headless Chromium (Debian's chromiu
 Selenium), skipped with a reason where they are not installed."""
 
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -314,21 +315,27 @@ def test_listening_beyond_this_machine_warns_in_one_line_and_answers_the_names_a
     assert client.get("/api/runs", headers={"host": "elsewhere.example"}).status_code == 403
 
 
-@pytest.fixture
-def server(runs):
-    """The app under uvicorn on a free local port, in a thread."""
+@contextlib.contextmanager
+def serving(config):
+    """uvicorn serving a config on a free local port, in a thread; its port."""
     import uvicorn
 
-    config = server_config(create_app([ServedRun.load(run) for run in runs]))
     config.host, config.port = "127.0.0.1", free_port()
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     while not running.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}/"
+    yield config.port
     running.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def server(runs):
+    """The app under uvicorn on a free local port, in a thread."""
+    with serving(server_config(create_app([ServedRun.load(run) for run in runs]))) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 def test_a_slow_decode_does_not_stall_the_other_requests(server, monkeypatch):
@@ -423,18 +430,9 @@ def test_serve_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
 def strict_server(runs, caplog):
     """The app under uvicorn with the bounds of server.py made short: headers within 1 s, bodies within 1 s, at
     most 3 connections; and the server's log records."""
-    import uvicorn
-
     config = server_config(create_app([ServedRun.load(runs[0])], body_seconds=1.0), header_seconds=1.0, max_connections=3)
-    config.host, config.port = "127.0.0.1", free_port()
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.05)
-    yield config.port, caplog
-    running.should_exit = True
-    thread.join(10)
+    with serving(config) as port:
+        yield port, caplog
 
 
 def closed_within(connection: socket.socket, seconds: float) -> bool:

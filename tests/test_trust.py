@@ -13,21 +13,7 @@ import numpy as np
 import pytest
 from conftest import make_images
 from test_data import write_split
-from typer.testing import CliRunner
-
-from cli.main import app
-
-
-def cli(*args):
-    return CliRunner().invoke(app, [*map(str, args)])
-
-
-def one_line(result, *messages: str) -> None:
-    """The command failed with exit code 2 and one line on stderr that holds every message."""
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("keras-vae: error: ") and result.stderr.count("\n") == 1, result.stderr
-    for message in messages:
-        assert message in result.stderr, result.stderr
+from test_safety import cli, one_line
 
 
 @pytest.mark.parametrize("plant", ["symlink", "fifo"])
