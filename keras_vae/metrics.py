@@ -44,6 +44,7 @@ def active_units(z_means: np.ndarray, threshold: float = 0.01) -> int:
 
 
 def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """losses.kl_per_dimension in NumPy float64, for what evaluate sums over many images (test_losses ties them)."""
     return 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
 
 
@@ -78,7 +79,8 @@ def posterior_collapse(model, images: np.ndarray, labels: np.ndarray | None = No
 
 def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> float:
     """log p(x | z) is minus the training loss summed over pixels, plus this: 0 for bce (Bernoulli); for mse
-    a Gaussian of variance 1/2, whose negative log-likelihood is the squared error plus (D / 2) log(pi)."""
+    a Gaussian of variance 1/2, whose negative log-likelihood is the squared error plus (D / 2) log(pi), as
+    losses.log_likelihood adds it (test_losses ties them)."""
     return -0.5 * math.prod(image_shape) * math.log(math.pi) if recon_loss == "mse" else 0.0
 
 
@@ -97,6 +99,7 @@ def likelihood_model(decoder: keras.Model, k: int, recon_loss: str) -> keras.Mod
 
 
 def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
+    """losses.log_normal in NumPy float64, summed over the latent dimensions (test_losses ties them)."""
     return np.sum(-0.5 * (math.log(2 * math.pi) + log_var + np.square(z - mean) / np.exp(log_var)), axis=-1)
 
 

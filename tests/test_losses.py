@@ -89,3 +89,20 @@ def test_kl_is_zero_at_the_prior():
 def test_bad_options_raise_value_error_naming_the_option(options, message):
     with pytest.raises(ValueError, match=message):
         keras_vae.build_model(**{"arch": "dense", "input_shape": (8, 8, 1), **options})
+
+
+def test_evaluates_float64_formulas_are_the_training_losses_own():
+    """metrics.py recomputes three of losses.py's terms in NumPy float64 after the model has run; each must be the
+    very formula the model trains on."""
+    from keras_vae import losses, metrics
+
+    rng = np.random.default_rng(3)
+    z, mean, log_var = (rng.standard_normal((5, 4)).astype("float32") for _ in range(3))
+    tensors = [keras.ops.convert_to_tensor(a) for a in (z, mean, log_var)]
+    np.testing.assert_allclose(metrics.kl_per_dimension(mean, log_var), to_numpy(losses.kl_per_dimension(*tensors[1:])), rtol=1e-5)
+    np.testing.assert_allclose(metrics.log_normal(z, mean, log_var), to_numpy(losses.log_normal(*tensors)).sum(-1), rtol=1e-5)
+    x, x_hat = (keras.ops.convert_to_tensor(rng.uniform(0.05, 0.95, (3, 4, 4, 1)).astype("float32")) for _ in range(2))
+    for recon_loss in ("bce", "mse"):
+        summed = to_numpy(losses.reconstruction_loss(x, x_hat, recon_loss, "sum"))
+        expected = to_numpy(losses.log_likelihood(x, x_hat, recon_loss))
+        np.testing.assert_allclose(-summed + metrics.log_likelihood_constant(recon_loss, (4, 4, 1)), expected, rtol=1e-5)
