@@ -163,13 +163,13 @@ class RunData:
     def code_prior(self) -> keras.Model | None:
         """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None; refused in one line
         unless it records that it was trained on this run's model and codebook (prior_origin)."""
-        from keras_vae.origins import mismatch
+        from keras_vae.origins import mismatch, read_origin
 
         if not os.path.lexists(self.run.prior):
             return None
         remedy = f"train it again with keras-vae train-prior {self.run.root} --overwrite"
         check_regular(self.run.prior, MODEL_BYTES, "prior")
-        stale = mismatch(self.run.prior, self.prior_origin)
+        stale = mismatch(self.run.prior, read_origin(self.run.prior), self.prior_origin)
         if stale:
             raise RunError(f"{stale}: {remedy}")
         return self.run.load_keras(self.run.prior, "prior", remedy)

@@ -67,14 +67,19 @@ def collapse_note(kl_dimensions: np.ndarray, active: int) -> str | None:
     )
 
 
+def model_collapse_note(model, kl_dimensions: np.ndarray, active: int) -> str | None:
+    """collapse_note for a variational model's posterior; None for a model trained on the KL alone, for which
+    collapse is the point."""
+    return None if model.reconstruction_weight == 0 else collapse_note(kl_dimensions, active)
+
+
 def posterior_collapse(model, images: np.ndarray, labels: np.ndarray | None = None) -> str | None:
-    """collapse_note of a variational model's posterior over images; None for the other families, and for a
-    model trained on the KL alone, for which collapse is the point."""
-    if not model.variational or model.reconstruction_weight == 0:
+    """model_collapse_note of a variational model's posterior over images; None for the other families."""
+    if not model.variational:
         return None
     outputs = model.encoder.predict(conditioned(model, images, labels), batch_size=PREDICT_BATCH, verbose=0)
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in outputs)
-    return collapse_note(kl_per_dimension(z_mean, z_log_var).mean(0), active_units(z_mean))
+    return model_collapse_note(model, kl_per_dimension(z_mean, z_log_var).mean(0), active_units(z_mean))
 
 
 def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> float:
@@ -158,7 +163,7 @@ def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> d
         through_mean.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, "sum")))
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
     dims, kl_dims = batch[0].size, np.concatenate(kl_dims).mean(axis=0)
-    collapsed = collapse_note(kl_dims, active_units(means)) if model.reconstruction_weight else None
+    collapsed = model_collapse_note(model, kl_dims, active_units(means))
     return {
         "images": len(means),
         "k": k,

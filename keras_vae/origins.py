@@ -58,9 +58,9 @@ def read_origin(path: Path) -> dict | None:
     return origin if isinstance(origin, dict) else None
 
 
-def mismatch(path: Path, expected: dict) -> str | None:
-    """How the origin recorded in path differs from expected, in words; None when every expected key matches."""
-    origin = read_origin(path)
+def mismatch(path: Path, origin: dict | None, expected: dict) -> str | None:
+    """How the origin path records (read_origin) differs from expected, in words; None when every expected key
+    matches."""
     if origin is None:
         return f"{path} records no origin, so keras-vae did not make it for this run"
     different = [key for key, value in expected.items() if origin.get(key) != value]

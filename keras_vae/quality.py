@@ -120,9 +120,10 @@ def classifier_origin(data) -> dict:
     return {"kind": "classifier", "data": data_fingerprint(data), "input_shape": list(data.input_shape), "classes": data.classes}
 
 
-def train_classifier(data, path: Path, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS, batch_size: int = 128):
+def train_classifier(data, path: Path, origin: dict, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS, batch_size: int = 128):
     """The classifier, trained on a data set's training split with a fixed seed (so runs on the same data get
-    the same one), written to path with its origin (classifier_origin) and its accuracy on the held-out split."""
+    the same one), written to path with its origin (classifier_origin) and its accuracy on the held-out split;
+    the model and the origin written."""
     import keras
 
     from keras_vae.origins import save_with_origin
@@ -132,8 +133,9 @@ def train_classifier(data, path: Path, seed: int = 0, epochs: int = CLASSIFIER_E
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.prepared("train", seed).batch(batch_size), epochs=epochs, shuffle=False, verbose=0)  # the stream shuffles
     accuracy = model.evaluate(data.prepared("val", None).batch(batch_size), verbose=0, return_dict=True)["accuracy"]
-    save_with_origin(model, path, classifier_origin(data) | {"held_out_accuracy": round(float(accuracy), 4)})
-    return model
+    written = origin | {"held_out_accuracy": round(float(accuracy), 4)}
+    save_with_origin(model, path, written)
+    return model, written
 
 
 def classifier_space(classifier) -> FeatureSpace:
@@ -203,15 +205,17 @@ def run_feature_space(path: Path, data) -> FeatureSpace:
     if data.classes < 2:
         return pixel_space(data.sample("train", QUALITY_IMAGES)[0])
     check_replaceable(path)
-    stale = mismatch(path, classifier_origin(data)) if path.exists() else None
+    expected, origin = classifier_origin(data), read_origin(path) if path.exists() else None
+    stale = mismatch(path, origin, expected) if path.exists() else None
     classifier = None
     if path.exists() and stale is None:
         try:
             classifier = keras.saving.load_model(path, compile=False)
         except Exception:  # a damaged cache is trained again; a .keras file can fail in many ways
             stale = f"{path} could not be loaded"
-    classifier = classifier or train_classifier(data, path)
-    accuracy = read_origin(path)["held_out_accuracy"]
+    if classifier is None:
+        classifier, origin = train_classifier(data, path, expected)
+    accuracy = origin["held_out_accuracy"]
     notes = [f"{stale}, so it was trained again"] if stale else []
     if accuracy < TRUSTED_ACCURACY:
         notes.append(
