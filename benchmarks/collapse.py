@@ -37,12 +37,12 @@ def posterior(path: Path) -> dict:
     """The kept model's held-out KL per image, active units and collapse verdict (metrics.collapse_note)."""
     import numpy as np
 
-    from keras_vae.explore import RunData
-    from keras_vae.metrics import active_units, collapse_note, kl_per_dimension
+    from keras_vae.trained import LoadedRun
+    from keras_vae.trained.metrics import active_units, collapse_note, kl_per_dimension
 
-    data = RunData.load(path)
-    images, labels = data.source.sample("val", data.source.val.count)
-    z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in data.model.encoder.predict(images, batch_size=256, verbose=0))
+    run = LoadedRun.load(path)
+    images, labels = run.dataset.sample("val", run.dataset.val.count)
+    z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in run.model.encoder.predict(images, batch_size=256, verbose=0))
     kl = kl_per_dimension(z_mean, z_log_var).mean(0)
     return {"kl": float(kl.sum()), "active": active_units(z_mean), "collapsed": collapse_note(kl, active_units(z_mean)) is not None}
 

@@ -45,20 +45,21 @@ def train(name: str, flags: list[str], out: Path) -> float:
 def measure(runs: dict[str, Path], images: int, prior_epochs: int) -> dict[str, dict]:
     """Sample quality of every run for both samplers, in the first run's classifier's features; a VQ-VAE's prior
     sampler before and after `keras-vae train-prior`."""
-    from keras_vae.explore import RunData, train_prior
-    from keras_vae.quality import run_feature_space, run_sample_quality
+    from keras_vae.trained import LoadedRun
+    from keras_vae.trained.generate import train_prior
+    from keras_vae.trained.quality import run_feature_space, run_sample_quality
 
-    first = RunData.load(next(iter(runs.values())))
-    space = run_feature_space(first.run.classifier, first.source)
+    first = LoadedRun.load(next(iter(runs.values())))
+    space = run_feature_space(first.folder.classifier, first.dataset)
     results = {}
     for name, path in runs.items():
-        data = RunData.load(path)
-        results[name] = {sampler: run_sample_quality(data, sampler, images, space=space) for sampler in ("prior", "gmm")}
-        if data.model.discrete:
+        run = LoadedRun.load(path)
+        results[name] = {sampler: run_sample_quality(run, sampler, images, space=space) for sampler in ("prior", "gmm")}
+        if run.model.discrete:
             started = time.perf_counter()
             _, nll = train_prior(path, prior_epochs, overwrite=True)
             print(f"{name}: train-prior {time.perf_counter() - started:.0f} s, held-out code NLL {nll['val_nll']:.2f} nats", flush=True)
-            results[name]["learned prior"] = run_sample_quality(RunData.load(path), "prior", images, space=space)
+            results[name]["learned prior"] = run_sample_quality(LoadedRun.load(path), "prior", images, space=space)
     return results
 
 

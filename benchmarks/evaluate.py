@@ -28,7 +28,7 @@ def measure(run: Path, k: int) -> dict:
     from keras_vae.allocator import keep_freed_memory
     from keras_vae.config import TrainConfig
     from keras_vae.data import load_idx_split
-    from keras_vae.metrics import evaluate_vae
+    from keras_vae.trained.metrics import compute_likelihood
     from keras_vae.runs import Run
 
     keep_freed_memory()  # as `keras-vae evaluate` does
@@ -36,7 +36,7 @@ def measure(run: Path, k: int) -> dict:
     model = Run(run).load_model()
     x = load_idx_split(DATA)[0]
     started = time.perf_counter()
-    metrics = evaluate_vae(model, x, k, config.recon_loss)
+    metrics = compute_likelihood(model, x, k, config.recon_loss)
     seconds = time.perf_counter() - started
     return {
         "run": run.name,

@@ -1,5 +1,5 @@
-"""What the commands share: the fixed choices (str Enums, which --help lists and the shell completes), the
-limits of their numbers, the options and the run argument several commands take, and how a table cell shows a
+"""What the commands share: the fixed choices as str Enums (which --help lists and the shell completes) made
+from keras_vae.choices, the options and the run argument several commands take, and how a table cell shows a
 number. Nothing here imports Keras, so --help stays instant."""
 
 from __future__ import annotations
@@ -10,38 +10,26 @@ from typing import Optional
 
 import typer
 
-MAX_LATENT_DIM = 4096
-MAX_SEED = 2**32 - 1  # numpy's seeds, which keras.utils.set_random_seed and default_rng take
-MAX_RADIUS = 100.0  # in standard deviations of the prior: far past anything a decoder was trained on
-MAX_K = 10_000  # evaluate decodes k images of one test image in one step
-MAX_IMAGE_SIDE = 4096
-MAX_STEPS_PER_EXECUTION = 10_000
-MAX_CODEBOOK = 65_536
-MAX_QUALITY_IMAGES = 10_000  # precision and recall find each image's neighbours among all the others
-MAX_PRIOR_EPOCHS = 10_000
-MAX_EPOCHS = 1_000_000
-MAX_STEPS = 1_000_000_000  # past anything trainable, and far below the 64-bit counters of the backends
+from keras_vae import choices as library
 
-
-def choices(name: str, *values: str) -> type[Enum]:
-    """A str Enum of an option's fixed values, which --help lists and the shell completes; the tests check each
-    against the library's own list."""
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of an option's fixed values (keras_vae.choices), which --help lists and the shell completes."""
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-Backend = choices("Backend", "tensorflow", "jax", "torch")
-ModelKind = choices("ModelKind", "vae", "ae", "iwae", "betatc-vae", "cvae", "vq-vae", "both")
-CodebookUpdate = choices("CodebookUpdate", "loss", "ema")
-Arch = choices("Arch", "dense", "conv", "deep-conv")
-ReconLoss = choices("ReconLoss", "bce", "mse")
-Reduction = choices("Reduction", "sum", "mean")
-AnimationKind = choices("AnimationKind", "latent", "samples", "reconstructions", "traversal", "interpolation")
-ExportFormat = choices("ExportFormat", "saved_model", "onnx", "keras")
-Crop = choices("Crop", "none", "center")
-DtypePolicy = choices("DtypePolicy", "float32", "mixed_bfloat16", "mixed_float16")
-Split = choices("Split", "train", "val")
-Sampler = choices("Sampler", "prior", "gmm")
-LrSchedule = choices("LrSchedule", "cosine", "constant")
+Backend = choices("Backend", library.BACKENDS)
+ModelKind = choices("ModelKind", (*library.FAMILIES, "both"))
+CodebookUpdate = choices("CodebookUpdate", library.CODEBOOK_UPDATES)
+Arch = choices("Arch", library.ARCHITECTURES)
+ReconLoss = choices("ReconLoss", library.RECONSTRUCTION_LOSSES)
+Reduction = choices("Reduction", library.REDUCTIONS)
+AnimationKind = choices("AnimationKind", library.ANIMATIONS)
+ExportFormat = choices("ExportFormat", library.EXPORT_FORMATS)
+Crop = choices("Crop", library.CROPS)
+DtypePolicy = choices("DtypePolicy", library.DTYPE_POLICIES)
+Split = choices("Split", library.SPLITS)
+Sampler = choices("Sampler", library.SAMPLERS)
+LrSchedule = choices("LrSchedule", library.LR_SCHEDULES)
 
 
 class Channels(str, Enum):
@@ -50,7 +38,7 @@ class Channels(str, Enum):
 
 
 BackendOption = typer.Option(Backend.tensorflow, "--backend", envvar="KERAS_BACKEND", help="The Keras backend.")
-SeedOption = typer.Option(0, min=0, max=MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
+SeedOption = typer.Option(0, min=0, max=library.MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
 SamplerOption = typer.Option(
     None,
     help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); gmm: a Gaussian "

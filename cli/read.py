@@ -10,10 +10,6 @@ import typer
 
 from cli.boundary import fail, native_stderr_captured, use_backend, user_errors
 from cli.options import (
-    MAX_K,
-    MAX_PRIOR_EPOCHS,
-    MAX_QUALITY_IMAGES,
-    MAX_RADIUS,
     AnimationKind,
     Backend,
     BackendOption,
@@ -28,6 +24,14 @@ from cli.options import (
     chosen_run,
     format_cell,
 )
+from keras_vae.choices import (
+    MAX_FPS,
+    MAX_K,
+    MAX_PRIOR_EPOCHS,
+    MAX_QUALITY_IMAGES,
+    MAX_RADIUS,
+    MIN_FPS,
+)
 
 
 def explore(
@@ -41,7 +45,7 @@ def explore(
     """PNGs of one run: reconstructions, the latent space, decoded grids, samples, an interpolation, KL per dimension."""
     use_backend(backend)
     with user_errors():
-        from keras_vae.explore import explore as explore_run
+        from keras_vae.trained.explore import explore as explore_run
 
         for path in explore_run(chosen_run(run), out, radius, overwrite, sampler and sampler.value):
             typer.echo(path)
@@ -60,7 +64,7 @@ def compare(
     their final losses and the quality of each run's samples (from its own sampler) in one shared feature space."""
     use_backend(backend, with_tensorflow=True)
     with user_errors():
-        from keras_vae.explore import compare as compare_runs
+        from keras_vae.trained.explore import compare as compare_runs
 
         for path in compare_runs(runs, out, overwrite, quality_images):
             typer.echo(path)
@@ -86,7 +90,7 @@ def evaluate(
     features of a classifier trained on the run's data (RUN/classifier.keras), its confidence and class shares."""
     use_backend(backend)
     with user_errors():
-        from keras_vae.metrics import evaluate_run
+        from keras_vae.trained.evaluate import evaluate_run
 
         result = evaluate_run(chosen_run(run), k, seed, sampler and sampler.value, quality_images, fid_weights, memory_check)
     if json_output:
@@ -125,7 +129,7 @@ def generate(
     """Decode n sampled codes into new images, and say on stderr which sampler drew them."""
     use_backend(backend)
     with user_errors():
-        from keras_vae.explore import generate as generate_images
+        from keras_vae.trained.generate import generate as generate_images
 
         path, made_by = generate_images(chosen_run(run), n, seed, out, overwrite, label, sampler and sampler.value)
     typer.echo(path)
@@ -144,7 +148,7 @@ def train_prior(
     and evaluate then sample from it."""
     use_backend(backend, with_tensorflow=True)
     with user_errors():
-        from keras_vae.explore import train_prior as train_run_prior
+        from keras_vae.trained.generate import train_prior as train_run_prior
 
         path, nll = train_run_prior(chosen_run(run), epochs, batch_size, seed, overwrite)
     typer.echo(f"{path} (code NLL, nats per image: train {nll['train_nll']:.3f}, held out {nll['val_nll']:.3f})")
@@ -154,14 +158,14 @@ def animate(
     run: Optional[Path] = RunArgument,
     kind: AnimationKind = typer.Option(AnimationKind.latent, help="latent, samples, reconstructions: over the epochs."),
     out: Optional[Path] = typer.Option(None, help="The GIF. Default: RUN/figures/KIND.gif."),
-    fps: float = typer.Option(4.0, min=0.01, max=100, help="Frames per second."),
+    fps: float = typer.Option(4.0, min=MIN_FPS, max=MAX_FPS, help="Frames per second."),
     overwrite: bool = OverwriteOption,
     backend: Backend = BackendOption,
 ) -> None:
     """A GIF: the latent space, samples or reconstructions as training went on, or a traversal or interpolation."""
     use_backend(backend)
     with user_errors():
-        from keras_vae.animate import animate as animate_run
+        from keras_vae.trained.animate import animate as animate_run
 
         target, frames = animate_run(chosen_run(run), kind.value, out, fps, overwrite)
     typer.echo(f"{target} ({frames} frames)")
@@ -178,7 +182,7 @@ def embed(
     """The latent means (and log-variances, for a VAE) of every image of a split, with its label: deterministic codes."""
     use_backend(backend, with_tensorflow=True)
     with user_errors():
-        from keras_vae.embed import embed_run
+        from keras_vae.trained.embed import embed_run
 
         path, count = embed_run(chosen_run(run), out, split.value, data_dir, overwrite)
     typer.echo(f"{path} ({count} images)")
@@ -203,7 +207,7 @@ def export(
     with user_errors():
         run = chosen_run(run)
     with user_errors(), native_stderr_captured():  # tf2onnx and grappler log from C++ as they convert
-        from keras_vae.export import export_run
+        from keras_vae.trained.export import export_run
 
         path, difference = export_run(run, format.value, out, overwrite, verify)
     typer.echo(f"{path}")

@@ -11,13 +11,6 @@ import typer
 
 from cli.boundary import fail, use_backend, user_errors
 from cli.options import (
-    MAX_CODEBOOK,
-    MAX_EPOCHS,
-    MAX_IMAGE_SIDE,
-    MAX_K,
-    MAX_LATENT_DIM,
-    MAX_STEPS,
-    MAX_STEPS_PER_EXECUTION,
     Arch,
     Backend,
     BackendOption,
@@ -32,6 +25,15 @@ from cli.options import (
     Reduction,
     SeedOption,
     format_cell,
+)
+from keras_vae.choices import (
+    MAX_CODEBOOK,
+    MAX_EPOCHS,
+    MAX_IMAGE_SIDE,
+    MAX_K,
+    MAX_LATENT_DIM,
+    MAX_STEPS,
+    MAX_STEPS_PER_EXECUTION,
 )
 
 

@@ -1,9 +1,9 @@
 """keras-vae: autoencoders and variational autoencoders for Keras 3 on TensorFlow, JAX and PyTorch.
 
 Importing keras_vae imports Keras and registers the model classes, so `keras.saving.load_model` reads the
-.keras files keras-vae writes. `python -m keras_vae` is the exception: while Python finds the package to run,
-sys.argv[0] is "-m", and Keras waits until the command's --backend has chosen the backend; the public names
-below then load on first use.
+.keras files keras-vae writes. The keras-vae command is the exception (command_line_starting): it reads
+keras_vae.choices before its --backend has chosen Keras's backend, so Keras waits; the public names below then
+load on first use.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ __version__ = "0.1.0"
 
 PUBLIC = {
     "ARCHITECTURES": "keras_vae.architectures",
-    "MODELS": "keras_vae.families",
-    "VARIATIONAL": "keras_vae.families",
-    "build_model": "keras_vae.families",
+    "MODELS": "keras_vae.models.registry",
+    "VARIATIONAL": "keras_vae.models.registry",
+    "build_model": "keras_vae.models.registry",
     "loss_terms": "keras_vae.losses",
     **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "Sampling"), "keras_vae.models"),
     "VectorQuantizer": "keras_vae.models",
@@ -32,5 +32,12 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(PUBLIC[name]), name)
 
 
-if sys.argv[:1] != ["-m"]:
-    importlib.import_module("keras_vae.families")
+def command_line_starting() -> bool:
+    """Whether the keras-vae command is importing the package before Keras: its cli package is imported, or Python
+    is finding the package for `python -m keras_vae` (sys.argv[0] is "-m" meanwhile). Once Keras is imported, its
+    backend is chosen and the models register at once."""
+    return "keras" not in sys.modules and ("cli" in sys.modules or sys.argv[:1] == ["-m"])
+
+
+if not command_line_starting():
+    importlib.import_module("keras_vae.models.registry")

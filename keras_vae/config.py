@@ -7,14 +7,21 @@ import types
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 
+from keras_vae.choices import (
+    ARCHITECTURES,
+    CODEBOOK_UPDATES,
+    CROPS,
+    DTYPE_POLICIES,
+    FAMILIES,
+    LR_SCHEDULES,
+    RECONSTRUCTION_LOSSES,
+    REDUCTIONS,
+    SINGLE_PROCESS,
+    SUMMED_ONLY,
+)
 from keras_vae.errors import ConfigError
 
-__all__ = ["CROPS", "DTYPE_POLICIES", "LR_SCHEDULES", "ConfigError", "TrainConfig"]
-
-
-CROPS = ("none", "center")
-LR_SCHEDULES = ("cosine", "constant")
-DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+__all__ = ["ConfigError", "TrainConfig"]
 
 SHORTEST_WARMUP = 250
 """The fewest steps the default KL warm-up takes (half of a shorter run): a conv VAE of 2 epochs on MNIST whose
@@ -70,15 +77,10 @@ class TrainConfig:
     codebook trained by its loss or moved by EMA."""
 
     def __post_init__(self) -> None:
-        from keras_vae.families import MODELS
-        from keras_vae.architectures import ARCHITECTURES
-        from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
-        from keras_vae.models.quantizer import CODEBOOK_UPDATES
-
         self.check_types()
         checks = [
             ("dataset", (self.dataset is None) != (self.data_dir is None), "or data_dir must be given, not both"),
-            ("model", self.model in MODELS, f"must be one of {', '.join(MODELS)}"),
+            ("model", self.model in FAMILIES, f"must be one of {', '.join(FAMILIES)}"),
             ("arch", self.arch in ARCHITECTURES, f"must be one of {', '.join(ARCHITECTURES)}"),
             ("latent_dim", self.latent_dim >= 1, "must be >= 1"),
             ("epochs", self.epochs is None or self.epochs >= 1, "must be >= 1"),
@@ -98,12 +100,12 @@ class TrainConfig:
             ("k", self.k >= 1, "must be >= 1"),
             ("alpha", 0 <= self.alpha < math.inf, "must be a finite number >= 0"),
             ("gamma", 0 <= self.gamma < math.inf, "must be a finite number >= 0"),
-            ("reduction", self.model != "iwae" or self.reduction == "sum", "must be sum for an iwae: its bound needs log p(x|z)"),
+            ("reduction", self.model not in SUMMED_ONLY or self.reduction == "sum", f"must be sum for an {self.model}: its bound needs log p(x|z)"),
             ("codebook_size", self.codebook_size >= 2, "must be >= 2"),
             ("embedding_dim", self.embedding_dim >= 1, "must be >= 1"),
             ("commitment", 0 <= self.commitment < math.inf, "must be a finite number >= 0"),
             ("codebook_update", self.codebook_update in CODEBOOK_UPDATES, f"must be one of {', '.join(CODEBOOK_UPDATES)}"),
-            ("distribute", not (self.distribute and self.model == "vq-vae"), "is not for a vq-vae, whose codebook and code counts each process would keep apart"),
+            ("distribute", not (self.distribute and self.model in SINGLE_PROCESS), f"is not for a {self.model}, whose codebook and code counts each process would keep apart"),
         ]
         for parameter, ok, problem in checks:
             if not ok:
@@ -131,27 +133,6 @@ class TrainConfig:
 
         size = tuple(self.image_size) if self.image_size else None
         return ImageOptions(size, self.crop == "center", self.channels)
-
-    def loss_options(self, train_images: int, classes: int = 0) -> dict:
-        """The keyword arguments build_model takes for this kind of model (β-TCVAE's estimates need the number
-        of training images, a CVAE the number of classes)."""
-        options = {"recon_loss": self.recon_loss, "reduction": self.reduction}
-        if self.model in ("vae", "betatc-vae", "cvae"):
-            options |= {"beta": self.beta, "reconstruction_weight": self.reconstruction_weight, "kl_warmup_steps": self.kl_warmup_steps}
-        if self.model == "betatc-vae":
-            options |= {"alpha": self.alpha, "gamma": self.gamma, "dataset_size": train_images}
-        if self.model == "iwae":
-            options |= {"k": self.k}
-        if self.model == "cvae":
-            options |= {"classes": classes}
-        if self.model == "vq-vae":
-            options |= {
-                "codebook_size": self.codebook_size,
-                "embedding_dim": self.embedding_dim,
-                "commitment": self.commitment,
-                "codebook_update": self.codebook_update,
-            }
-        return options
 
     def steps_per_epoch(self, train_images: int) -> int:
         return math.ceil(train_images / self.batch_size)

@@ -7,8 +7,8 @@ import math
 import keras
 from keras import ops
 
-RECONSTRUCTION_LOSSES = ("bce", "mse")
-REDUCTIONS = ("sum", "mean")
+from keras_vae.choices import RECONSTRUCTION_LOSSES, REDUCTIONS
+
 LOG_2PI = math.log(2 * math.pi)
 
 

@@ -119,7 +119,7 @@ class Run:
         the run long ago goes first (remove_temporaries)."""
         import keras
 
-        import keras_vae.models  # noqa: F401  (registers the model classes)
+        import keras_vae.models.registry  # noqa: F401  (registers the model classes and their layers)
 
         config = self.read_config()  # a run of another format is refused before its model is read
         remove_temporaries(self)
@@ -141,7 +141,7 @@ class Run:
 
     def check_model(self, model, config: dict) -> None:
         """Refuse a model.keras that is not the model config.json describes (one copied from another run)."""
-        from keras_vae.families import MODELS
+        from keras_vae.models.registry import MODELS
 
         options, shape = config["options"], tuple(config["data"]["input_shape"])
         found = {

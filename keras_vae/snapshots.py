@@ -1,4 +1,5 @@
-"""Per-epoch snapshots of the latent space, taken while training, for the pictures and GIFs made later.
+"""Per-epoch snapshots of the latent space, taken while training, for the pictures and GIFs made later: the
+callback that writes them, and the readers of their files.
 
 `snapshots/fixed.npz` holds, once, a fixed labelled subset of the validation images and a fixed
 noise batch; `snapshots/epoch_NNNN.npz` holds, each epoch, the subset's latent codes (z_mean for a
@@ -14,7 +15,9 @@ import keras
 import numpy as np
 
 from keras_vae.files import MB, check_regular, write_atomic
+from keras_vae.models.coding import PREDICT_BATCH, cycled, decode, encode_means
 from keras_vae.runs import RunError
+from keras_vae.samplers import CodeFrequencySampler
 
 EPOCH_SNAPSHOTS = 100
 """The most epoch snapshots a run keeps; longer runs are thinned evenly (kept_epochs)."""
@@ -23,7 +26,6 @@ SNAPSHOT_BYTES = 1024 * MB
 SUBSET = 2000
 SAMPLES = 64
 RECONSTRUCTIONS = 16
-PREDICT_BATCH = 256
 
 
 def batches(images: int, batch_size: int) -> set[int]:
@@ -58,36 +60,6 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0, 1) * 255).astype("uint8")
 
 
-def conditioned(model, x: np.ndarray, labels: np.ndarray | None):
-    """x as a model's encoder or decoder takes it: for a conditional model, beside its labels one-hot."""
-    if not model.conditional:
-        return x
-    return [x, np.eye(model.classes, dtype="float32")[np.asarray(labels, "int64")]]
-
-
-def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """The deterministic codes of images: z_mean of the variational families, z of an AE, the code indices of a
-    VQ-VAE; a CVAE's under the images' labels."""
-    return np.asarray(model.means_encoder.predict(conditioned(model, images, labels), batch_size=batch_size, verbose=0))
-
-
-def decode(model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """Images decoded from codes (encode_means'); a CVAE's under labels, one per code."""
-    return np.asarray(model.code_decoder.predict(conditioned(model, z, labels), batch_size=batch_size, verbose=0))
-
-
-def empirical_codes(codes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n VQ-VAE code vectors, each position drawn on its own from the codes found there: the codes'
-    per-position frequencies, not a learned prior."""
-    rows = rng.integers(len(codes), size=(n, codes.shape[1]))
-    return codes[rows, np.arange(codes.shape[1])]
-
-
-def cycled(classes: int, n: int) -> np.ndarray:
-    """n labels going through the classes in turn."""
-    return np.arange(n) % classes
-
-
 def save_npz(path: Path, **arrays) -> None:
     write_atomic(path, lambda temporary: np.savez_compressed(temporary, **arrays))
 
@@ -106,7 +78,8 @@ class Snapshots(keras.callbacks.Callback):
         """The fixed noise decoded (a CVAE's under the classes in turn); a VQ-VAE's codes drawn from the
         subset's, with the run's seed each epoch."""
         if self.model.discrete:
-            return decode(self.model, empirical_codes(latent, SAMPLES, np.random.default_rng(self.rng_seed)))
+            codes = CodeFrequencySampler().fit(latent).sample(SAMPLES, np.random.default_rng(self.rng_seed))
+            return decode(self.model, codes)
         labels = cycled(self.model.classes, SAMPLES) if self.model.conditional else None
         return decode(self.model, self.noise, labels)
 

@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 
 from keras_vae import __version__
-from keras_vae.families import MODELS, build_model
+from keras_vae.models.registry import MODELS, build_model, build_options
 from keras_vae.backends import Parallel, Processes, distribution, replicate
 from keras_vae.budget import check_training_memory
 from keras_vae.callbacks import (
@@ -31,7 +31,7 @@ from keras_vae.callbacks import (
 from keras_vae.config import ConfigError, TrainConfig
 from keras_vae.data import Dataset
 from keras_vae.files import write_json_atomic
-from keras_vae.metrics import posterior_collapse
+from keras_vae.trained.metrics import posterior_collapse
 from keras_vae.runs import RUN_FORMAT, Run, RunError, remove_temporaries
 from keras_vae.snapshots import SUBSET, Snapshots, batches
 
@@ -151,7 +151,7 @@ def train_run(
         raise ConfigError("--steps-per-execution must be 1 on the torch backend (Keras's torch trainer runs one step at a time): drop it, or use --backend jax or tensorflow")
     classes = conditioning(config, data)
     if memory_check:
-        check_training_memory(config.arch, data.input_shape, config.batch_size, config.k if config.model == "iwae" else 1, classes)
+        check_training_memory(config.arch, data.input_shape, config.batch_size, config.k if "k" in MODELS[config.model].build_options else 1, classes)
     done = processes.share(resume_point(run, config) if processes.writes else None)
     if processes.writes:
         remove_temporaries(run, older_than=0)
@@ -165,7 +165,7 @@ def train_run(
         if parallel.replicas > 1:
             console.print(f"Data-parallel over {parallel.replicas} devices: {config.batch_size // parallel.replicas} images each per step.")
         model = build_model(
-            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **config.loss_options(data.train.count, classes)
+            config.model, config.arch, config.latent_dim, data.input_shape, seed=config.seed, **build_options(config, data.train.count, classes)
         )
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate_of(data.train.count)), steps_per_execution=config.steps_per_execution)
         backup = Backup(run.backup)

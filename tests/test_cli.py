@@ -65,26 +65,35 @@ def test_the_package_ships_its_type_hints():
     assert files("keras_vae").joinpath("py.typed").is_file()
 
 
-def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
+def test_every_fixed_choice_is_an_enum_of_the_librarys_values_and_each_family_set_matches_the_models():
     from cli import options
-    from keras_vae.animate import KINDS
     from keras_vae import MODELS
     from keras_vae.architectures import ARCHITECTURES
-    from keras_vae.backends import SUPPORTED_BACKENDS
-    from keras_vae.config import CROPS, DTYPE_POLICIES, LR_SCHEDULES
-    from keras_vae.embed import SPLITS
-    from keras_vae.explore import SAMPLERS
-    from keras_vae.export import FORMATS
-    from keras_vae.losses import RECONSTRUCTION_LOSSES, REDUCTIONS
-    from keras_vae.models.quantizer import CODEBOOK_UPDATES
+    from keras_vae.choices import (
+        ANIMATIONS,
+        BACKENDS,
+        CODEBOOK_UPDATES,
+        CROPS,
+        DTYPE_POLICIES,
+        EXPORT_FORMATS,
+        LR_SCHEDULES,
+        RECONSTRUCTION_LOSSES,
+        REDUCTIONS,
+        SAMPLERS,
+        SINGLE_PROCESS,
+        SPLITS,
+        SUMMED_ONLY,
+        VARIATIONAL,
+    )
+    from keras_vae.trained.export import WRITERS
 
     for enum, values in [
         (options.Arch, ARCHITECTURES),
         (options.ReconLoss, RECONSTRUCTION_LOSSES),
         (options.Reduction, REDUCTIONS),
-        (options.AnimationKind, KINDS),
-        (options.ExportFormat, FORMATS),
-        (options.Backend, SUPPORTED_BACKENDS),
+        (options.AnimationKind, ANIMATIONS),
+        (options.ExportFormat, WRITERS),
+        (options.Backend, BACKENDS),
         (options.DtypePolicy, DTYPE_POLICIES),
         (options.Crop, CROPS),
         (options.ModelKind, (*MODELS, "both")),
@@ -94,6 +103,9 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values():
         (options.CodebookUpdate, CODEBOOK_UPDATES),
     ]:
         assert [member.value for member in enum] == list(values)
+    assert VARIATIONAL == tuple(name for name, family in MODELS.items() if family.variational)
+    assert SUMMED_ONLY == tuple(name for name, family in MODELS.items() if "k" in family.build_options)
+    assert SINGLE_PROCESS == tuple(name for name, family in MODELS.items() if family.discrete)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
     assert "vae|ae|iwae|betatc-vae|cvae|vq-vae|both" in shown and "dense|conv|deep-conv" in shown and "env var: KERAS_BACKEND" in shown
 

@@ -19,11 +19,16 @@ from typer.testing import CliRunner
 import keras_vae
 from cli.main import app
 from keras_vae import plots
-from keras_vae.embed import embed_run
+from keras_vae.trained.embed import embed_run
 from keras_vae.errors import ConfigError
-from keras_vae.explore import GRID, PNG_IMAGES, RunData, draw_grid, draw_latent, generate, interpolation, summary_page
+from keras_vae.trained import LoadedRun, geometry
+from keras_vae.trained.explore import summary_page
+from keras_vae.trained.generate import PNG_IMAGES, generate
+from keras_vae.trained.views import GRID, draw_grid, draw_latent, interpolation
 from keras_vae.files import FileError
-from keras_vae.metrics import active_units, evaluate_run, evaluate_vae, importance_weights, likelihood_model, pixel_accuracy
+from keras_vae.models.coding import encode_means
+from keras_vae.trained.evaluate import evaluate_run
+from keras_vae.trained.metrics import active_units, compute_likelihood, importance_weights, likelihood_model, pixel_accuracy
 from keras_vae.runs import Run
 
 EPOCHS = 3
@@ -96,7 +101,7 @@ def test_animate_writes_a_gif_with_one_frame_per_step(runs, kind, frames):
 
 def test_a_runs_fixed_images_are_read_back_in_0_to_1(runs):
     with np.load(runs["vae"] / "snapshots" / "fixed.npz") as fixed:
-        np.testing.assert_array_equal(RunData.load(runs["vae"]).images, fixed["images"].astype("float32") / 255)
+        np.testing.assert_array_equal(LoadedRun.load(runs["vae"]).images, fixed["images"].astype("float32") / 255)
 
 
 def test_generate_png_and_npy(runs):
@@ -147,7 +152,7 @@ def test_evaluate_reconstructs_through_the_mean_as_numpy_does(runs):
     """The deterministic reconstruction's BCE summed over pixels and its pixel accuracy (both sides of 0.5 alike)."""
     model = Run(runs["vae"]).load_model()
     x = make_images()[:10]
-    metrics = evaluate_vae(model, x, 2, "bce", seed=1)
+    metrics = compute_likelihood(model, x, 2, "bce", seed=1)
     x_hat = keras.ops.convert_to_numpy(model.decoder(model.encoder(x)[0])).astype("float64")
     clipped = np.clip(x_hat, 1e-7, 1 - 1e-7)
     bce = -np.sum(x * np.log(clipped) + (1 - x) * np.log(1 - clipped), axis=(1, 2, 3))
@@ -158,7 +163,7 @@ def test_evaluate_reconstructs_through_the_mean_as_numpy_does(runs):
 def test_importance_weighted_bound_tightens_and_agrees_with_keras(runs):
     model = Run(runs["vae"]).load_model()
     x = make_images()
-    bounds = [evaluate_vae(model, x, k, "bce", seed=1) for k in (1, 30, 300)]
+    bounds = [compute_likelihood(model, x, k, "bce", seed=1) for k in (1, 30, 300)]
     nll = [b["iw_nll"] for b in bounds]
     # Tighter with k in expectation; this tiny model is near its limit by k = 30, so allow MC noise there.
     assert nll[1] < nll[0] and nll[2] < nll[0] and nll[2] <= nll[1] + 0.05, nll
@@ -197,7 +202,7 @@ def test_iw_nll_is_minus_the_mean_log_mean_weight_on_the_same_draws(runs):
 
     model = Run(runs["vae"]).load_model()
     x, k = make_images(), 50
-    result = evaluate_vae(model, x, k, "bce", seed=2)
+    result = compute_likelihood(model, x, k, "bce", seed=2)
     log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood_model(model.decoder, k, "bce"), x, "bce", np.random.default_rng(2))
     iw_nll = -np.mean(logsumexp(log_w, axis=1) - np.log(k))
     np.testing.assert_allclose(result["iw_nll"], iw_nll, rtol=1e-12)
@@ -213,7 +218,7 @@ def test_iw_nll_of_a_model_that_ignores_its_input_is_d_log_2(k):
     model = keras_vae.build_model("vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1))
     for variable in model.trainable_variables:
         variable.assign(np.zeros(variable.shape, "float32"))
-    result = evaluate_vae(model, make_images(), k, "bce", seed=0)
+    result = compute_likelihood(model, make_images(), k, "bce", seed=0)
     np.testing.assert_allclose([result["iw_nll"], result["neg_elbo"]], 64 * np.log(2), rtol=1e-6)
     np.testing.assert_allclose(result["iw_bits_per_dim"], 1.0, rtol=1e-6)
     assert result["kl"] == 0
@@ -284,7 +289,7 @@ def test_embed_writes_every_images_latent_means_with_its_label(runs, tmp_path, r
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"{out} (12 images)"
     model = Run(runs[run]).load_model()
-    images, labels = RunData.load(runs[run]).source.take("val", 12)  # every validation image, in the split's order
+    images, labels = LoadedRun.load(runs[run]).dataset.take("val", 12)  # every validation image, in the split's order
     codes = [np.asarray(code) for code in keras.tree.flatten(model.encoder.predict(images, verbose=0))]
     if suffix == ".npy":
         table = np.load(out)
@@ -338,21 +343,22 @@ def test_commands_without_a_run_take_the_latest_under_saved_models(runs, tmp_pat
 
 
 def test_an_autoencoder_generates_from_a_mixture_fitted_on_its_training_codes(runs, tmp_path):
-    from keras_vae.explore import MIXTURE
+    from keras_vae.samplers.mixture import MIXTURE
 
     result = cli("generate", runs["ae"], "--n", 4, "--out", tmp_path / "g.npy")
     assert result.exit_code == 0, result.output
     assert f"keras-vae: sampler gmm: a {MIXTURE}-Gaussian mixture fitted on 32 training images' codes" in result.stderr
-    data = RunData.load(runs["ae"])
-    weights, means, factors = data.mixture
+    data = LoadedRun.load(runs["ae"])
+    mixture = data.sampler("gmm").fit(data.training_codes)
+    weights, means, factors = mixture.weights, mixture.means, mixture.factors
     assert weights.sum() == pytest.approx(1.0) and means.shape == (MIXTURE, 2) and factors.shape == (MIXTURE, 2, 2)
-    codes = keras_vae.snapshots.encode_means(data.model, make_images())
+    codes = encode_means(data.model, make_images())
     assert np.allclose(weights @ means, codes.mean(0), atol=0.05 * np.abs(codes).max())
     np.testing.assert_allclose(np.load(tmp_path / "g.npy"), data.samples(4, np.random.default_rng(0)), atol=1e-6)
 
 
 class Drawn:
-    """What interpolation, draw_grid and summary_page read of a RunData, with a decoder that records its calls:
+    """What interpolation, draw_grid and summary_page read of a LoadedRun, with a decoder that records its calls:
     a latent point (a, b) decodes to a 2x2 image of a, b, a + b and the label it was decoded under."""
 
     def __init__(self, z, labels, conditional=False, name="r"):
@@ -366,15 +372,13 @@ class Drawn:
         self.decoded.append((np.asarray(z), label))
         return np.stack([z[:, 0], z[:, 1], z.sum(1), np.full(len(z), -1 if label is None else label)], 1).reshape(-1, 2, 2, 1)
 
-    grid = RunData.grid
+    grid = LoadedRun.grid
 
     def class_name(self, label):
         return f"c{label}"
 
     latent_dim = property(lambda self: self.z.shape[1])
     class_names = None
-
-    projection = RunData.projection
 
 
 @pytest.mark.parametrize(
@@ -439,4 +443,4 @@ def test_the_latent_view_shows_a_2d_latent_as_it_is_and_a_larger_one_by_its_prin
         np.testing.assert_allclose(shown * signs, expected, atol=1e-5)
         assert ax.get_title() == title and (ax.get_xlabel(), ax.get_ylabel()) == labels
         plt.close(figure)
-    np.testing.assert_array_equal(data.projection("tsne"), data.projection("tsne"))  # seeded: the same picture twice
+    np.testing.assert_array_equal(geometry.tsne(data.z), geometry.tsne(data.z))  # seeded: the same picture twice

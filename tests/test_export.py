@@ -14,7 +14,7 @@ from test_data import write_split
 from typer.testing import CliRunner
 
 from cli.main import app
-from keras_vae.export import MARKER
+from keras_vae.trained.export import MARKER
 from keras_vae.runs import Run
 
 onnxruntime_missing = importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tf2onnx") is None
@@ -114,7 +114,7 @@ def test_existing_target_is_kept_without_overwrite(trained):
 @pytest.mark.parametrize("fmt, out", [("keras", "copy.keras"), ("onnx", "onnx-folder")])
 def test_an_interrupted_overwrite_keeps_the_old_export(trained, monkeypatch, fmt, out):
     """The writer dies half-way through the new export: the old one stays whole and no temporary is left."""
-    from keras_vae import export as exporting
+    from keras_vae.trained import export as exporting
 
     root, _ = trained
     out = root / "interrupted" / out

@@ -94,7 +94,8 @@ def test_bad_options_raise_value_error_naming_the_option(options, message):
 def test_evaluates_float64_formulas_are_the_training_losses_own():
     """metrics.py recomputes three of losses.py's terms in NumPy float64 after the model has run; each must be the
     very formula the model trains on."""
-    from keras_vae import losses, metrics
+    from keras_vae import losses
+    from keras_vae.trained import metrics
 
     rng = np.random.default_rng(3)
     z, mean, log_var = (rng.standard_normal((5, 4)).astype("float32") for _ in range(3))

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from keras_vae.config import TrainConfig
-from keras_vae.explore import MIXTURE, RunData
-from keras_vae.models.prior import build_code_prior, code_nll, sample_codes, shift_right, train_code_prior
-from keras_vae.quality import (
+from keras_vae.samplers.mixture import MIXTURE
+from keras_vae.samplers.pixelcnn import build_code_prior, code_nll, sample_codes, shift_right, train_code_prior
+from keras_vae.trained import LoadedRun
+from keras_vae.trained.quality import (
     FeatureSpace,
     class_shares,
     frechet_distance,
@@ -107,8 +108,8 @@ def runs(tmp_path_factory):
 
 
 def test_the_classifier_is_trained_once_per_run_and_reused(runs):
-    data = RunData.load(runs["vae"])
-    source = data.source
+    data = LoadedRun.load(runs["vae"])
+    source = data.dataset
     path = runs["root"] / "classifier.keras"
     first = run_feature_space(path, source)
     written = path.stat().st_mtime_ns
@@ -140,14 +141,14 @@ def test_unlabelled_data_is_measured_in_pixel_components_and_says_so(tmp_path):
 
 
 def test_evaluate_reports_sample_quality_for_each_sampler(runs):
-    from keras_vae.quality import run_sample_quality
+    from keras_vae.trained.quality import run_sample_quality
 
     result = cli("evaluate", runs["vae"], "--k", 2, "--sampler", "gmm", "--json", "--quality-images", 12)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["sampler"].startswith("gmm:") and (runs["vae"] / "classifier.keras").exists()
-    space = run_feature_space(runs["root"] / "classifier.keras", RunData.load(runs["vae"]).source)
+    space = run_feature_space(runs["root"] / "classifier.keras", LoadedRun.load(runs["vae"]).dataset)
     for family in ("vae", "ae", "vq-vae"):
-        data = RunData.load(runs[family])
+        data = LoadedRun.load(runs[family])
         for sampler in ("prior", "gmm"):
             metrics = run_sample_quality(data, sampler, 12, space=space)
             assert metrics["sampler"].startswith(f"{sampler}:") and metrics["quality_images"] == 12
@@ -177,14 +178,14 @@ def test_the_fid_comes_from_the_users_inception_weights(tmp_path):
 
 
 def test_every_family_samples_from_both_samplers_and_says_which(runs):
-    vae, ae, vq = (RunData.load(runs[family]) for family in ("vae", "ae", "vq-vae"))
-    assert (vae.sampler(), ae.sampler(), vq.sampler()) == ("prior", "gmm", "prior")
-    assert vae.sampler_name() == "prior: N(0, I)" and ae.sampler_name("prior") == "prior: N(0, I)"
-    assert vae.sampler_name("gmm").startswith(f"gmm: a {MIXTURE}-Gaussian mixture")
-    assert "per-position frequencies" in vq.sampler_name() and "keras-vae train-prior" in vq.sampler_name()
+    vae, ae, vq = (LoadedRun.load(runs[family]) for family in ("vae", "ae", "vq-vae"))
+    assert (vae.sampler().name, ae.sampler().name, vq.sampler().name) == ("prior", "gmm", "prior")
+    assert vae.sampler().description == "prior: N(0, I)" and ae.sampler("prior").description == "prior: N(0, I)"
+    assert vae.sampler("gmm").description.startswith(f"gmm: a {MIXTURE}-Gaussian mixture")
+    assert "per-position frequencies" in vq.sampler().description and "keras-vae train-prior" in vq.sampler().description
     rng = np.random.default_rng(0)
-    np.testing.assert_allclose(vae.draw(5, np.random.default_rng(4), "prior"), np.random.default_rng(4).standard_normal((5, 2)), rtol=1e-6)
-    codes = vq.draw(50, rng, "gmm")
+    np.testing.assert_allclose(vae.sample_codes(5, np.random.default_rng(4), "prior"), np.random.default_rng(4).standard_normal((5, 2)), rtol=1e-6)
+    codes = vq.sample_codes(50, rng, "gmm")
     assert codes.shape == (50, 2) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 8
     for family in (vae, ae, vq):
         for sampler in ("prior", "gmm"):
@@ -194,12 +195,13 @@ def test_every_family_samples_from_both_samplers_and_says_which(runs):
 
 
 def test_the_gmm_sampler_draws_codes_with_its_mixtures_moments(runs):
-    data = RunData.load(runs["vae"])
-    weights, means, factors = data.mixture
+    data = LoadedRun.load(runs["vae"])
+    mixture = data.sampler("gmm").fit(data.training_codes)
+    weights, means, factors = mixture.weights, mixture.means, mixture.factors
     covariances = factors @ np.transpose(factors, (0, 2, 1))
     mean = weights @ means
     covariance = np.einsum("k,kij->ij", weights, covariances + np.einsum("ki,kj->kij", means - mean, means - mean))
-    drawn = data.draw(200_000, np.random.default_rng(5), "gmm").astype("float64")
+    drawn = data.sample_codes(200_000, np.random.default_rng(5), "gmm").astype("float64")
     scale = np.sqrt(np.diag(covariance))
     np.testing.assert_allclose(drawn.mean(0), mean, atol=0.02 * scale.max())
     np.testing.assert_allclose(np.cov(drawn, rowvar=False), covariance, atol=0.03 * scale.max() ** 2)
@@ -209,7 +211,7 @@ def test_the_gmm_sampler_draws_codes_with_its_mixtures_moments(runs):
 def test_generate_and_explore_say_which_sampler_made_the_images(runs):
     generated = cli("generate", runs["vae"], "--n", 4, "--sampler", "gmm", "--out", runs["root"] / "g.npy")
     assert generated.exit_code == 0 and "keras-vae: sampler gmm: a 10-Gaussian mixture" in generated.stderr
-    np.testing.assert_allclose(np.load(runs["root"] / "g.npy"), RunData.load(runs["vae"]).samples(4, 0, sampler="gmm"), atol=1e-6)
+    np.testing.assert_allclose(np.load(runs["root"] / "g.npy"), LoadedRun.load(runs["vae"]).samples(4, 0, sampler="gmm"), atol=1e-6)
     own = cli("generate", runs["ae"], "--n", 4)
     assert own.exit_code == 0 and "sampler gmm:" in own.stderr
     explored = cli("explore", runs["ae"], "--sampler", "prior", "--out", runs["root"] / "ae-prior")

@@ -23,7 +23,7 @@ from test_train_cli import command, history
 from typer.testing import CliRunner
 
 from cli.main import app
-from keras_vae.export import MARKER, check_target
+from keras_vae.trained.export import MARKER, check_target
 from keras_vae.runs import Run, open_run
 from keras_vae.snapshots import kept_epochs
 
@@ -291,11 +291,11 @@ def test_a_snapshot_that_is_a_fifo_is_refused(run_copy):
 
 
 def test_generate_writes_any_number_in_chunks_and_bounds_a_png(trained, tmp_path):
-    from keras_vae.explore import RunData
+    from keras_vae.trained import LoadedRun
 
     out = tmp_path / "many.npy"
     assert cli("generate", trained, "--n", 2500, "--out", out, "--seed", 4).exit_code == 0
-    np.testing.assert_array_equal(np.load(out), RunData.load(trained).samples(2500, 4))
+    np.testing.assert_array_equal(np.load(out), LoadedRun.load(trained).samples(2500, 4))
     one_line(cli("generate", trained, "--n", 10_001, "--out", tmp_path / "grid.png"), "more than a .png grid holds (10000)")
 
 
@@ -485,7 +485,7 @@ def test_an_out_folder_that_is_a_file_is_one_line(trained, tmp_path, command_nam
 def test_export_keras_to_another_extension_is_refused_naming_out(trained, tmp_path):
     """In the library's terms (the CLI, which runs export on TensorFlow, says --out)."""
     from keras_vae.errors import ConfigError
-    from keras_vae.export import export_run
+    from keras_vae.trained.export import export_run
 
     with pytest.raises(ConfigError, match=r"^out x.onnx does not end in .keras, which --format keras writes") as refused:
         export_run(trained, "keras", tmp_path / "x.onnx")

@@ -63,14 +63,14 @@ def test_runs_lists_what_is_served(client):
 def test_points_are_the_codes_and_replay_each_epoch(client, runs):
     served = ServedRun.load(runs[0])
     points = client.get("/api/runs/0/points").json()
-    np.testing.assert_allclose(points["points"], served.data.z, atol=1e-4)
-    assert points["labels"] == served.data.labels.tolist() and sorted(points["labels"]) == sorted((np.arange(8) % 4).tolist())
+    np.testing.assert_allclose(points["points"], served.run.z, atol=1e-4)
+    assert points["labels"] == served.run.labels.tolist() and sorted(points["labels"]) == sorted((np.arange(8) % 4).tolist())
     first = client.get("/api/runs/0/points?epoch=1").json()["points"]
     np.testing.assert_allclose(first, np.load(runs[0] / "snapshots" / "epoch_0001.npz")["latent"], atol=1e-4)
 
 
 def test_decode_is_the_models_decoder(client, runs):
-    model = ServedRun.load(runs[0]).data.model
+    model = ServedRun.load(runs[0]).run.model
     z = np.array([[0.0, 0.0], [1.0, -1.0]], "float32")
     images = client.post("/api/runs/0/decode", json={"points": z.tolist()}).json()["images"]
     expected = to_numpy(model.decoder(z))
@@ -97,7 +97,7 @@ def test_samples_come_from_the_runs_sampler_and_say_which(client, runs):
 
 def test_the_plane_of_a_3d_latent_is_its_pca_and_maps_back_into_that_plane(runs):
     served = ServedRun.load(runs[1])
-    z = served.data.z.astype("float64")
+    z = served.run.z.astype("float64")
     mean = z.mean(0)
     components = np.linalg.svd(z - mean, full_matrices=False)[2][:2]  # the first two principal directions
     projected = (z - mean) @ components.T
@@ -111,7 +111,7 @@ def test_the_plane_of_a_3d_latent_is_its_pca_and_maps_back_into_that_plane(runs)
 
 
 def test_a_click_on_a_point_gives_its_input_and_reconstruction(client, runs):
-    data = ServedRun.load(runs[0]).data
+    data = ServedRun.load(runs[0]).run
     shown = client.get("/api/runs/0/images/3").json()
     np.testing.assert_allclose(from_png(shown["input"]), data.images[3][..., 0], atol=1 / 255 + 1e-6)
     np.testing.assert_allclose(from_png(shown["reconstruction"]), data.reconstructions[3][..., 0], atol=1 / 255 + 1e-6)
@@ -129,16 +129,16 @@ def test_served_runs_name_the_parameter_they_refuse(runs):
         "label": lambda: cvae.decode(z=[[0.0, 0.0, 0.0]], label=4),
         "n": lambda: vae.samples(0),
         "epoch": lambda: vae.points(epoch=9),
-        "label '": lambda: cvae.data.label_of("seven"),
+        "label '": lambda: cvae.run.label_of("seven"),
     }
     for parameter, call in refusals.items():
         with pytest.raises(ConfigError) as refused:
             call()
         assert refused.value.parameter == parameter.split()[0] and str(refused.value).startswith(parameter)
-    cvae.data.config["data"]["class_names"] = ["zero", "one", "two", "three"]  # as a data set with named classes records them
-    assert cvae.data.label_of("two") == 2 and cvae.data.label_of("3") == 3
+    cvae.run.config["data"]["class_names"] = ["zero", "one", "two", "three"]  # as a data set with named classes records them
+    assert cvae.run.label_of("two") == 2 and cvae.run.label_of("3") == 3
     with pytest.raises(ConfigError, match="^label 'seven' is not a class of cvae: give the class names zero, one, two, three or a number from 0 to 3$"):
-        cvae.data.label_of("seven")
+        cvae.run.label_of("seven")
 
 
 @pytest.mark.parametrize(
@@ -252,9 +252,9 @@ def test_a_1d_latent_of_1x1_images_lies_along_the_planes_x_and_decodes(tmp_path)
     served = ServedRun.load(tmp_path / "runs" / "dot")
     client = TestClient(create_app([served]), base_url="http://127.0.0.1")
     points = np.array(client.get("/api/runs/0/points").json()["points"])
-    np.testing.assert_allclose(points, np.hstack([served.data.z, np.zeros_like(served.data.z)]), atol=1e-4)
+    np.testing.assert_allclose(points, np.hstack([served.run.z, np.zeros_like(served.run.z)]), atol=1e-4)
     images = client.post("/api/runs/0/decode", json={"points": [[0.5, 3.0]]}).json()["images"]
-    expected = to_numpy(served.data.model.decoder(np.array([[0.5]], "float32")))
+    expected = to_numpy(served.run.model.decoder(np.array([[0.5]], "float32")))
     np.testing.assert_allclose(from_png(images[0]), expected[0, ..., 0], atol=1 / 255 + 1e-6)
     assert from_png(client.get("/api/runs/0/images/0").json()["input"]).shape == (1, 1)
 

@@ -33,7 +33,7 @@ def test_no_command_opens_what_another_user_planted_at_the_old_stderr_name(tmp_p
 def test_a_csv_cell_that_would_start_a_formula_stays_text(tmp_path):
     import csv
 
-    from keras_vae.embed import write_csv
+    from keras_vae.trained.embed import write_csv
 
     names = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "plain"]
     out = tmp_path / "z.csv"
@@ -97,7 +97,7 @@ def test_warm_up_defaults_and_bounds():
 
 
 def test_collapse_is_named_only_when_no_dimension_carries_information():
-    from keras_vae.metrics import collapse_note
+    from keras_vae.trained.metrics import collapse_note
 
     assert collapse_note(np.array([2.0, 0.01]), active=1) is None
     assert collapse_note(np.array([20.0, 20.0]), active=0) is None  # means close together, posteriors far narrower
@@ -147,23 +147,23 @@ def test_a_collapsed_posterior_is_named_by_train_and_evaluate_and_a_kl_only_run_
 def test_a_classifier_of_other_data_or_none_is_trained_again_and_a_weak_one_is_said(runs, monkeypatch):
     import shutil
 
-    from keras_vae.explore import RunData
+    from keras_vae.trained import LoadedRun
     from keras_vae.origins import read_origin
-    from keras_vae.quality import build_classifier, run_feature_space
+    from keras_vae.trained.quality import build_classifier, run_feature_space
 
-    data = RunData.load(runs["vae"])
+    data = LoadedRun.load(runs["vae"])
     path = runs["vae"] / "classifier.keras"
-    first = run_feature_space(path, data.source)
+    first = run_feature_space(path, data.dataset)
     origin = read_origin(path)
     assert origin["classes"] == 4 and 0 <= origin["held_out_accuracy"] <= 1 and "% right on held-out images)" in first.name
     build_classifier((8, 8, 1), 4).save(path)  # untrained, and recording nothing
-    again = run_feature_space(path, data.source)
+    again = run_feature_space(path, data.dataset)
     assert "records no origin" in again.note and "trained again" in again.note and read_origin(path) == origin
     monkeypatch.setattr("keras_vae.origins.data_fingerprint", lambda data: "other data")
-    stale = run_feature_space(path, data.source)
+    stale = run_feature_space(path, data.dataset)
     assert "was made for another data" in stale.note and read_origin(path)["data"] == "other data"
-    monkeypatch.setattr("keras_vae.quality.TRUSTED_ACCURACY", 1.01)
-    weak = run_feature_space(path, data.source)
+    monkeypatch.setattr("keras_vae.trained.quality.TRUSTED_ACCURACY", 1.01)
+    weak = run_feature_space(path, data.dataset)
     assert "the classifier is right on only" in weak.note and "--fid-weights" in weak.note
     path.unlink()
     path.mkdir()
@@ -194,7 +194,7 @@ def test_a_prior_of_another_run_or_model_is_refused_in_one_line(runs):
 
 def test_a_runs_own_files_are_never_another_commands_out(runs):
     from keras_vae.errors import ConfigError
-    from keras_vae.export import check_target
+    from keras_vae.trained.export import check_target
     from keras_vae.runs import Run
 
     vae = runs["vae"]
@@ -291,9 +291,9 @@ def test_compare_with_too_few_held_out_images_leaves_quality_out_and_says_so(tmp
 
 
 def test_notes_say_what_the_run_has(runs):
-    from keras_vae.explore import RunData
+    from keras_vae.trained import LoadedRun
 
-    assert "fitted on 32 training images' codes" in RunData.load(runs["vae"]).sampler_name("gmm")
+    assert "fitted on 32 training images' codes" in LoadedRun.load(runs["vae"]).sampler("gmm").description
     assert "serve" not in cli("train-prior", "--help").stdout
 
 

@@ -56,14 +56,14 @@ MUTANTS = [
     mutant("losses.py", 'reduce = ops.sum if reduction == "sum" else ops.mean', "reduce = ops.sum", TRAINING, "reduction ignored"),
     mutant("losses.py", "ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1))", "ops.sum(ops.mean(kl_per_dimension(z_mean, z_log_var), axis=-1))", TRAINING, "KL averaged over dimensions, summed over the batch"),
     mutant("losses.py", "1.0 - keras.config.epsilon())", "1.0)", TRAINING, "BCE clipped on one side only"),
-    # metrics.py: what evaluate reports
-    mutant("metrics.py", "np.log(np.mean(np.exp(log_w - top), axis=1))", "np.log(np.sum(np.exp(log_w - top), axis=1))", EVALUATE, "IW-NLL off by log k"),
-    mutant("metrics.py", "np.mean(iw_nll) / (dims * math.log(2))", "np.mean(iw_nll) / dims", EVALUATE, "bits per dimension in nats"),
-    mutant("metrics.py", "log_normal(z, 0.0, 0.0) - log_normal", "log_normal(z, 0.0, 0.0) + log_normal", EVALUATE, "log q added instead of subtracted"),
-    mutant("metrics.py", "np.exp(0.5 * z_log_var[:, None])", "np.exp(z_log_var[:, None])", EVALUATE, "samples with the variance as the scale"),
-    mutant("metrics.py", "(x > threshold) == (x_hat > threshold)", "(x > threshold) == (x_hat >= threshold)", EVALUATE, "pixel accuracy at the threshold"),
-    mutant("metrics.py", "np.var(z_means, axis=0) > threshold", "np.var(z_means, axis=1) > threshold", EVALUATE, "active units over the wrong axis"),
-    mutant("metrics.py", "-0.5 * math.prod(image_shape) * math.log(math.pi)", "-0.5 * math.prod(image_shape) * math.log(2 * math.pi)", EVALUATE, "Gaussian constant of variance 1"),
+    # trained/metrics.py: what evaluate reports
+    mutant("trained/metrics.py", "np.log(np.mean(np.exp(log_w - top), axis=1))", "np.log(np.sum(np.exp(log_w - top), axis=1))", EVALUATE, "IW-NLL off by log k"),
+    mutant("trained/metrics.py", "np.mean(iw_nll) / (dims * math.log(2))", "np.mean(iw_nll) / dims", EVALUATE, "bits per dimension in nats"),
+    mutant("trained/metrics.py", "log_normal(z, 0.0, 0.0) - log_normal", "log_normal(z, 0.0, 0.0) + log_normal", EVALUATE, "log q added instead of subtracted"),
+    mutant("trained/metrics.py", "np.exp(0.5 * z_log_var[:, None])", "np.exp(z_log_var[:, None])", EVALUATE, "samples with the variance as the scale"),
+    mutant("trained/metrics.py", "(x > threshold) == (x_hat > threshold)", "(x > threshold) == (x_hat >= threshold)", EVALUATE, "pixel accuracy at the threshold"),
+    mutant("trained/metrics.py", "np.var(z_means, axis=0) > threshold", "np.var(z_means, axis=1) > threshold", EVALUATE, "active units over the wrong axis"),
+    mutant("trained/metrics.py", "-0.5 * math.prod(image_shape) * math.log(math.pi)", "-0.5 * math.prod(image_shape) * math.log(2 * math.pi)", EVALUATE, "Gaussian constant of variance 1"),
     # models.py
     mutant("models/base.py", "z_mean + ops.exp(0.5 * z_log_var) * eps", "z_mean + ops.exp(z_log_var) * eps", ["tests/test_models.py", *TRAINING], "reparameterisation with the variance"),
     mutant("models/base.py", "min(1.0, (epoch + 1) / (warmup + 1))", "min(1.0, epoch / (warmup + 1))", TRAINING, "KL warm-up one epoch late"),

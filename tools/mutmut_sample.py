@@ -30,9 +30,8 @@ def results() -> dict[str, str]:
 
 TEST_FILES = {
     "keras_vae.data": ["tests/test_data.py", "tests/test_sources.py", "tests/test_wiring.py", "tests/test_distribute.py"],
-    "keras_vae.embed": ["tests/test_wiring.py", "tests/test_explore.py", "tests/test_cli.py"],
-    "keras_vae.explore": ["tests/test_explore.py", "tests/test_quality.py", "tests/test_cli.py"],
-    "keras_vae.metrics": ["tests/test_explore.py", "tests/test_wiring.py"],
+    "keras_vae.trained": ["tests/test_explore.py", "tests/test_quality.py", "tests/test_wiring.py", "tests/test_cli.py"],
+    "keras_vae.samplers": ["tests/test_quality.py", "tests/test_explore.py"],
     "keras_vae.models": ["tests/test_models.py", "tests/test_losses.py", "tests/test_wiring.py", "tests/test_training.py", "tests/test_quality.py", "tests/test_families.py", "tests/test_saving.py"],
     "keras_vae.serve": ["tests/test_serve.py"],
 }

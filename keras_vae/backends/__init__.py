@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 import keras
 
+from keras_vae.choices import BACKENDS
 from keras_vae.errors import KerasVAEError
 
-SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 KERNEL_BACKENDS = ("jax", "torch")
 """The backends with CPU convolution kernels of their own (keras_vae.backends.kernels)."""
 
-if keras.backend.backend() not in SUPPORTED_BACKENDS:
+if keras.backend.backend() not in BACKENDS:
     raise ImportError(
-        f"keras_vae supports the Keras backends {', '.join(SUPPORTED_BACKENDS)}; "
+        f"keras_vae supports the Keras backends {', '.join(BACKENDS)}; "
         f"KERAS_BACKEND is {keras.backend.backend()!r}."
     )
 

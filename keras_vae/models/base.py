@@ -56,6 +56,9 @@ class _Autoencoding(TrainStep, keras.Model):
     """Whether its encoder gives a posterior q(z|x), (z_mean, z_log_var, z), under the prior N(0, I)."""
     classes = 0
     """How many classes a conditional model's labels tell apart."""
+    build_options: tuple[str, ...] = ()
+    """The options of a run (TrainConfig's, or dataset_size and classes from its data) that build_model takes for
+    this family beside recon_loss and reduction."""
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):  # pragma: no mutate block
         check_loss_options(recon_loss, reduction)
@@ -138,6 +141,7 @@ class VAE(_Autoencoding):
 
     metric_names = ("loss", "reconstruction_loss", "kl_loss")
     variational = True
+    build_options = ("beta", "reconstruction_weight", "kl_warmup_steps")
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-CODEBOOK_UPDATES = ("loss", "ema")
+from keras_vae.choices import CODEBOOK_UPDATES
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")

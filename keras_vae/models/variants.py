@@ -16,6 +16,7 @@ class IWAE(VAE):
     bound, which is tighter than the ELBO for k > 1 and equals it for k = 1."""
 
     metric_names = ("loss", "iw_bound", "reconstruction_loss", "kl_loss")
+    build_options = ("k",)
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", k: int = 5, **kwargs):  # pragma: no mutate block
         if reduction != "sum":
@@ -43,6 +44,7 @@ class BetaTCVAE(VAE):
     dimension-wise KL, weighted by alpha, beta and gamma; a beta above 1 presses the latent dimensions apart."""
 
     metric_names = ("loss", "reconstruction_loss", "kl_loss", "mutual_info", "total_correlation", "dimension_kl")
+    build_options = (*VAE.build_options, "alpha", "gamma", "dataset_size")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 60_000, **kwargs):  # pragma: no mutate block
         if min(alpha, gamma) < 0 or dataset_size < 1:
@@ -79,6 +81,7 @@ class CVAE(VAE):
     what the label does not (the style) and a chosen label decodes to its class. Its input is (images, labels)."""
 
     conditional = True
+    build_options = (*VAE.build_options, "classes")
 
     @property
     def classes(self) -> int:

@@ -9,7 +9,8 @@ from keras import ops
 
 from keras_vae.losses import vq_terms
 from keras_vae.models.base import _Autoencoding
-from keras_vae.models.quantizer import CODEBOOK_UPDATES, CodebookLookup, DeadCodes, VectorQuantizer
+from keras_vae.choices import CODEBOOK_UPDATES
+from keras_vae.models.quantizer import CodebookLookup, DeadCodes, VectorQuantizer
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -20,6 +21,7 @@ class VQVAE(_Autoencoding):
 
     metric_names = ("loss", "reconstruction_loss", "commitment_loss", "perplexity")
     discrete = True
+    build_options = ("codebook_size", "embedding_dim", "commitment", "codebook_update")
 
     def __init__(
         self,

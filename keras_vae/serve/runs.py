@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_vae.errors import ConfigError
-from keras_vae.explore import RunData
 from keras_vae.runs import RunError
-from keras_vae.snapshots import conditioned, read_epochs, to_uint8
+from keras_vae.snapshots import read_epochs, to_uint8
+from keras_vae.trained import LoadedRun, geometry
 
 MAX_DECODES = 256
 """The most images one decode request may ask for."""
@@ -33,41 +33,38 @@ def png(image: np.ndarray) -> str:
 
 @dataclass
 class ServedRun:
-    """One run folder, loaded once: RunData, and the projection from the latent space to the page's plane (the
-    latent itself in 2-D, and in 1-D along x; else PCA of the fixed images' codes, whose inverse maps a point back
-    to a latent). A damaged epoch snapshot turns off the run's epoch replay, with the reason, not the page."""
+    """One run folder, loaded once (trained.LoadedRun), and the page's plane: the run's geometry.Plane of its fixed
+    images' codes (the latent itself in 2-D, and in 1-D along x; else PCA, whose inverse maps a point back to a
+    latent). A damaged epoch snapshot turns off the run's epoch replay, with the reason, not the page."""
 
-    data: RunData
+    run: LoadedRun
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, path: str | Path) -> ServedRun:
-        data = RunData.load(path)
-        if data.model.discrete:
-            raise RunError(f"{data.run.root} is a vq-vae, whose codes are discrete: serve shows a continuous latent space (use explore)")
-        return cls(data)
+        run = LoadedRun.load(path)
+        if run.model.discrete:
+            raise RunError(f"{run.folder.root} is a vq-vae, whose codes are discrete: serve shows a continuous latent space (use explore)")
+        return cls(run)
 
     @cached_property
-    def pca(self):
-        """scikit-learn's PCA fitted on the fixed images' codes, for a latent of more than 2 dimensions."""
-        from sklearn.decomposition import PCA
-
-        return PCA(2, random_state=0).fit(self.data.z) if self.data.latent_dim > 2 else None
+    def latent_plane(self) -> geometry.Plane:
+        return geometry.Plane(self.run.z)
 
     def plane(self, z: np.ndarray) -> np.ndarray:
-        if self.pca is not None:
-            return self.pca.transform(z)
-        return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
+        """Codes as points of the page's plane: a 1-D latent along x."""
+        projected = self.latent_plane.project(z)
+        return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
 
     def latent(self, points: np.ndarray) -> np.ndarray:
         """Points of the plane as latent vectors."""
-        return points[:, : self.data.latent_dim] if self.pca is None else self.pca.inverse_transform(points)
+        return self.latent_plane.lift(points)
 
     @cached_property
     def replay(self) -> tuple[list[dict], str | None]:
         """The epoch snapshots, and why there are none when one is damaged."""
         try:
-            return read_epochs(self.data.run.snapshots), None
+            return read_epochs(self.run.folder.snapshots), None
         except RunError as error:
             return [], str(error)
 
@@ -85,66 +82,60 @@ class ServedRun:
             return getattr(self, method)(*args)
 
     def describe(self) -> dict:
-        data = self.data
+        run = self.run
         return {
-            "name": data.name,
-            "model": data.family,
-            "latent_dim": data.latent_dim,
-            "plane": "z" if self.pca is None else "PCA",
-            "conditional": bool(data.model.conditional),
-            "classes": [data.class_name(label) for label in range(data.model.classes)] if data.model.conditional else None,
-            "class_names": data.class_names,
+            "name": run.name,
+            "model": run.family,
+            "latent_dim": run.latent_dim,
+            "plane": "z" if self.latent_plane.pca is None else "PCA",
+            "conditional": bool(run.model.conditional),
+            "classes": [run.class_name(label) for label in range(run.model.classes)] if run.model.conditional else None,
+            "class_names": run.class_names,
             "epochs": [int(snapshot["epoch"]) for snapshot in self.snapshots],
             "replay_error": self.replay_error,
-            "images": len(data.images),
-            "sampler": data.sampler_name(),
+            "images": len(run.images),
+            "sampler": run.sampler().description,
         }
 
     def points(self, epoch: int | None = None) -> dict:
         """The fixed images on the plane (at an epoch of the snapshots, or as trained) with their labels."""
         if epoch is None:
-            codes = self.data.z
+            codes = self.run.z
         else:
             found = [snapshot for snapshot in self.snapshots if int(snapshot["epoch"]) == epoch]
             if self.replay_error is not None:
-                raise ConfigError(f"epoch replay is off for {self.data.name}: {self.replay_error}", "epoch")
+                raise ConfigError(f"epoch replay is off for {self.run.name}: {self.replay_error}", "epoch")
             if not found:
-                raise ConfigError(f"epoch {epoch} has no snapshot in {self.data.name}: pick one of {[int(s['epoch']) for s in self.snapshots]}", "epoch")
+                raise ConfigError(f"epoch {epoch} has no snapshot in {self.run.name}: pick one of {[int(s['epoch']) for s in self.snapshots]}", "epoch")
             codes = found[0]["latent"]
-        return {"points": np.round(self.plane(codes).astype("float64"), 4).tolist(), "labels": self.data.labels.astype(int).tolist()}
+        return {"points": np.round(self.plane(codes).astype("float64"), 4).tolist(), "labels": self.run.labels.astype(int).tolist()}
 
     def decode(self, points: list | None = None, z: list | None = None, label: int | None = None) -> list[str]:
         """PNGs of points of the plane, or of latent vectors z; a CVAE's under label (default: the first class)."""
-        vectors = self.latent(as_matrix(points, 2, "points")) if z is None else as_matrix(z, self.data.latent_dim, "z")
-        if self.data.model.conditional:
+        vectors = self.latent(as_matrix(points, 2, "points")) if z is None else as_matrix(z, self.run.latent_dim, "z")
+        if self.run.model.conditional:
             label = 0 if label is None else label
-            if not 0 <= label < self.data.model.classes:
-                raise ConfigError(f"label must lie between 0 and {self.data.model.classes - 1}, got {label}", "label")
-            inputs = conditioned(self.data.model, vectors.astype("float32"), np.full(len(vectors), label))
-        else:
-            inputs = vectors.astype("float32")
-        import keras
-
-        images = keras.ops.convert_to_numpy(self.data.model.code_decoder(inputs, training=False))
-        return [png(image) for image in images]
+            if not 0 <= label < self.run.model.classes:
+                raise ConfigError(f"label must lie between 0 and {self.run.model.classes - 1}, got {label}", "label")
+        return [png(image) for image in self.run.decode(vectors.astype("float32"), label)]
 
     def samples(self, n: int, sampler: str | None = None) -> dict:
         """PNGs of n new images from a sampler (the run's own by default), and which sampler it is, in words; a
         CVAE's of the classes in turn. Each request draws afresh."""
         if not 1 <= n <= MAX_DECODES:
             raise ConfigError(f"n must lie between 1 and {MAX_DECODES}, got {n}", "n")
-        images = self.data.samples(n, np.random.default_rng(), sampler=sampler)
-        return {"sampler": self.data.sampler_name(sampler), "images": [png(image) for image in images]}
+        images = self.run.samples(n, np.random.default_rng(), sampler=sampler)
+        return {"sampler": self.run.sampler(sampler).description, "images": [png(image) for image in images]}
 
     def image(self, index: int) -> dict:
         """A fixed image, its reconstruction and its code."""
-        if not 0 <= index < len(self.data.images):
-            raise ConfigError(f"index must lie between 0 and {len(self.data.images) - 1}, got {index}", "index")
+        if not 0 <= index < len(self.run.images):
+            raise ConfigError(f"index must lie between 0 and {len(self.run.images) - 1}, got {index}", "index")
         return {
-            "input": png(self.data.images[index]),
-            "reconstruction": png(self.data.reconstructions[index]),
-            "z": np.round(self.data.z[index].astype("float64"), 4).tolist(),
-            "label": int(self.data.labels[index]),
+            "input": png(self.run.images[index]),
+            "reconstruction": png(self.run.reconstructions[index]),
+            "z": np.round(self.run.z[index].astype("float64"), 4).tolist(),
+            "label": int(self.run.labels[index]),
         }
 
 

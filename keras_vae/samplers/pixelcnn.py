@@ -3,7 +3,8 @@ order, as the keras.io VQ-VAE example trains one over its code grid. A VQ-VAE's 
 latent_dim codes, so the masked convolutions are causal 1-D ones: position i sees the codes before it only.
 
 The model takes the codes shifted right behind a start token (codebook_size) and gives, at every position, the
-logits of that position's code; sampling runs it once per position.
+logits of that position's code; sampling runs it once per position. PixelCNNSampler is the sampler a trained one
+makes, and `fit` trains one (keras-vae train-prior).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import layers
+
+from keras_vae.samplers.base import Sampler
 
 
 def build_code_prior(positions: int, codebook_size: int, width: int = 128, blocks: int = 3) -> keras.Model:
@@ -66,3 +69,24 @@ def train_code_prior(
     prior.compile(optimizer=keras.optimizers.Adam(3e-4), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     prior.fit(shift_right(train_codes, codebook_size), train_codes.astype("int32"), batch_size=batch_size, epochs=epochs, verbose=0)
     return prior, {"train_nll": code_nll(prior, train_codes), "val_nll": code_nll(prior, val_codes)}
+
+
+class PixelCNNSampler(Sampler):
+    """Codes drawn from a learned prior: the one given, or one `fit` trains on codes (train_code_prior; its
+    negative log-likelihoods in `nll`)."""
+
+    name = "prior"
+    description = "prior: the learned PixelCNN prior over the codes (prior.keras)"
+
+    def __init__(self, prior: keras.Model | None = None, codebook_size: int = 0, epochs: int = 30, batch_size: int = 128, seed: int = 0):
+        self.prior, self.fitted = prior, prior is not None
+        self.codebook_size, self.epochs, self.batch_size, self.seed = codebook_size, epochs, batch_size, seed
+
+    def fit(self, codes: np.ndarray, held_out: np.ndarray | None = None) -> PixelCNNSampler:
+        held_out = codes if held_out is None else held_out
+        self.prior, self.nll = train_code_prior(codes, held_out, self.codebook_size, self.epochs, self.batch_size, self.seed)
+        self.fitted = True
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return sample_codes(self.prior, n, rng)

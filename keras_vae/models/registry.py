@@ -1,15 +1,14 @@
-"""The model families by name, and build_model, which makes one of them from a named architecture."""
+"""The model families by name (choices.FAMILIES), and build_model, which makes one of them from a named architecture."""
 
 from __future__ import annotations
 
 import keras
 
 from keras_vae.architectures import build_decoder, build_encoder, check_architecture
+from keras_vae.choices import VARIATIONAL
 from keras_vae.models import CVAE, IWAE, VAE, VQVAE, AutoEncoder, BetaTCVAE
 
 MODELS = {"vae": VAE, "ae": AutoEncoder, "iwae": IWAE, "betatc-vae": BetaTCVAE, "cvae": CVAE, "vq-vae": VQVAE}
-VARIATIONAL = ("vae", "iwae", "betatc-vae", "cvae")
-"""The models whose encoder gives z_mean, z_log_var and a sampled z, and whose prior is N(0, I)."""
 
 
 def build_model(
@@ -37,3 +36,12 @@ def build_model(
     encoder = build_encoder(arch, input_shape, latent_dim, latent, classes, embedding_dim, seed)
     decoder = build_decoder(arch, input_shape, latent_dim, classes, embedding_dim if model == "vq-vae" else None)
     return MODELS[model](encoder, decoder, name=model, **loss_options)
+
+
+def build_options(config, train_images: int, classes: int = 0) -> dict:
+    """The keyword arguments build_model takes for the family of a run's options (TrainConfig), beside its name,
+    architecture and shapes: the family's build_options, from the options or the data (β-TCVAE's estimates need
+    the number of training images, a CVAE the number of classes)."""
+    facts = {"dataset_size": train_images, "classes": classes}
+    names = ("recon_loss", "reduction", *MODELS[config.model].build_options)
+    return {name: facts[name] if name in facts else getattr(config, name) for name in names}

@@ -9,33 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_vae.config import TrainConfig
-from keras_vae.data import ImageOptions, load_dataset
-from keras_vae.files import write_atomic, write_text_atomic
+from keras_vae.choices import EMBED_FORMATS, SPLITS
 from keras_vae.errors import ConfigError
-from keras_vae.runs import Run, claim_output
-from keras_vae.snapshots import conditioned, encode_means
+from keras_vae.files import write_atomic, write_text_atomic
+from keras_vae.models.coding import conditioned, encode_means
+from keras_vae.runs import claim_output
+from keras_vae.trained.loaded import LoadedRun
 
-FORMATS = (".npy", ".csv")
-SPLITS = ("train", "val")
 BATCH = 256
 
 
 def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | None = None, overwrite: bool = False) -> tuple[Path, int]:
     """Write the codes of one split of the run's data (or of data_dir's images, shaped as the run's) to out;
     return out and how many images it holds."""
-    if out.suffix not in FORMATS:
-        raise ConfigError(f"out must end in {' or '.join(FORMATS)}, got {out}", "out")
+    if out.suffix not in EMBED_FORMATS:
+        raise ConfigError(f"out must end in {' or '.join(EMBED_FORMATS)}, got {out}", "out")
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
-    run = Run(Path(path))
     claim_output(out, overwrite)
-    saved = run.read_config()
-    config = TrainConfig.from_dict(saved["options"])
-    model = run.load_model()
-    height, width, channels = saved["data"]["input_shape"]
-    options = ImageOptions((height, width), config.crop == "center", channels)
-    data = load_dataset(None if data_dir else config.dataset, data_dir or config.data_dir, config.val_fraction, config.seed, options)
+    run = LoadedRun.load(path)
+    model = run.model
+    data = run.load_data(data_dir)
     codes, labels = [], []
     for images, batch_labels in data.pairs(split, BATCH):
         codes.append(encode(model, images, batch_labels))

@@ -261,21 +261,21 @@ def sample_quality(
 
 
 def run_sample_quality(
-    data,
+    run,
     sampler: str | None = None,
     images: int = QUALITY_IMAGES,
     fid_weights: Path | None = None,
     seed: int = 0,
     space: FeatureSpace | None = None,
 ) -> dict:
-    """sample_quality of a run (explore.RunData) against a seeded random, class-stratified subset of its data's
+    """sample_quality of a run (trained.LoadedRun) against a seeded random, class-stratified subset of its data's
     held-out split (Dataset.sample), with as many samples from a sampler (the family's own by default): in the
     run's own feature space (run_feature_space), or in space, which compare shares between runs of the same data."""
     if images <= NEIGHBOURS + 1:
         raise ConfigError(f"quality_images must be more than {NEIGHBOURS + 1}, or 0 to leave sample quality out, got {images}", "quality_images")
-    space = space or run_feature_space(data.run.target(data.run.classifier), data.source)
+    space = space or run_feature_space(run.folder.target(run.folder.classifier), run.dataset)
     fid = inception_space(fid_weights) if fid_weights else None
-    real, labels = data.source.sample("val", images, seed)
-    fake = data.samples(len(real), seed, sampler=sampler)
-    quality = {"sampler": data.sampler_name(sampler), "features": space.name, **sample_quality(space, real, labels, fake, fid)}
+    real, labels = run.dataset.sample("val", images, seed)
+    fake = run.samples(len(real), seed, sampler=sampler)
+    quality = {"sampler": run.sampler(sampler).description, "features": space.name, **sample_quality(space, real, labels, fake, fid)}
     return quality | ({"features_note": space.note} if space.note else {})

@@ -18,12 +18,13 @@ import keras
 import numpy as np
 
 from keras_vae import __version__
-from keras_vae.files import claim, make_folder, sync, temporary_path, write_error, write_json_atomic
+from keras_vae.choices import EXPORT_FORMATS
 from keras_vae.errors import ConfigError
+from keras_vae.files import claim, make_folder, sync, temporary_path, write_error, write_json_atomic
+from keras_vae.models.coding import conditioned
 from keras_vae.runs import Run, RunError, check_not_owned
-from keras_vae.snapshots import conditioned, read_fixed
+from keras_vae.snapshots import read_fixed
 
-FORMATS = ("saved_model", "onnx", "keras")
 SUFFIXES = {"keras": ".keras"}
 """The file name ending a format's file needs (the others are folders)."""
 MARKER = "keras-vae-export.json"
@@ -176,8 +177,8 @@ def write_export(model, fmt: str, folder: Path) -> None:
 
 def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = None, overwrite: bool = False, check: bool = True):
     """Export a run; returns where it went and, unless check is False, the largest difference on a batch."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", "format")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", "format")
     if fmt == "onnx" and importlib.util.find_spec("tf2onnx") is None:
         raise RunError("ONNX export needs tf2onnx and onnx: pip install 'keras-vae[onnx]'")
     run = Run(Path(path))

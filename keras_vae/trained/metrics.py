@@ -1,4 +1,6 @@
-"""What `keras-vae evaluate` reports: likelihood bounds, pixel accuracy, active units, KL per dimension.
+"""The metrics of a model on images, as pure functions that load nothing: likelihood bounds (compute_likelihood),
+reconstructions (compute_reconstruction), and what the latent space says (active units, KL per dimension,
+collapse, the use of a VQ-VAE's codes). keras_vae.trained.evaluate puts them together for a run.
 
 Everything here works on NumPy arrays in float64 after the model has run, so it is the same on every backend.
 """
@@ -13,13 +15,11 @@ import numpy as np
 
 from keras_vae.budget import decodes_in_one_step
 from keras_vae.losses import reconstruction_loss
-from keras_vae.snapshots import PREDICT_BATCH, conditioned, decode, encode_means
+from keras_vae.models.coding import PREDICT_BATCH, conditioned, decode, encode_means
 
 
 SAMPLES = 1 << 19
 """The most latent samples (images times k) evaluate holds at once."""
-MAX_K = 10_000
-"""The most samples per image: one image's k decodes go through the decoder in one step."""
 
 
 def pixel_accuracy(x: np.ndarray, x_hat: np.ndarray, threshold: float = 0.5) -> float:
@@ -141,7 +141,7 @@ def in_batches(x: Batches, size: int) -> Iterator[tuple[np.ndarray, np.ndarray |
     return iter(x)
 
 
-def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> dict:
+def compute_likelihood(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> dict:
     """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
     importance-weighted bound on -log p(x), in nats per image and bits per dimension; beside them the
     reconstruction loss (summed over pixels) of the decoded z_mean, comparable with an AE's or a VQ-VAE's. Images go through in
@@ -179,21 +179,7 @@ def evaluate_vae(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> d
     } | ({"collapse_note": collapsed} if collapsed else {})
 
 
-NO_LIKELIHOOD = {
-    False: "an autoencoder has no prior over its latent codes, so it defines no likelihood p(x): no ELBO or NLL, "
-    "only reconstruction metrics",
-    True: "a VQ-VAE without a learned prior over its codes defines no likelihood p(x): reconstruction metrics "
-    "and the perplexity of its code use instead",
-}
-"""Why evaluate reports reconstruction metrics alone for a model that is not variational, by whether its codes
-are discrete."""
-WITH_CODE_PRIOR = (
-    "a VQ-VAE's likelihood p(x) is not computed: reconstruction metrics, the perplexity of its code use, and its "
-    "learned prior's negative log-likelihood of the held-out images' codes (prior_code_nll, nats per image)"
-)
-
-
-def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str) -> dict:
+def compute_reconstruction(model, x: Batches, recon_loss: str, reduction: str) -> dict:
     """Reconstruction metrics, for the models without a likelihood; a VQ-VAE's with the perplexity of its code
     use over all the images and the number of codes none of them uses."""
     losses, squares, matches, pixels, counts = [], 0.0, 0.0, 0, 0
@@ -215,51 +201,3 @@ def evaluate_reconstructions(model, x: Batches, recon_loss: str, reduction: str)
     if model.discrete:
         metrics |= {"perplexity": perplexity(counts), "dead_codes": int(np.sum(counts == 0))}
     return metrics
-
-
-def evaluate_run(
-    path,
-    k: int = 1000,
-    seed: int = 0,
-    sampler: str | None = None,
-    quality_images: int = 2000,
-    fid_weights=None,
-    memory_check: bool = True,
-) -> dict:
-    """The metrics of a run's model on its test split (the held-out validation images when it has none), and the
-    quality of its samples from a sampler against as many of those images (quality.run_sample_quality; none
-    with quality_images 0). What would take more than half the machine's memory is refused first, unless
-    memory_check is False."""
-    from pathlib import Path
-
-    from keras_vae.budget import check_evaluate_memory
-    from keras_vae.errors import ConfigError
-    from keras_vae.explore import RunData
-    from keras_vae.quality import NEIGHBOURS, run_sample_quality
-
-    if not 1 <= k <= MAX_K:
-        raise ConfigError(f"k must lie between 1 and {MAX_K}, got {k}", "k")
-    run = RunData.load(Path(path))
-    config = run.run.read_options()
-    model = run.model
-    run.sampler(sampler)  # a wrong sampler is refused before anything runs
-    if fid_weights and not quality_images:
-        raise ConfigError("fid_weights measures samples, and quality_images 0 leaves sample quality out: give both, or neither", "fid_weights")
-    if memory_check:
-        check_evaluate_memory(config.arch, run.model.image_shape, k if model.variational else 1, quality_images)
-    data = run.source
-    quality = {}
-    if quality_images and data.val.count <= NEIGHBOURS + 1:
-        quality = {"quality_note": f"sample quality needs more than {NEIGHBOURS + 1} held-out images and {run.name} has {data.val.count}, so it is left out"}
-    elif quality_images:
-        quality = run_sample_quality(run, sampler, quality_images, fid_weights, seed)
-    if not model.variational:
-        metrics = evaluate_reconstructions(model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction)
-        note = NO_LIKELIHOOD[model.discrete]
-        if model.discrete and run.code_prior is not None:
-            from keras_vae.models.prior import code_nll
-
-            codes = np.concatenate([encode_means(model, batch) for batch in data.batches("val", 1024)])
-            metrics["prior_code_nll"], note = code_nll(run.code_prior, codes), WITH_CODE_PRIOR
-        return {"run": str(run.run.root), "model": config.model, **metrics, **quality, "note": note}
-    return {"run": str(run.run.root), "model": config.model, **evaluate_vae(model, data.pairs("val", batch_size(k)), k, config.recon_loss, seed), **quality}
