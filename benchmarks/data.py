@@ -35,7 +35,9 @@ def write_rgb_folder(folder: Path, count: int) -> Path:
     y, x = np.mgrid[0:64, 0:64] / 64
     for i in range(count):
         phase, frequency = rng.uniform(0, 6.3, 3), rng.uniform(1, 6, 3)
-        image = 127.5 + 127.5 * np.sin(frequency * (x[..., None] + y[..., None] * frequency[::-1]) * 3 + phase)
+        image = 127.5 + 127.5 * np.sin(
+            frequency * (x[..., None] + y[..., None] * frequency[::-1]) * 3 + phase
+        )
         path = folder / f"class{i % 10}" / f"{i:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         imageio.imwrite(path, image.astype("uint8"))
@@ -77,7 +79,8 @@ def pipeline(source: str) -> dict:
 
 
 def train(source: str, in_memory: bool) -> dict:
-    """Images/s of the conv VAE's fit: from the stream, or (in_memory) from one float32 array, as before streaming."""
+    """Images/s of the conv VAE's fit: from the stream, or (in_memory) from one float32 array, as before
+    streaming."""
     import keras
     import numpy as np
 
@@ -103,10 +106,31 @@ def train(source: str, in_memory: bool) -> dict:
 
 def train_command(source: str, work: Path) -> dict:
     """Peak memory and time of one epoch of `keras-vae train` (dense VAE) on a folder."""
-    command = [sys.executable, "-m", "cli.main", "train", "--data-dir", source, "--arch", "dense", "--epochs", "1",
-               "--name", "bench", "--output-dir", str(work / "runs"), "--overwrite"]
+    command = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "train",
+        "--data-dir",
+        source,
+        "--arch",
+        "dense",
+        "--epochs",
+        "1",
+        "--name",
+        "bench",
+        "--output-dir",
+        str(work / "runs"),
+        "--overwrite",
+    ]
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
     _, status, usage = os.wait4(child.pid, 0)
     if status:
         raise SystemExit(f"train failed on {source}: {child.stderr.read().decode()[-2000:]}")
@@ -115,10 +139,21 @@ def train_command(source: str, work: Path) -> dict:
 
 def child(kind: str, source: str) -> dict:
     """One case in a fresh process, so each has its own backend and an honest peak memory."""
-    code = f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import data as b; "
-    call = {"pipeline": f"b.pipeline({source!r})", "stream": f"b.train({source!r}, False)", "memory": f"b.train({source!r}, True)"}[kind]
-    done = subprocess.run([sys.executable, "-c", code + f"print(json.dumps({call}))"], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, "
+        f"{str(ROOT / 'benchmarks')!r}); import data as b; "
+    )
+    call = {
+        "pipeline": f"b.pipeline({source!r})",
+        "stream": f"b.train({source!r}, False)",
+        "memory": f"b.train({source!r}, True)",
+    }[kind]
+    done = subprocess.run(
+        [sys.executable, "-c", code + f"print(json.dumps({call}))"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+    )
     if done.returncode:
         raise SystemExit(f"{kind} on {source} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -132,14 +167,17 @@ def main() -> None:
     args = parser.parse_args()
     lines = [
         f"Command: `python benchmarks/data.py --folder-sizes {' '.join(map(str, args.folder_sizes))}`",
-        f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), TensorFlow backend, batch {BATCH}.",
+        f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), TensorFlow "
+        f"backend, batch {BATCH}.",
         "",
         "| case | data | images/s | peak memory (MB) | seconds |",
         "| --- | --- | --- | --- | --- |",
     ]
 
     def row(case: str, data: str, result: dict) -> None:
-        cells = [f"{result[key]:,.0f}" if key in result else "-" for key in ("images_per_s", "peak_mb", "seconds")]
+        cells = [
+            f"{result[key]:,.0f}" if key in result else "-" for key in ("images_per_s", "peak_mb", "seconds")
+        ]
         lines.append(f"| {case} | {data} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
 

@@ -1,9 +1,11 @@
-"""Time of `keras-vae evaluate`'s metrics with k importance samples on the whole MNIST test set (10,000 images).
+"""Time of `keras-vae evaluate`'s metrics with k importance samples on the whole MNIST test set (10,000
+images).
 
     python benchmarks/evaluate.py RUN [RUN ...] [--k 1000]
 
-RUN is a run folder trained on ../shared/data/mnist-test (`keras-vae train --data-dir ../shared/data/mnist-test`).
-Each run is evaluated in a fresh process on the backend it names (KERAS_BACKEND). Writes docs/benchmarks-evaluate.md.
+RUN is a run folder trained on ../shared/data/mnist-test (`keras-vae train --data-dir
+../shared/data/mnist-test`). Each run is evaluated in a fresh process on the backend it names (KERAS_BACKEND).
+Writes docs/benchmarks-evaluate.md.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def measure(run: Path, k: int) -> dict:
     from keras_vae.allocator import keep_freed_memory
     from keras_vae.config import TrainConfig
     from keras_vae.data import load_idx_split
-    from keras_vae.trained.metrics import compute_likelihood
     from keras_vae.runs import Run
+    from keras_vae.trained.metrics import compute_likelihood
 
     keep_freed_memory()  # as `keras-vae evaluate` does
     config = TrainConfig.from_dict(Run(run).read_config()["options"])
@@ -64,7 +66,13 @@ def main() -> None:
     results = []
     for run in args.runs:
         command = [sys.executable, __file__, str(run.resolve()), "--k", str(args.k), "--child"]
-        done = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            command,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
     lines = [
@@ -72,14 +80,17 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/evaluate.py {' '.join(sys.argv[1:])}`",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores, no GPU.",
-        "The -ELBO and the k-sample importance-weighted NLL bound on all 10,000 MNIST test images, as `keras-vae evaluate` computes them.",
-        "Each run was trained by `keras-vae train --data-dir ../shared/data/mnist-test --arch ARCH` on 9,000 of these images:",
+        "The -ELBO and the k-sample importance-weighted NLL bound on all 10,000 MNIST test images, as "
+        "`keras-vae evaluate` computes them.",
+        "Each run was trained by `keras-vae train --data-dir ../shared/data/mnist-test --arch ARCH` on "
+        "9,000 of these images:",
         "the table times the computation; the numbers are not a held-out score.",
         "",
         "| run | arch | backend | images | k | time (s) | decodes/s | -ELBO | IW-NLL |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
-            f"| {r['run']} | {r['arch']} | {r['backend']} | {r['images']:,} | {r['k']} | {r['seconds']} | {r['decodes_per_s']:,} | {r['neg_elbo']} | {r['iw_nll']} |"
+            f"| {r['run']} | {r['arch']} | {r['backend']} | {r['images']:,} | {r['k']} | {r['seconds']} | "
+            f"{r['decodes_per_s']:,} | {r['neg_elbo']} | {r['iw_nll']} |"
             for r in results
         ),
         "",

@@ -2,10 +2,10 @@
 
     KERAS_BACKEND=tensorflow python benchmarks/hostile.py --out /tmp/hostile
 
-Each case is a whole `keras-vae` command in its own process under /usr/bin/time -v, on files this script writes:
-a folder with a PNG whose header declares 16,000 x 16,000 pixels and a 3 GB sparse file named .png beside 32
-real images; options whose training would not fit (--image-size 4096, --model iwae --k 10000, a CVAE over 1,000
-one-image classes); and a 150 MB request body sent to `keras-vae serve`.
+Each case is a whole `keras-vae` command in its own process under /usr/bin/time -v, on files this script
+writes: a folder with a PNG whose header declares 16,000 x 16,000 pixels and a 3 GB sparse file named .png
+beside 32 real images; options whose training would not fit (--image-size 4096, --model iwae --k 10000, a CVAE
+over 1,000 one-image classes); and a 150 MB request body sent to `keras-vae serve`.
 """
 
 from __future__ import annotations
@@ -62,12 +62,17 @@ def serve_large_body(run: Path) -> tuple[int, float, float, str]:
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         ["/usr/bin/time", "-v", sys.executable, "-m", "cli.main", "serve", str(run), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     server.stdout.readline()
     body = b'{"points": [' + b"[0, 0], " * (150_000_000 // 8) + b"[0, 0]]}"
     started = time.perf_counter()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/runs/0/decode", body, {"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/runs/0/decode", body, {"content-type": "application/json"}
+    )
     try:
         status = urllib.request.urlopen(request, timeout=120).status
     except urllib.error.HTTPError as error:
@@ -86,20 +91,63 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     data = write_data(args.out)
-    train = [sys.executable, "-m", "cli.main", "train", "--output-dir", str(args.out / "runs"), "--epochs", "1"]
+    train = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "train",
+        "--output-dir",
+        str(args.out / "runs"),
+        "--epochs",
+        "1",
+    ]
     mnist = ["--data-dir", str(data["bombs"])]
     cases = {
-        "a folder with a PNG declaring 16,000 x 16,000 pixels and a 3 GB sparse .png": [*train, *mnist, "--name", "bombs"],
-        "`--image-size 4096 --arch dense`": [*train, *mnist, "--name", "big", "--image-size", "4096", "--arch", "dense"],
-        "`--model iwae --k 10000` (batch 64)": [*train, *mnist, "--name", "iwae", "--model", "iwae", "--k", "10000"],
-        "`--model cvae` on 1,000 one-image classes": [*train, "--data-dir", str(data["classes"]), "--name", "cvae", "--model", "cvae"],
+        "a folder with a PNG declaring 16,000 x 16,000 pixels and a 3 GB sparse .png": [
+            *train,
+            *mnist,
+            "--name",
+            "bombs",
+        ],
+        "`--image-size 4096 --arch dense`": [
+            *train,
+            *mnist,
+            "--name",
+            "big",
+            "--image-size",
+            "4096",
+            "--arch",
+            "dense",
+        ],
+        "`--model iwae --k 10000` (batch 64)": [
+            *train,
+            *mnist,
+            "--name",
+            "iwae",
+            "--model",
+            "iwae",
+            "--k",
+            "10000",
+        ],
+        "`--model cvae` on 1,000 one-image classes": [
+            *train,
+            "--data-dir",
+            str(data["classes"]),
+            "--name",
+            "cvae",
+            "--model",
+            "cvae",
+        ],
     }
     rows = ["| case | exit | peak memory | seconds | said |", "| --- | ---: | ---: | ---: | --- |"]
     for case, command in cases.items():
         code, peak, seconds, said = measured(command)
         rows.append(f"| {case} | {code} | {peak:,.0f} MB | {seconds:.1f} | {said} |")
     code, peak, seconds, said = serve_large_body(args.out / "runs" / "bombs")
-    rows.append(f"| a 150 MB body POSTed to `serve` (server's peak) | {code} | {peak:,.0f} MB | {seconds:.1f} | {said} |")
+    rows.append(
+        f"| a 150 MB body POSTed to `serve` (server's peak) | {code} | {peak:,.0f} MB | {seconds:.1f} | "
+        f"{said} |"
+    )
     print("\n".join(rows))
 
 

@@ -1,6 +1,7 @@
 """Quality of every model family on the MNIST test set: each trained on 9,000 of its images with the same
 architecture, latent size and epochs, then measured by `keras-vae evaluate` on the 1,000 held out. The CVAE's
-samples of each class are checked by a logistic regression (scikit-learn) trained on the 9,000 training images.
+samples of each class are checked by a logistic regression (scikit-learn) trained on the 9,000 training
+images.
 
     python benchmarks/models.py [--epochs 5] [--latent-dim 2] [--k 100] [--out docs/models.md]
     python benchmarks/models.py --latent-dim 16 --families vae vq-vae --no-pictures --out docs/models-z16.md
@@ -25,13 +26,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mnist-test"
-FAMILIES = {"ae": [], "vae": [], "iwae": ["--k", "5"], "betatc-vae": ["--beta", "6"], "cvae": [], "vq-vae": []}
+FAMILIES = {
+    "ae": [],
+    "vae": [],
+    "iwae": ["--k", "5"],
+    "betatc-vae": ["--beta", "6"],
+    "cvae": [],
+    "vq-vae": [],
+}
 COLUMNS = (
-    "model", "options", "train s", "val_loss", "recon (mean)", "reconstruction", "kl", "neg_elbo", "iw_nll", "pixel_accuracy",
-    "active_units", "perplexity",
+    "model",
+    "options",
+    "train s",
+    "val_loss",
+    "recon (mean)",
+    "reconstruction",
+    "kl",
+    "neg_elbo",
+    "iw_nll",
+    "pixel_accuracy",
+    "active_units",
+    "perplexity",
 )
 SAMPLES_PER_CLASS = 100
-PICTURES = {"ae": "latent", "vae": "latent_grid", "iwae": "samples", "betatc-vae": "latent_grid", "cvae": "samples", "vq-vae": "reconstructions"}
+PICTURES = {
+    "ae": "latent",
+    "vae": "latent_grid",
+    "iwae": "samples",
+    "betatc-vae": "latent_grid",
+    "cvae": "samples",
+    "vq-vae": "reconstructions",
+}
 """The figure of each family that the README shows, copied to docs/images/models/FAMILY.png."""
 
 
@@ -43,7 +68,16 @@ def keras_vae(*args: str) -> str:
 
 
 def measure(family: str, flags: list[str], runs: Path, args: argparse.Namespace) -> dict:
-    common = ["--data-dir", str(DATA), "--epochs", str(args.epochs), "--latent-dim", str(args.latent_dim), "--output-dir", str(runs)]
+    common = [
+        "--data-dir",
+        str(DATA),
+        "--epochs",
+        str(args.epochs),
+        "--latent-dim",
+        str(args.latent_dim),
+        "--output-dir",
+        str(runs),
+    ]
     started = time.perf_counter()
     keras_vae("train", *common, "--model", family, "--name", family, *flags)
     seconds = time.perf_counter() - started
@@ -84,7 +118,16 @@ def cvae_label_accuracy(runs: Path) -> list[float]:
     fractions = []
     for label in range(10):
         out = runs / f"cvae-{label}.npy"
-        keras_vae("generate", str(runs / "cvae"), "--n", str(SAMPLES_PER_CLASS), "--label", str(label), "--out", str(out))
+        keras_vae(
+            "generate",
+            str(runs / "cvae"),
+            "--n",
+            str(SAMPLES_PER_CLASS),
+            "--label",
+            str(label),
+            "--out",
+            str(out),
+        )
         samples = np.load(out)
         fractions.append(float(np.mean(classifier.predict(samples.reshape(len(samples), -1)) == label)))
     return fractions
@@ -98,8 +141,10 @@ def cell(value) -> str:
 
 def cvae_lines(fractions: list[float]) -> list[str]:
     return [
-        f"CVAE samples (`keras-vae generate --label L --n {SAMPLES_PER_CLASS}`) that a logistic regression trained on "
-        f"the 9,000 training images assigns to their label: {sum(fractions) / len(fractions):.1%} over all classes "
+        f"CVAE samples (`keras-vae generate --label L --n {SAMPLES_PER_CLASS}`) that a logistic regression "
+        "trained on "
+        f"the 9,000 training images assigns to their label: {sum(fractions) / len(fractions):.1%} over all "
+        "classes "
         f"(worst class {min(fractions):.0%}).",
         "",
         "| label | " + " | ".join(str(label) for label in range(10)) + " |",
@@ -115,13 +160,20 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=2)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES))
-    parser.add_argument("--pictures", action=argparse.BooleanOptionalAction, default=True, help="Copy one figure a family to docs/images/models/.")
+    parser.add_argument(
+        "--pictures",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Copy one figure a family to docs/images/models/.",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "models.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs:
         rows = [measure(family, FAMILIES[family], Path(runs), args) for family in args.families]
         fractions = cvae_label_accuracy(Path(runs)) if "cvae" in args.families else None
-    command = f"python benchmarks/models.py --epochs {args.epochs} --latent-dim {args.latent_dim} --k {args.k}"
+    command = (
+        f"python benchmarks/models.py --epochs {args.epochs} --latent-dim {args.latent_dim} --k {args.k}"
+    )
     if args.families != list(FAMILIES):
         command += " --families " + " ".join(args.families)
     if not args.pictures:
@@ -129,11 +181,14 @@ def main() -> None:
     lines = [
         "# Model families on MNIST",
         "",
-        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d}, "
+        f"{platform.processor() or platform.machine()}, "
         f"backend {keras_vae('info').splitlines()[0].split(': ')[1]}: every family trained with `--arch conv "
         f"--latent-dim {args.latent_dim} --epochs {args.epochs}` on 9,000 images of the MNIST test set, then "
-        f"`keras-vae evaluate --k {args.k}` on the 1,000 held out (nats per image). `recon (mean)` is the BCE "
-        "summed over pixels of the deterministic reconstruction (through z_mean; an AE's z; a VQ-VAE's codes), "
+        f"`keras-vae evaluate --k {args.k}` on the 1,000 held out (nats per image). `recon (mean)` is the "
+        "BCE "
+        "summed over pixels of the deterministic reconstruction (through z_mean; an AE's z; a VQ-VAE's "
+        "codes), "
         "`reconstruction` the Monte Carlo term of the ELBO; an AE and a VQ-VAE have no likelihood.",
         "",
         "| " + " | ".join(COLUMNS) + " |",

@@ -31,7 +31,8 @@ const count = arguments[0];
 const times = [];
 for (let i = 0; i < count; i++) {
   const started = performance.now();
-  const response = await fetch("/api/runs/0/decode", {method: "POST", headers: {"Content-Type": "application/json"},
+  const response = await fetch("/api/runs/0/decode", {method: "POST",
+    headers: {"Content-Type": "application/json"},
     body: JSON.stringify({points: [[Math.random() * 2 - 1, Math.random() * 2 - 1]]})});
   const image = new Image();
   const url = (await response.json()).images[0];
@@ -46,7 +47,10 @@ done(times);
 
 def summary(milliseconds: list[float]) -> str:
     ordered = sorted(milliseconds)
-    return f"median {statistics.median(ordered):.1f} ms, 95th percentile {ordered[int(0.95 * len(ordered))]:.1f} ms"
+    return (
+        f"median {statistics.median(ordered):.1f} ms, 95th percentile "
+        f"{ordered[int(0.95 * len(ordered))]:.1f} ms"
+    )
 
 
 def serve(run: Path):
@@ -54,7 +58,9 @@ def serve(run: Path):
 
     from keras_vae.serve import ServedRun, create_app
 
-    config = uvicorn.Config(create_app([ServedRun.load(run)]), host="127.0.0.1", port=PORT, log_level="warning")
+    config = uvicorn.Config(
+        create_app([ServedRun.load(run)]), host="127.0.0.1", port=PORT, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -69,7 +75,9 @@ def over_http(requests: int) -> list[float]:
     times = []
     for i in range(requests):
         body = json.dumps({"points": [[i / requests * 2 - 1, 0.5]]}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/api/runs/0/decode", body, {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/runs/0/decode", body, {"Content-Type": "application/json"}
+        )
         started = time.perf_counter()
         with urllib.request.urlopen(request) as response:
             json.loads(response.read())
@@ -102,7 +110,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs:
-        train = [sys.executable, "-m", "cli.main", "train", "--data-dir", str(DATA), "--epochs", "1", "--output-dir", runs, "--name", "vae"]
+        train = [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "train",
+            "--data-dir",
+            str(DATA),
+            "--epochs",
+            "1",
+            "--output-dir",
+            runs,
+            "--name",
+            "vae",
+        ]
         subprocess.run(train, check=True, capture_output=True, cwd=ROOT)
         import keras
 
@@ -111,9 +132,14 @@ def main() -> None:
         http = over_http(args.requests)
         drawn = in_browser(args.requests)
         server.should_exit = True
-    print(f"backend {keras.backend.backend()}, conv VAE (2-D latent, 28x28), {args.requests} requests of one decoded point")
+    print(
+        f"backend {keras.backend.backend()}, conv VAE (2-D latent, 28x28), {args.requests} requests of one "
+        "decoded point"
+    )
     print(f"over HTTP (urllib, request to JSON with the PNG): {summary(http)}")
-    print(f"in headless Chromium (fetch to image drawn): {summary(drawn) if drawn else 'no chromium installed'}")
+    print(
+        f"in headless Chromium (fetch to image drawn): {summary(drawn) if drawn else 'no chromium installed'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Training throughput of keras-vae on each backend and architecture, against two baselines of the `conv`
 architecture: the keras.io VAE example's way (TensorFlow, GradientTape) and a plain PyTorch loop.
 
-    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-sizes 128] [--images 10000] [--archs dense conv deep-conv]
-        [--dtype-policies float32 mixed_bfloat16 mixed_float16] [--steps-per-execution 1 8]
+    python benchmarks/throughput.py [--epochs 4] [--repeats 2] [--batch-sizes 128] [--images 10000]
+        [--archs dense conv deep-conv] [--dtype-policies float32 mixed_bfloat16 mixed_float16]
+        [--steps-per-execution 1 8]
 
 Each measurement runs in its own process (a fresh backend, an honest peak memory), every case once per
 round, rounds repeated; a case's images/s is its best round, since a shared machine only ever slows a
@@ -45,8 +46,11 @@ def load_images(count: int):
     return np.resize(images, (count, *images.shape[1:]))
 
 
-def keras_vae_epochs(arch: str, epochs: int, batch_size: int, count: int, policy: str = "float32", steps: int = 1) -> list[float]:
-    """keras-vae's model trained by fit(), in a process whose allocator keeps freed memory, as `keras-vae train`'s."""
+def keras_vae_epochs(
+    arch: str, epochs: int, batch_size: int, count: int, policy: str = "float32", steps: int = 1
+) -> list[float]:
+    """keras-vae's model trained by fit(), in a process whose allocator keeps freed memory, as `keras-vae
+    train`'s."""
     import keras
 
     from keras_vae import build_model
@@ -70,7 +74,8 @@ def keras_vae_epochs(arch: str, epochs: int, batch_size: int, count: int, policy
 
 
 def keras_io_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
-    """The keras.io VAE example (Variational AutoEncoder, fchollet) as written there: TensorFlow, GradientTape."""
+    """The keras.io VAE example (Variational AutoEncoder, fchollet) as written there: TensorFlow,
+    GradientTape."""
     import keras
     import tensorflow as tf
     from keras import layers, ops
@@ -142,16 +147,25 @@ def plain_torch_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
         def __init__(self):
             super().__init__()
             self.encoder = nn.Sequential(
-                nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Flatten(), nn.Linear(7 * 7 * 64, 16), nn.ReLU(),
+                nn.Conv2d(1, 32, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(7 * 7 * 64, 16),
+                nn.ReLU(),
             )
             self.mean, self.log_var = nn.Linear(16, 2), nn.Linear(16, 2)
             self.decoder = nn.Sequential(
-                nn.Linear(2, 7 * 7 * 64), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-                nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(32, 1, 3, padding=1), nn.Sigmoid(),
+                nn.Linear(2, 7 * 7 * 64),
+                nn.ReLU(),
+                nn.Unflatten(1, (64, 7, 7)),
+                nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1),
+                nn.ReLU(),
+                nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1),
+                nn.ReLU(),
+                nn.ConvTranspose2d(32, 1, 3, padding=1),
+                nn.Sigmoid(),
             )
 
         def forward(self, x):
@@ -170,7 +184,9 @@ def plain_torch_epochs(epochs: int, batch_size: int, count: int) -> list[float]:
         started = time.perf_counter()
         for batch in x[torch.randperm(len(x), device=device)].split(batch_size):
             reconstruction, mean, log_var = model(batch)
-            reconstruction_loss = nn.functional.binary_cross_entropy(reconstruction, batch, reduction="sum") / len(batch)
+            reconstruction_loss = nn.functional.binary_cross_entropy(
+                reconstruction, batch, reduction="sum"
+            ) / len(batch)
             kl = (-0.5 * (1 + log_var - mean.square() - log_var.exp())).sum(1).mean()
             optimizer.zero_grad()
             (reconstruction_loss + kl).backward()
@@ -201,7 +217,16 @@ def measure(case: dict, epochs: int, count: int) -> dict:
 
 def run_child(case: dict, epochs: int, count: int) -> dict:
     env = {**os.environ, "KERAS_BACKEND": case["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, __file__, "--child", json.dumps(case), "--epochs", str(epochs), "--images", str(count)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps(case),
+        "--epochs",
+        str(epochs),
+        "--images",
+        str(count),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
@@ -230,7 +255,9 @@ def cpu_name() -> str:
 def gpu_name() -> str | None:
     if not shutil.which("nvidia-smi"):
         return None
-    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
+    )
     return ", ".join(done.stdout.split("\n")[:-1]) or None
 
 
@@ -239,11 +266,14 @@ def by_kind(rows: list[dict], kind: str, batch: int) -> dict | None:
 
 
 def best_of(rounds: list[list[dict]]) -> list[dict]:
-    """Each case's best round, with every round's images/s over plain PyTorch's at its batch size in that round."""
+    """Each case's best round, with every round's images/s over plain PyTorch's at its batch size in that
+    round."""
     results = [max(measured, key=lambda r: r["images_per_s"]) for measured in zip(*rounds)]
     for index, result in enumerate(results):
         result["round_ratios"] = [
-            measured[index]["images_per_s"] / by_kind(measured, "plain PyTorch", result["batch"])["images_per_s"] for measured in rounds
+            measured[index]["images_per_s"]
+            / by_kind(measured, "plain PyTorch", result["batch"])["images_per_s"]
+            for measured in rounds
         ]
     return results
 
@@ -257,22 +287,30 @@ def report(results: list[dict], command: str, epochs: int, repeats: int, count: 
         "# Benchmarks",
         "",
         f"Command: `{command}`",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores ({cpu_name()}), {gpu_name() or 'no GPU'}. {versions()}.",
-        f"Data: the MNIST test set tiled to {count:,} images; VAE with a 2-D latent; {epochs} epochs; each row in a fresh process.",
-        f"Images/s is {count:,} over the median of epochs 2 onwards (the first compiles), the best of {repeats} rounds that run every case in turn;",
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}. Machine: {os.cpu_count()} CPU cores ({cpu_name()}), "
+        f"{gpu_name() or 'no GPU'}. {versions()}.",
+        f"Data: the MNIST test set tiled to {count:,} images; VAE with a 2-D latent; {epochs} epochs; each "
+        "row in a fresh process.",
+        f"Images/s is {count:,} over the median of epochs 2 onwards (the first compiles), the best of "
+        f"{repeats} rounds that run every case in turn;",
         "first epoch and peak memory (the process's maximum resident set) are from that round.",
         "",
-        "| implementation | backend | arch | batch | dtype policy | steps per execution | images/s | first epoch (s) "
+        "| implementation | backend | arch | batch | dtype policy | steps per execution | images/s | first "
+        "epoch (s) "
         "| peak memory (MB) | vs plain PyTorch | vs keras.io TF | vs plain PyTorch, each round |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        torch_baseline, keras_io = by_kind(results, "plain PyTorch", r["batch"]), by_kind(results, "keras.io", r["batch"])
+        torch_baseline, keras_io = (
+            by_kind(results, "plain PyTorch", r["batch"]),
+            by_kind(results, "keras.io", r["batch"]),
+        )
         each_round = ", ".join(f"{round_ratio:.2f}x" for round_ratio in r["round_ratios"])
         against = (ratio(r["images_per_s"], torch_baseline), ratio(r["images_per_s"], keras_io), each_round)
         ratios = " | ".join(against) if r["arch"] == "conv" else "- | - | -"
         lines.append(
-            f"| {r['kind']} | {r['backend']} | {r['arch']} | {r['batch']} | {r['policy']} | {r['steps']} | {r['images_per_s']:,} "
+            f"| {r['kind']} | {r['backend']} | {r['arch']} | {r['batch']} | {r['policy']} | {r['steps']} | "
+            f"{r['images_per_s']:,} "
             f"| {r['first_epoch_s']} | {r['peak_mb']:,} | {ratios} |"
         )
     lines += [
@@ -287,14 +325,29 @@ def report(results: list[dict], command: str, epochs: int, repeats: int, count: 
 
 def cases(args) -> list[dict]:
     """The baselines at every batch size, then keras-vae at every combination the torch trainer can run."""
-    baselines = [("plain PyTorch", "torch")] + ([("keras.io", "tensorflow")] if importlib.util.find_spec("tensorflow") else [])
+    baselines = [("plain PyTorch", "torch")] + (
+        [("keras.io", "tensorflow")] if importlib.util.find_spec("tensorflow") else []
+    )
     fixed = {"arch": "conv", "policy": "float32", "steps": 1}
-    found = [{"kind": kind, "backend": backend, "batch": batch, **fixed} for batch in args.batch_sizes for kind, backend in baselines]
+    found = [
+        {"kind": kind, "backend": backend, "batch": batch, **fixed}
+        for batch in args.batch_sizes
+        for kind, backend in baselines
+    ]
     for batch, policy, steps, backend, arch in itertools.product(
         args.batch_sizes, args.dtype_policies, args.steps_per_execution, args.backends, args.archs
     ):
         if steps == 1 or backend != "torch":
-            found.append({"kind": "keras-vae", "backend": backend, "arch": arch, "batch": batch, "policy": policy, "steps": steps})
+            found.append(
+                {
+                    "kind": "keras-vae",
+                    "backend": backend,
+                    "arch": arch,
+                    "batch": batch,
+                    "policy": policy,
+                    "steps": steps,
+                }
+            )
     return found
 
 
@@ -304,7 +357,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--images", type=int, default=10_000, help="tile the 10,000 test images to this many")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128])
-    parser.add_argument("--dtype-policies", nargs="+", default=["float32"], choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument(
+        "--dtype-policies",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
     parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
     parser.add_argument("--archs", nargs="+", default=["dense", "conv", "deep-conv"])
@@ -316,7 +374,9 @@ def main() -> None:
         return
     if not DATA.is_dir():
         sys.exit(f"benchmarks need the MNIST test set in {DATA}")
-    rounds = [[run_child(case, args.epochs, args.images) for case in cases(args)] for _ in range(args.repeats)]
+    rounds = [
+        [run_child(case, args.epochs, args.images) for case in cases(args)] for _ in range(args.repeats)
+    ]
     results = best_of(rounds)
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""The CLI's boundary with the library: the backend chosen before Keras is imported, native stderr kept off the
-terminal, and every error the library raises (in its own parameter names) turned into one line naming the flag,
-with a non-zero exit and no traceback."""
+"""The CLI's boundary with the library: the backend chosen before Keras is imported, native stderr kept off
+the terminal, and every error the library raises (in its own parameter names) turned into one line naming the
+flag, with a non-zero exit and no traceback."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from cli.options import Backend
 
 
 class OneLineErrors(TyperGroup):
-    """Click's own errors (an option out of its declared range, a missing argument) as the one line every other
-    error is, instead of a usage box."""
+    """Click's own errors (an option out of its declared range, a missing argument) as the one line every
+    other error is, instead of a usage box."""
 
     def main(self, args=None, *rest, standalone_mode: bool = True, **kwargs):
         args = square_image_size(list(sys.argv[1:] if args is None else args))
@@ -44,7 +44,9 @@ class OneLineErrors(TyperGroup):
 def square_image_size(args: list[str]) -> list[str]:
     """`--image-size N` alone means N N: a click option takes a fixed number of values, so a lone number is
     doubled before click parses the line."""
-    args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--image-size=") else [arg])]
+    args = [
+        part for arg in args for part in (arg.split("=", 1) if arg.startswith("--image-size=") else [arg])
+    ]
     if "--image-size" not in args:
         return args
     at = args.index("--image-size") + 1
@@ -52,7 +54,6 @@ def square_image_size(args: list[str]) -> list[str]:
     if first and first[0].isdigit() and not (second and second[0].isdigit()):
         return [*args[: at + 1], first[0], *args[at + 1 :]]
     return args
-
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -70,7 +71,10 @@ def use_backend(backend: Backend, with_tensorflow: bool = False) -> None:
     """
     chosen = Backend(backend).value
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != chosen:
-        fail(f"keras is already running on {sys.modules['keras'].backend.backend()} in this process; cannot switch to {chosen}")
+        fail(
+            f"keras is already running on {sys.modules['keras'].backend.backend()} in this process; cannot "
+            f"switch to {chosen}"
+        )
     os.environ["KERAS_BACKEND"] = chosen
     with native_stderr_captured():
         import keras
@@ -94,13 +98,13 @@ def start_tensorflow() -> None:
 
 @contextmanager
 def native_stderr_captured():
-    """Send file descriptor 2 to a private file for a while: TensorFlow's C++ start-up lines go through absl before
-    it is initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence, and tf2onnx and grappler log as they convert. When
-    what runs inside fails with anything but keras-vae's own one-line errors, the captured lines are shown before
-    the error; a fatal native error (a segfault in a driver) prints Python's fatal error and stack on the terminal
-    (faulthandler) and leaves the captured lines in $TMPDIR/keras-vae-*.stderr. The file gets a random name,
-    created exclusively and readable by its owner alone (tempfile.mkstemp): a link or a FIFO another user plants
-    in $TMPDIR is never opened."""
+    """Send file descriptor 2 to a private file for a while: TensorFlow's C++ start-up lines go through absl
+    before it is initialised, which TF_CPP_MIN_LOG_LEVEL cannot silence, and tf2onnx and grappler log as they
+    convert. When what runs inside fails with anything but keras-vae's own one-line errors, the captured lines
+    are shown before the error; a fatal native error (a segfault in a driver) prints Python's fatal error and
+    stack on the terminal (faulthandler) and leaves the captured lines in $TMPDIR/keras-vae-*.stderr. The file
+    gets a random name, created exclusively and readable by its owner alone (tempfile.mkstemp): a link or a
+    FIFO another user plants in $TMPDIR is never opened."""
     sys.stderr.flush()
     captured, name = tempfile.mkstemp(prefix="keras-vae-", suffix=".stderr")
     log = Path(name)
@@ -135,15 +139,16 @@ def flagged(message: str, parameter: str | None) -> str:
 
 
 def own_error(error: BaseException) -> bool:
-    """Whether error is one of keras-vae's one-line errors (without importing keras_vae, and with it keras, when
-    nothing has yet: then it cannot be)."""
+    """Whether error is one of keras-vae's one-line errors (without importing keras_vae, and with it keras,
+    when nothing has yet: then it cannot be)."""
     errors = sys.modules.get("keras_vae.errors")
     return errors is not None and isinstance(error, errors.KerasVAEError)
 
 
 @contextmanager
 def user_errors():
-    """Turn the package's own errors, and a full or read-only disk, into one line on stderr and exit code 2."""
+    """Turn the package's own errors, and a full or read-only disk, into one line on stderr and exit code
+    2."""
     from keras_vae.errors import ConfigError, KerasVAEError
     from keras_vae.files import write_error
 
@@ -153,7 +158,9 @@ def user_errors():
         fail(flagged(str(error), error.parameter))
     except KerasVAEError as error:
         fail(str(error))
-    except OSError as error:  # a full or read-only disk met outside keras-vae's own writes (TensorBoard's, say)
+    except (
+        OSError
+    ) as error:  # a full or read-only disk met outside keras-vae's own writes (TensorBoard's, say)
         described = write_error(error, Path(error.filename or "."))
         if described is None:
             raise

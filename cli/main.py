@@ -1,7 +1,7 @@
-"""The `keras-vae` command, assembled from its rooms: boundary.py (errors and the backend), options.py (choices,
-limits, shared options), train.py, read.py (the commands that read a trained run) and serve.py. Keras and its
-backends are imported inside commands, never at start-up, so `--help` is instant and `--backend` can still
-choose the backend."""
+"""The `keras-vae` command, assembled from its rooms: boundary.py (errors and the backend), options.py
+(choices, limits, shared options), train.py, read.py (the commands that read a trained run) and serve.py.
+Keras and its backends are imported inside commands, never at start-up, so `--help` is instant and `--backend`
+can still choose the backend."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from cli.boundary import OneLineErrors
 app = typer.Typer(
     cls=OneLineErrors,
     name="keras-vae",
-    help="Train, explore, evaluate and export autoencoders and VAEs with Keras 3 (TensorFlow, JAX or PyTorch).",
+    help="Train, explore, evaluate and export autoencoders and VAEs with Keras 3 (TensorFlow, JAX or "
+    "PyTorch).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -28,7 +29,9 @@ def _print_version(value: bool) -> None:
 
 
 def main(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Autoencoders and variational autoencoders for Keras 3."""
 

@@ -12,8 +12,10 @@ import typer
 
 from keras_vae import choices as library
 
+
 def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """A str Enum of an option's fixed values (keras_vae.choices), which --help lists and the shell completes."""
+    """A str Enum of an option's fixed values (keras_vae.choices), which --help lists and the shell
+    completes."""
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
@@ -37,22 +39,36 @@ class Channels(str, Enum):
     rgb = "3"
 
 
-BackendOption = typer.Option(Backend.tensorflow, "--backend", envvar="KERAS_BACKEND", help="The Keras backend.")
-SeedOption = typer.Option(0, min=0, max=library.MAX_SEED, help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).")
+BackendOption = typer.Option(
+    Backend.tensorflow, "--backend", envvar="KERAS_BACKEND", help="The Keras backend."
+)
+SeedOption = typer.Option(
+    0,
+    min=0,
+    max=library.MAX_SEED,
+    help="Seeds the random draws (train: weights, sampling, shuffling, the hold-out).",
+)
 SamplerOption = typer.Option(
     None,
-    help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); gmm: a Gaussian "
+    help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); "
+    "gmm: a Gaussian "
     "mixture fitted on the training codes. Default: gmm for an AE, which has no prior, else prior.",
 )
 MemoryCheckOption = typer.Option(
-    True, "--memory-check/--no-memory-check", help="Refuse up front what would take more than half this machine's memory (an estimate); --no-memory-check takes the risk."
+    True,
+    "--memory-check/--no-memory-check",
+    help="Refuse up front what would take more than half this machine's memory (an estimate); "
+    "--no-memory-check takes the risk.",
 )
-OverwriteOption = typer.Option(False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote).")
+OverwriteOption = typer.Option(
+    False, "--overwrite", help="Replace --out if it exists (only a file, or an export keras-vae wrote)."
+)
 
 
 RunArgument = typer.Argument(
     None,
-    help="A run folder written by keras-vae train, e.g. saved_models/mnist-conv-z2-vae. Default: the run under "
+    help="A run folder written by keras-vae train, e.g. saved_models/mnist-conv-z2-vae. Default: the run "
+    "under "
     "saved_models/ trained last.",
     show_default=False,
 )

@@ -16,7 +16,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="The address to listen on; the default is this machine only."),
     port: int = typer.Option(8000, min=1, max=65535),
     allow_host: list[str] = typer.Option(
-        [], help="A name other machines reach this one by (repeat for more), answered besides the address and localhost."
+        [],
+        help="A name other machines reach this one by (repeat for more), answered besides the address and "
+        "localhost.",
     ),
     backend: Backend = BackendOption,
 ) -> None:
@@ -35,16 +37,28 @@ def serve(
 
         served = [ServedRun.load(run) for run in runs]
         try:
-            listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+            listening = socket.create_server(
+                (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+            )
         except OSError as error:
-            fail(f"cannot listen on {host} port {port} ({error.strerror}): choose another with --port, or stop what uses it")
+            fail(
+                f"cannot listen on {host} port {port} ({error.strerror}): choose another with --port, or "
+                "stop what uses it"
+            )
         if not is_loopback(host):
             typer.echo(
-                f"keras-vae: warning: listening on {host}, beyond this machine: anyone who can reach it and names "
-                f"{', '.join([host, *allow_host])} (--allow-host) sees the runs and decodes with their models",
+                f"keras-vae: warning: listening on {host}, beyond this machine: anyone who can reach it "
+                "and names "
+                f"{', '.join([host, *allow_host])} (--allow-host) sees the runs and decodes with their "
+                "models",
                 err=True,
             )
         app = create_app(served, hosts={host, *LOOPBACK, *allow_host})
-        with suppress(KeyboardInterrupt):  # Ctrl-C as soon as the URL is out, or the one uvicorn raises again once shut down
-            typer.echo(f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; Ctrl-C stops it)")
+        with suppress(
+            KeyboardInterrupt
+        ):  # Ctrl-C as soon as the URL is out, or the one uvicorn raises again once shut down
+            typer.echo(
+                f"keras-vae serve: http://{host}:{port}/ ({len(served)} run{'s' * (len(served) > 1)}; "
+                "Ctrl-C stops it)"
+            )
             uvicorn.Server(server_config(app)).run(sockets=[listening])

@@ -19,7 +19,9 @@ PUBLIC = {
     "VARIATIONAL": "keras_vae.models.registry",
     "build_model": "keras_vae.models.registry",
     "loss_terms": "keras_vae.losses",
-    **dict.fromkeys(("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "Sampling"), "keras_vae.models"),
+    **dict.fromkeys(
+        ("VAE", "AutoEncoder", "IWAE", "BetaTCVAE", "CVAE", "VQVAE", "Sampling"), "keras_vae.models"
+    ),
     "VectorQuantizer": "keras_vae.models",
 }
 __all__ = sorted(PUBLIC)
@@ -33,9 +35,9 @@ def __getattr__(name: str):
 
 
 def command_line_starting() -> bool:
-    """Whether the keras-vae command is importing the package before Keras: its cli package is imported, or Python
-    is finding the package for `python -m keras_vae` (sys.argv[0] is "-m" meanwhile). Once Keras is imported, its
-    backend is chosen and the models register at once."""
+    """Whether the keras-vae command is importing the package before Keras: its cli package is imported, or
+    Python is finding the package for `python -m keras_vae` (sys.argv[0] is "-m" meanwhile). Once Keras is
+    imported, its backend is chosen and the models register at once."""
     return "keras" not in sys.modules and ("cli" in sys.modules or sys.argv[:1] == ["-m"])
 
 

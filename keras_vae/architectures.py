@@ -139,7 +139,9 @@ def build_encoder(
     return keras.Model(inputs if classes else inputs[0], outputs, name="encoder")
 
 
-def build_decoder(arch: str, input_shape: Shape, latent_dim: int, classes: int = 0, embedding_dim: int | None = None) -> keras.Model:
+def build_decoder(
+    arch: str, input_shape: Shape, latent_dim: int, classes: int = 0, embedding_dim: int | None = None
+) -> keras.Model:
     """Latent vectors (latent_dim of embedding_dim each for a VQ-VAE; with classes, and their one-hot labels)
     to images of input_shape with values in [0, 1]."""
     _, head = ARCHITECTURES[arch]

@@ -1,5 +1,5 @@
-"""Training's and evaluate's memory, estimated from the options before anything is built, so a command that cannot
-fit is refused in one line naming the option that makes it large, instead of swapping or dying half-way
+"""Training's and evaluate's memory, estimated from the options before anything is built, so a command that
+cannot fit is refused in one line naming the option that makes it large, instead of swapping or dying half-way
 (docs/reliability.md has each estimate beside measured peaks; benchmarks/memory.py measures them). A user who
 knows better takes the risk with --no-memory-check."""
 
@@ -35,7 +35,9 @@ HIDDEN = 400
 """Activations of each decoded sample before its pixels: the dense decoder's hidden layer."""
 
 
-def training_memory(arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0) -> dict[str, int]:
+def training_memory(
+    arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0
+) -> dict[str, int]:
     """Bytes, by what drives them: 'weights' (with their training state) and 'batch' (one step's activations
     forward and back, the decoder's k times for an IWAE). A CVAE's labels are extra input channels."""
     height, width, channels = input_shape
@@ -50,10 +52,15 @@ def training_memory(arch: str, input_shape: tuple[int, int, int], batch_size: in
 
 
 def check_training_memory(
-    arch: str, input_shape: tuple[int, int, int], batch_size: int, k: int = 1, classes: int = 0, available: int | None = None
+    arch: str,
+    input_shape: tuple[int, int, int],
+    batch_size: int,
+    k: int = 1,
+    classes: int = 0,
+    available: int | None = None,
 ) -> None:
-    """Raise ConfigError, naming the option to lower, when training would plan for more than SHARE of available
-    (this machine's memory by default)."""
+    """Raise ConfigError, naming the option to lower, when training would plan for more than SHARE of
+    available (this machine's memory by default)."""
     available = memory_bytes() if available is None else available
     parts = training_memory(arch, input_shape, batch_size, k, classes)
     needed = sum(parts.values())
@@ -62,41 +69,64 @@ def check_training_memory(
     shape = f"{input_shape[0]}x{input_shape[1]}"
     if parts["weights"] < parts["batch"]:
         parameter = "k" if k > 1 else "batch_size"
-        subject, what = parameter, f"{k} samples of each of {batch_size} images" if k > 1 else f"{batch_size} images of {shape}"
+        subject, what = (
+            parameter,
+            f"{k} samples of each of {batch_size} images" if k > 1 else f"{batch_size} images of {shape}",
+        )
         remedy = "lower --k or --batch-size" if k > 1 else "lower --batch-size or --image-size"
     elif classes > input_shape[2]:
-        parameter, subject, what = None, f"the data's {classes:,} classes", f"their label channels in a {arch} encoder"
-        remedy = "use --arch conv, or a --model that needs no labels" if arch == "dense" else "use a --model that needs no labels"
+        parameter, subject, what = (
+            None,
+            f"the data's {classes:,} classes",
+            f"their label channels in a {arch} encoder",
+        )
+        remedy = (
+            "use --arch conv, or a --model that needs no labels"
+            if arch == "dense"
+            else "use a --model that needs no labels"
+        )
     else:
-        parameter, subject, what = "image_size", "image_size", f"the weights of a {arch} model of {shape} images"
+        parameter, subject, what = (
+            "image_size",
+            "image_size",
+            f"the weights of a {arch} model of {shape} images",
+        )
         remedy = "a smaller --image-size" + (", or --arch conv" if arch == "dense" else "")
     raise too_large(subject, "training", what, needed, available, remedy, parameter)
 
 
-def too_large(subject: str, command: str, what: str, needed: int, available: int, remedy: str, parameter: str | None) -> ConfigError:
+def too_large(
+    subject: str, command: str, what: str, needed: int, available: int, remedy: str, parameter: str | None
+) -> ConfigError:
     """The one line for a command that would take more than SHARE of the machine's memory."""
     return ConfigError(
-        f"{subject} makes {command} too large: {what} need about {needed / 2**30:,.1f} GiB, more than half of this "
+        f"{subject} makes {command} too large: {what} need about {needed / 2**30:,.1f} GiB, more than half "
+        "of this "
         f"machine's {available / 2**30:,.1f} GiB: {remedy}, or give --no-memory-check to take the risk",
         parameter,
     )
 
 
-def evaluate_memory(arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int) -> dict[str, int]:
+def evaluate_memory(
+    arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int
+) -> dict[str, int]:
     """Bytes evaluate takes at its peak, by what drives them: 'k' (the latent samples decoded in one step: one
-    image's k, or decodes_in_one_step of several images' when k is smaller; the decoder's activations and their
-    temporaries, twice over as measured) and 'quality_images' (that many held-out images and as many samples,
-    each held twice as float32: as drawn and in the feature space's input)."""
+    image's k, or decodes_in_one_step of several images' when k is smaller; the decoder's activations and
+    their temporaries, twice over as measured) and 'quality_images' (that many held-out images and as many
+    samples, each held twice as float32: as drawn and in the feature space's input)."""
     height, width, channels = input_shape
     pixels = height * width
-    decoded = max(k, decodes_in_one_step(input_shape)) * (pixels * (channels + FEATURES[arch]) + HIDDEN) * FLOAT * 2
+    decoded = (
+        max(k, decodes_in_one_step(input_shape)) * (pixels * (channels + FEATURES[arch]) + HIDDEN) * FLOAT * 2
+    )
     return {"k": decoded, "quality_images": 2 * quality_images * pixels * channels * FLOAT * 2}
 
 
 def check_evaluate_memory(
     arch: str, input_shape: tuple[int, int, int], k: int, quality_images: int, available: int | None = None
 ) -> None:
-    """Raise ConfigError, naming --k or --quality-images, when evaluate would take more than SHARE of available."""
+    """Raise ConfigError, naming --k or --quality-images, when evaluate would take more than SHARE of
+    available."""
     available = memory_bytes() if available is None else available
     parts = evaluate_memory(arch, input_shape, k, quality_images)
     needed = sum(parts.values())
@@ -105,8 +135,14 @@ def check_evaluate_memory(
     shape = f"{input_shape[0]}x{input_shape[1]}"
     if parts["k"] >= parts["quality_images"]:
         per_step = decodes_in_one_step(input_shape)
-        what = f"{k:,} samples of one {shape} image decoded at once" if k > per_step else f"{per_step:,} samples of {shape} images decoded at once"
+        what = (
+            f"{k:,} samples of one {shape} image decoded at once"
+            if k > per_step
+            else f"{per_step:,} samples of {shape} images decoded at once"
+        )
         remedy = "lower --k" if k > per_step else "evaluate on a machine with more memory"
         raise too_large("k", "evaluate", what, needed, available, remedy, "k")
     what = f"{quality_images:,} held-out {shape} images and as many samples"
-    raise too_large("quality_images", "evaluate", what, needed, available, "lower --quality-images", "quality_images")
+    raise too_large(
+        "quality_images", "evaluate", what, needed, available, "lower --quality-images", "quality_images"
+    )

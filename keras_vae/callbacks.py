@@ -21,9 +21,10 @@ from keras_vae.runs import RunError, committed_backup
 
 
 class Backup(keras.callbacks.Callback):
-    """The state to resume from after every finished epoch: backup/epoch_NNNN.weights.h5 (weights, optimizer and
-    seed states), written under a temporary name and renamed, so one rename commits an epoch; the older file goes
-    after. Put it after every other callback that writes at the end of an epoch: what it commits is then complete.
+    """The state to resume from after every finished epoch: backup/epoch_NNNN.weights.h5 (weights, optimizer
+    and seed states), written under a temporary name and renamed, so one rename commits an epoch; the older
+    file goes after. Put it after every other callback that writes at the end of an epoch: what it commits is
+    then complete.
 
     Keras's BackupAndRestore writes its weights and its epoch counter in place, as two files, which a kill
     during either write or between them leaves damaged or out of step.
@@ -42,7 +43,9 @@ class Backup(keras.callbacks.Callback):
         try:
             model.load_weights(path)
         except Exception as error:  # h5py and Keras raise many kinds for a damaged file
-            raise RunError(f"cannot resume from {path} ({type(error).__name__}): start the run again with --overwrite") from error
+            raise RunError(
+                f"cannot resume from {path} ({type(error).__name__}): start the run again with --overwrite"
+            ) from error
         return epoch
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
@@ -61,8 +64,8 @@ class LossNotFinite(KerasVAEError):
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stop at the first batch (or validation) whose loss is NaN or infinite, by raising before anything of that
-    epoch is saved: the best model and the resume state stay those of the last good epoch."""
+    """Stop at the first batch (or validation) whose loss is NaN or infinite, by raising before anything of
+    that epoch is saved: the best model and the resume state stay those of the last good epoch."""
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch + 1
@@ -122,9 +125,9 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 class CheckFreeSpace(keras.callbacks.Callback):
-    """Before an epoch's files are written, stop with one line if the disk cannot hold them: twice the model's and
-    optimizer's variables (model.keras and the resume state each hold them) and a megabyte for the rest. h5py
-    crashed the process (SIGSEGV) when the disk filled while it wrote."""
+    """Before an epoch's files are written, stop with one line if the disk cannot hold them: twice the model's
+    and optimizer's variables (model.keras and the resume state each hold them) and a megabyte for the rest.
+    h5py crashed the process (SIGSEGV) when the disk filled while it wrote."""
 
     def __init__(self, folder: Path):
         super().__init__()
@@ -138,7 +141,8 @@ class CheckFreeSpace(keras.callbacks.Callback):
 
 class HistoryCSV(keras.callbacks.Callback):
     """history.csv: a row per epoch with every logged metric, the epoch's seconds and training images/s, after
-    the rows it starts from (a resumed run's, up to its committed epoch); rewritten whole and renamed into place."""
+    the rows it starts from (a resumed run's, up to its committed epoch); rewritten whole and renamed into
+    place."""
 
     def __init__(self, path: Path, rows: list[dict], train_images: int):
         super().__init__()
@@ -154,7 +158,10 @@ class HistoryCSV(keras.callbacks.Callback):
         now = time.perf_counter()
         train_seconds = (self.trained if self.trained > self.started else now) - self.started
         row = {"epoch": epoch + 1, **{name: float(value) for name, value in (logs or {}).items()}}
-        row |= {"epoch_seconds": round(now - self.started, 4), "images_per_s": round(self.train_images / train_seconds, 1)}
+        row |= {
+            "epoch_seconds": round(now - self.started, 4),
+            "images_per_s": round(self.train_images / train_seconds, 1),
+        }
         self.rows = [*self.rows, row]
         write_csv_atomic(self.path, self.rows)
 

@@ -24,7 +24,8 @@ MB = 1 << 20
 
 
 class FileError(KerasVAEError):
-    """A file cannot be written or read safely: a full or read-only disk, a target not ours to replace, a device."""
+    """A file cannot be written or read safely: a full or read-only disk, a target not ours to replace, a
+    device."""
 
 
 def megabytes(size: int) -> str:
@@ -43,13 +44,17 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
     """Refuse before writing what would not fit, naming the place and the space needed."""
     free = free_space(path)
     if free < needed:
-        raise FileError(f"not enough space for {what} in {path}: needs about {megabytes(needed)}, {megabytes(free)} free")
+        raise FileError(
+            f"not enough space for {what} in {path}: needs about {megabytes(needed)}, {megabytes(free)} free"
+        )
 
 
 def write_error(error: OSError, path: Path) -> FileError | None:
     """The one line for a full or read-only disk met while writing path; None for other errors."""
     if error.errno in NO_SPACE:
-        return FileError(f"no space left writing {path}: {megabytes(free_space(path))} free; free some space and try again")
+        return FileError(
+            f"no space left writing {path}: {megabytes(free_space(path))} free; free some space and try again"
+        )
     if error.errno in READ_ONLY:
         return FileError(f"cannot write {path}: {os.strerror(error.errno).lower()}; give a writable folder")
     return None
@@ -65,7 +70,11 @@ def temporary_path(path: Path, tag: str = "") -> Iterator[Path]:
     folder of its own beside path, named at random, made exclusively and open to its owner alone
     (tempfile.mkdtemp): no link or FIFO that someone else plants can be written through. The folder goes
     afterwards, whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.name.partition('.')[0]}.", suffix=f"{tag}{TEMPORARY}", dir=path.parent))
+    folder = Path(
+        tempfile.mkdtemp(
+            prefix=f".{path.name.partition('.')[0]}.", suffix=f"{tag}{TEMPORARY}", dir=path.parent
+        )
+    )
     try:
         yield folder / path.name
     finally:
@@ -79,10 +88,15 @@ def is_temporary(path: Path) -> bool:
 
 
 def make_folder(path: Path) -> None:
-    """path as a folder, with its parents; one that exists as something else (a file) is refused in one line."""
-    blocking = next((part for part in (path, *path.parents) if os.path.lexists(part) and not part.is_dir()), None)
+    """path as a folder, with its parents; one that exists as something else (a file) is refused in one
+    line."""
+    blocking = next(
+        (part for part in (path, *path.parents) if os.path.lexists(part) and not part.is_dir()), None
+    )
     if blocking is not None:
-        raise FileError(f"{blocking} exists and is not a folder, so nothing can be written under it: give another --out")
+        raise FileError(
+            f"{blocking} exists and is not a folder, so nothing can be written under it: give another --out"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -102,9 +116,10 @@ def sync(path: Path) -> None:
 
 
 def write_atomic(path: Path, write) -> None:
-    """Call write(temporary) with a private temporary name beside path (temporary_path), flush it to the disk, then
-    rename the result onto path in one step and flush the folder, so a kill or a power loss leaves the old file or
-    the new one; a full or read-only disk raises FileError, and whatever was at path stays as it was."""
+    """Call write(temporary) with a private temporary name beside path (temporary_path), flush it to the disk,
+    then rename the result onto path in one step and flush the folder, so a kill or a power loss leaves the
+    old file or the new one; a full or read-only disk raises FileError, and whatever was at path stays as it
+    was."""
     make_folder(path.parent)
     try:
         with temporary_path(path) as temporary:
@@ -134,7 +149,8 @@ def write_csv_atomic(path: Path, rows: list[dict]) -> None:
 
 
 def claim(path: Path, overwrite: bool, option: str = "--out") -> Path:
-    """An output file the user named: an existing one is replaced only with --overwrite, and never a folder."""
+    """An output file the user named: an existing one is replaced only with --overwrite, and never a
+    folder."""
     if path.is_dir() and not path.is_symlink():
         raise FileError(f"{option} {path} is a folder: give a file name")
     if os.path.lexists(path) and not overwrite:
@@ -145,12 +161,16 @@ def claim(path: Path, overwrite: bool, option: str = "--out") -> Path:
 def inside(root: Path, path: Path) -> Path:
     """path, refused when it (through a symbolic link on the way) leads out of root."""
     if not path.resolve().is_relative_to(root.resolve()):
-        raise FileError(f"{path} leads outside {root} (through a symbolic link): keras-vae writes into a run only inside it")
+        raise FileError(
+            f"{path} leads outside {root} (through a symbolic link): keras-vae writes into a run only "
+            "inside it"
+        )
     return path
 
 
 def check_regular(path: Path, limit: int, what: str = "file") -> int:
-    """The size of path, refused unless it is a regular file no larger than limit (not a device, a FIFO, a folder)."""
+    """The size of path, refused unless it is a regular file no larger than limit (not a device, a FIFO, a
+    folder)."""
     try:
         info = os.stat(path)
     except OSError as error:

@@ -15,10 +15,14 @@ LOG_2PI = math.log(2 * math.pi)
 def reconstruction_loss(x, x_hat, recon_loss: str = "bce", reduction: str = "sum"):
     """Per-image reconstruction loss: BCE or squared error, summed or averaged over pixels."""
     if recon_loss == "bce":
-        # Written out rather than ops.binary_crossentropy: torch's raises on a NaN output instead of returning NaN,
-        # and clamps its logarithms differently from TensorFlow and JAX, which clip the output by epsilon as here.
+        # Written out rather than ops.binary_crossentropy: torch's raises on a NaN output instead of returning
+        # NaN, and clamps its logarithms differently from TensorFlow and JAX, which clip the output by epsilon
+        # as here.
         x_hat = ops.clip(x_hat, keras.config.epsilon(), 1.0 - keras.config.epsilon())
-        per_pixel = -ops.add(ops.multiply(x, ops.log(x_hat)), ops.multiply(ops.subtract(1.0, x), ops.log(ops.subtract(1.0, x_hat))))
+        per_pixel = -ops.add(
+            ops.multiply(x, ops.log(x_hat)),
+            ops.multiply(ops.subtract(1.0, x), ops.log(ops.subtract(1.0, x_hat))),
+        )
     else:
         per_pixel = ops.square(ops.subtract(x, x_hat))
     pixel_axes = tuple(range(1, len(per_pixel.shape)))
@@ -48,7 +52,9 @@ def loss_terms(
     recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
     if z_mean is None:
         return {"loss": recon, "reconstruction_loss": recon}
-    kl = ops.mean(ops.sum(kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")), axis=-1))
+    kl = ops.mean(
+        ops.sum(kl_per_dimension(ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")), axis=-1)
+    )
     return {
         "loss": reconstruction_weight * recon + beta * kl,
         "reconstruction_loss": recon,
@@ -62,8 +68,9 @@ def log_normal(z, mean, log_var):
 
 
 def log_likelihood(x, x_hat, recon_loss: str = "bce"):
-    """log p(x | z) per image: minus the reconstruction loss summed over pixels, a Bernoulli likelihood for bce
-    and a Gaussian of variance 1/2 for mse (whose negative log adds (pixels / 2) log(pi) to the squared error)."""
+    """log p(x | z) per image: minus the reconstruction loss summed over pixels, a Bernoulli likelihood for
+    bce and a Gaussian of variance 1/2 for mse (whose negative log adds (pixels / 2) log(pi) to the squared
+    error)."""
     nll = reconstruction_loss(x, x_hat, recon_loss, "sum")
     if recon_loss == "mse":
         nll = nll + 0.5 * math.prod(x.shape[1:]) * math.log(math.pi)
@@ -71,9 +78,10 @@ def log_likelihood(x, x_hat, recon_loss: str = "bce"):
 
 
 def iwae_terms(x, x_hat, z, z_mean, z_log_var, *, k: int, recon_loss: str = "bce") -> dict:
-    """The k-sample importance-weighted bound on log p(x) (Burda et al. 2016): x_hat and z hold k samples of each
-    image, image by image ((batch * k, ...)). The loss is minus the bound's batch mean; the mean reconstruction
-    term and the closed-form KL beside it are logged, not trained on. With k = 1 the bound is the ELBO."""
+    """The k-sample importance-weighted bound on log p(x) (Burda et al. 2016): x_hat and z hold k samples of
+    each image, image by image ((batch * k, ...)). The loss is minus the bound's batch mean; the mean
+    reconstruction term and the closed-form KL beside it are logged, not trained on. With k = 1 the bound is
+    the ELBO."""
     x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
     z_mean, z_log_var, z = (ops.cast(a, "float32") for a in (z_mean, z_log_var, z))
     log_px = log_likelihood(ops.repeat(x, k, axis=0), x_hat, recon_loss)
@@ -99,14 +107,16 @@ def betatc_terms(
     gamma=1.0,
     reconstruction_weight: float = 1.0,
 ) -> dict:
-    """β-TCVAE (Chen et al. 2018): the KL term split into the index-code mutual information, the total correlation
-    and the dimension-wise KL, each estimated on the batch by minibatch-weighted sampling from a data set of
-    dataset_size images, and weighted by alpha, beta and gamma. On a batch the three add up to the sampled KL,
-    E[log q(z|x) - log p(z)], whose expectation is the closed-form KL logged beside them."""
+    """β-TCVAE (Chen et al. 2018): the KL term split into the index-code mutual information, the total
+    correlation and the dimension-wise KL, each estimated on the batch by minibatch-weighted sampling from a
+    data set of dataset_size images, and weighted by alpha, beta and gamma. On a batch the three add up to the
+    sampled KL, E[log q(z|x) - log p(z)], whose expectation is the closed-form KL logged beside them."""
     x, x_hat = ops.cast(x, "float32"), ops.cast(x_hat, "float32")
     z_mean, z_log_var, z = (ops.cast(a, "float32") for a in (z_mean, z_log_var, z))
     recon = ops.mean(reconstruction_loss(x, x_hat, recon_loss, reduction))
-    pairwise = log_normal(ops.expand_dims(z, 1), ops.expand_dims(z_mean, 0), ops.expand_dims(z_log_var, 0))  # (i, j, d)
+    pairwise = log_normal(
+        ops.expand_dims(z, 1), ops.expand_dims(z_mean, 0), ops.expand_dims(z_log_var, 0)
+    )  # (i, j, d)
     log_nm = ops.log(ops.cast(ops.shape(z)[0], "float32") * dataset_size)
     log_qz = ops.logsumexp(ops.sum(pairwise, axis=2), axis=1) - log_nm
     log_prod_qz = ops.sum(ops.logsumexp(pairwise, axis=1) - log_nm, axis=1)
@@ -116,7 +126,10 @@ def betatc_terms(
     total_correlation = ops.mean(log_qz - log_prod_qz)
     dimension_kl = ops.mean(log_prod_qz - log_pz)
     return {
-        "loss": reconstruction_weight * recon + alpha * mutual_info + beta * total_correlation + gamma * dimension_kl,
+        "loss": reconstruction_weight * recon
+        + alpha * mutual_info
+        + beta * total_correlation
+        + gamma * dimension_kl,
         "reconstruction_loss": recon,
         "kl_loss": ops.mean(ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)),
         "mutual_info": mutual_info,
@@ -164,7 +177,9 @@ def vq_terms(
     }
 
 
-def check_loss_options(recon_loss: str, reduction: str, beta: float = 1.0, reconstruction_weight: float = 1.0) -> None:
+def check_loss_options(
+    recon_loss: str, reduction: str, beta: float = 1.0, reconstruction_weight: float = 1.0
+) -> None:
     """Raise ValueError naming the first option out of range."""
     if recon_loss not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"recon_loss must be one of {RECONSTRUCTION_LOSSES}, got {recon_loss!r}")

@@ -1,6 +1,7 @@
-"""What a run's derived models were made from: classifier.keras (sample quality's feature space) and prior.keras (a
-VQ-VAE's learned prior) carry their origin inside the .keras archive, and are checked against it before use, so
-a file of another run, of data that has since changed, or of another model is never used without a word."""
+"""What a run's derived models were made from: classifier.keras (sample quality's feature space) and
+prior.keras (a VQ-VAE's learned prior) carry their origin inside the .keras archive, and are checked against
+it before use, so a file of another run, of data that has since changed, or of another model is never used
+without a word."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ FINGERPRINT_IMAGES = 64
 
 
 def data_fingerprint(data) -> str:
-    """A digest of a data set as a run sees it: its source, image shape, split sizes, class names and its first
-    training images, so data that changed under the same name is told apart."""
+    """A digest of a data set as a run sees it: its source, image shape, split sizes, class names and its
+    first training images, so data that changed under the same name is told apart."""
     digest = hashlib.sha256()
     described = [data.source, list(data.input_shape), data.train.count, data.val.count, data.class_names]
     digest.update(json.dumps(described).encode())
@@ -49,7 +50,8 @@ def save_with_origin(model, path: Path, origin: dict) -> None:
 
 
 def read_origin(path: Path) -> dict | None:
-    """The origin a .keras file records; None for a file keras-vae did not write so (or not a .keras archive)."""
+    """The origin a .keras file records; None for a file keras-vae did not write so (or not a .keras
+    archive)."""
     try:
         with zipfile.ZipFile(path) as archive:
             origin = json.loads(archive.read(ORIGIN))
@@ -66,10 +68,15 @@ def mismatch(path: Path, origin: dict | None, expected: dict) -> str | None:
     different = [key for key, value in expected.items() if origin.get(key) != value]
     if not different:
         return None
-    return f"{path} was made for another {different[0].replace('_', ' ')} ({origin.get(different[0])!r}, this run's is {expected[different[0]]!r})"
+    return (
+        f"{path} was made for another {different[0].replace('_', ' ')} ({origin.get(different[0])!r}, "
+        f"this run's is {expected[different[0]]!r})"
+    )
 
 
 def check_replaceable(path: Path) -> None:
     """A derived model's place must hold a regular file or nothing: a folder or a device there is refused."""
     if os.path.lexists(path) and not path.is_file():
-        raise FileError(f"{path} is not a file keras-vae wrote (a folder or a device?): move it out of the run")
+        raise FileError(
+            f"{path} is not a file keras-vae wrote (a folder or a device?): move it out of the run"
+        )

@@ -1,6 +1,6 @@
-"""What one `keras-vae train` command trains: its runs' names, their folders (locked, then opened to start, resume
-or replace), each run's options (fresh, or its saved ones resumed), and the runs with nothing left to do. Of
-several processes, rank 0 decides and the others receive its plan."""
+"""What one `keras-vae train` command trains: its runs' names, their folders (locked, then opened to start,
+resume or replace), each run's options (fresh, or its saved ones resumed), and the runs with nothing left to
+do. Of several processes, rank 0 decides and the others receive its plan."""
 
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ BOTH = "both"
 
 def train_options(values: dict) -> dict:
     """TrainConfig's fields among a command's values (model aside, which each run sets), as config.json keeps
-    them: data_dir absolute (later commands run anywhere), dataset None beside it, the image size a list and the
-    channels a number."""
-    options = {option.name: values[option.name] for option in fields(TrainConfig) if option.name in values and option.name != "model"}
+    them: data_dir absolute (later commands run anywhere), dataset None beside it, the image size a list and
+    the channels a number."""
+    options = {
+        option.name: values[option.name]
+        for option in fields(TrainConfig)
+        if option.name in values and option.name != "model"
+    }
     data_dir = options.get("data_dir")
     options |= {
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
@@ -42,8 +46,8 @@ def run_names(model: str, name: str | None, source: str, arch: str, latent_dim: 
 
 @dataclass
 class Plan:
-    """The runs of one train command by model kind, each one's options, which start afresh, which have finished,
-    and what to tell the user about them."""
+    """The runs of one train command by model kind, each one's options, which start afresh, which have
+    finished, and what to tell the user about them."""
 
     runs: dict[str, Run]
     configs: dict[str, TrainConfig] = field(default_factory=dict)
@@ -59,7 +63,10 @@ class Plan:
     def data_config(self) -> TrainConfig:
         """The options that say which data the runs to train read; runs of different data are refused."""
         configs = [self.configs[kind] for kind in self.training]
-        if len({(config.dataset, config.data_dir, config.val_fraction, config.seed) for config in configs}) != 1:
+        if (
+            len({(config.dataset, config.data_dir, config.val_fraction, config.seed) for config in configs})
+            != 1
+        ):
             raise ConfigError("the runs to resume were trained on different data: resume them one at a time")
         return configs[0]
 
@@ -76,8 +83,8 @@ def plan_training(
     processes: Processes = Processes(),
 ) -> Plan:
     """The plan of one train command. options are train_options; given names the options the user set (model
-    too), which a resumed run must not change but for epochs. Rank 0 holds each run's lock for the stack's life
-    and opens the run; every process gets its plan."""
+    too), which a resumed run must not change but for epochs. Rank 0 holds each run's lock for the stack's
+    life and opens the run; every process gets its plan."""
     if options["data_dir"] and "dataset" in given:
         raise ConfigError("give --dataset or --data-dir, not both")
     source = Path(options["data_dir"]).stem if options["data_dir"] else options["dataset"]
@@ -87,17 +94,31 @@ def plan_training(
         for run in names.values():
             stack.enter_context(lock(output_dir, run))
         plan = open_runs(plan, names, options, given, output_dir, resume, overwrite)
-    plan.configs, plan.starting, plan.finished, plan.notes = processes.share((plan.configs, plan.starting, plan.finished, plan.notes))
+    plan.configs, plan.starting, plan.finished, plan.notes = processes.share(
+        (plan.configs, plan.starting, plan.finished, plan.notes)
+    )
     return plan
 
 
-def open_runs(plan: Plan, names: dict[str, str], options: dict, given: set[str], output_dir: Path, resume: bool, overwrite: bool) -> Plan:
-    """Rank 0's part of plan_training: each run opened, its options fresh or resumed, the finished ones found."""
+def open_runs(
+    plan: Plan,
+    names: dict[str, str],
+    options: dict,
+    given: set[str],
+    output_dir: Path,
+    resume: bool,
+    overwrite: bool,
+) -> Plan:
+    """Rank 0's part of plan_training: each run opened, its options fresh or resumed, the finished ones
+    found."""
     runs = {kind: open_run(output_dir, run, resume, overwrite) for kind, run in names.items()}
     plan = Plan(runs, starting={kind for kind, run in runs.items() if not (resume and run.config.exists())})
     if plan.starting:
         data_dir, note = default_source(options["dataset"], options["data_dir"])
-        options = options | {"data_dir": str(data_dir) if data_dir else None, "dataset": None if data_dir else options["dataset"]}
+        options = options | {
+            "data_dir": str(data_dir) if data_dir else None,
+            "dataset": None if data_dir else options["dataset"],
+        }
         plan.notes += [note] if note else []
     for kind, run in runs.items():
         if kind in plan.starting:
@@ -108,5 +129,7 @@ def open_runs(plan: Plan, names: dict[str, str], options: dict, given: set[str],
         plan.notes += [note] if note else []
         if run.finished(plan.configs[kind].epochs):
             plan.finished.add(kind)
-            plan.notes.append(f"{run.root} already finished its {plan.configs[kind].epochs} epochs: nothing to do")
+            plan.notes.append(
+                f"{run.root} already finished its {plan.configs[kind].epochs} epochs: nothing to do"
+            )
     return plan

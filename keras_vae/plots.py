@@ -37,17 +37,30 @@ def draw_image(ax, picture: np.ndarray, title: str = "", extent=None) -> None:
         ax.axis("off")
 
 
-def draw_latent(ax, points: np.ndarray, labels: np.ndarray, class_names, title: str, limits=None, axes=("z[0]", "z[1]")) -> None:
+def draw_latent(
+    ax, points: np.ndarray, labels: np.ndarray, class_names, title: str, limits=None, axes=("z[0]", "z[1]")
+) -> None:
     """Latent points (or a 2-D projection of them, named by axes) coloured by label, with a legend of class
     names; in one colour without a legend when the data has no labels (all negative)."""
     labelled = bool(np.any(labels >= 0))
     classes = np.unique(labels)
     colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    y = points[:, 1] if points.shape[1] > 1 else labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))
+    y = (
+        points[:, 1]
+        if points.shape[1] > 1
+        else labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(labels))
+    )
     for i, label in enumerate(classes):
         chosen = labels == label
         name = class_names[label] if class_names is not None and label < len(class_names) else str(label)
-        ax.scatter(points[chosen, 0], y[chosen], s=3, color=colours(i % colours.N), label=name if labelled else None, alpha=0.7)
+        ax.scatter(
+            points[chosen, 0],
+            y[chosen],
+            s=3,
+            color=colours(i % colours.N),
+            label=name if labelled else None,
+            alpha=0.7,
+        )
     if limits is not None:
         ax.set_xlim(*limits[0])
         ax.set_ylim(*limits[1])

@@ -35,7 +35,8 @@ def batches(images: int, batch_size: int) -> set[int]:
 
 def kept_epochs(latest: int, limit: int = EPOCH_SNAPSHOTS) -> set[int]:
     """The epochs whose snapshots a run keeps once `latest` epochs are done: the first, the latest, and every
-    stride-th, with the smallest power-of-two stride that keeps at most limit, so a GIF spans the whole run."""
+    stride-th, with the smallest power-of-two stride that keeps at most limit, so a GIF spans the whole
+    run."""
     stride = 1
     while latest // stride + (stride > 1) + (latest % stride > 0) > limit:
         stride *= 2
@@ -52,7 +53,10 @@ def epoch_of(path: Path) -> int:
     """The epoch a snapshot's name gives; a name keras-vae does not write is refused."""
     name = EPOCH_NAME.fullmatch(path.name)
     if name is None:
-        raise RunError(f"{path} is not a snapshot keras-vae wrote (they are named epoch_NNNN.npz): move it out of {path.parent}")
+        raise RunError(
+            f"{path} is not a snapshot keras-vae wrote (they are named epoch_NNNN.npz): move it out of "
+            f"{path.parent}"
+        )
     return int(name[1])
 
 
@@ -72,7 +76,9 @@ class Snapshots(keras.callbacks.Callback):
         self.rng_seed = seed
         self.noise = np.random.default_rng(seed).standard_normal((SAMPLES, latent_dim)).astype("float32")
         if not (folder / "fixed.npz").exists():
-            save_npz(folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise)
+            save_npz(
+                folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise
+            )
 
     def samples(self, latent: np.ndarray) -> np.ndarray:
         """The fixed noise decoded (a CVAE's under the classes in turn); a VQ-VAE's codes drawn from the
@@ -95,7 +101,9 @@ class Snapshots(keras.callbacks.Callback):
             self.folder / f"epoch_{epoch + 1:04d}.npz",
             latent=latent.astype("float32"),
             samples=to_uint8(self.samples(latent)),
-            reconstructions=to_uint8(decode(self.model, latent[:RECONSTRUCTIONS], self.labels[:RECONSTRUCTIONS])),
+            reconstructions=to_uint8(
+                decode(self.model, latent[:RECONSTRUCTIONS], self.labels[:RECONSTRUCTIONS])
+            ),
         )
         kept = kept_epochs(epoch + 1)
         for path in self.folder.glob("epoch_*.npz"):
@@ -104,12 +112,15 @@ class Snapshots(keras.callbacks.Callback):
 
 
 def read_snapshot(path: Path, arrays: dict[str, int], remedy: str) -> dict[str, np.ndarray]:
-    """The arrays of one snapshot file, each there with its number of dimensions, or one line naming the file."""
+    """The arrays of one snapshot file, each there with its number of dimensions, or one line naming the
+    file."""
     check_regular(path, SNAPSHOT_BYTES, "snapshot")
     try:
         with np.load(path) as data:
             found = {key: data[key] for key in data.files}
-    except Exception as error:  # a truncated zip, bad compression, a pickle, not an .npz: NumPy raises many kinds
+    except (
+        Exception
+    ) as error:  # a truncated zip, bad compression, a pickle, not an .npz: NumPy raises many kinds
         raise RunError(f"{path} is damaged ({type(error).__name__}): {remedy}") from error
     for key, ndim in arrays.items():
         if key not in found or found[key].ndim != ndim or found[key].dtype.kind not in "uif":
@@ -122,7 +133,10 @@ def read_fixed(folder: Path) -> dict[str, np.ndarray]:
     path = folder / "fixed.npz"
     fixed = read_snapshot(path, FIXED_ARRAYS, "train the run again with --overwrite")
     if len(fixed["labels"]) != len(fixed["images"]):
-        raise RunError(f"{path} holds {len(fixed['images'])} images but {len(fixed['labels'])} labels: train the run again with --overwrite")
+        raise RunError(
+            f"{path} holds {len(fixed['images'])} images but {len(fixed['labels'])} labels: train the run "
+            "again with --overwrite"
+        )
     return fixed
 
 

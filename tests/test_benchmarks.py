@@ -1,9 +1,12 @@
-"""benchmarks/throughput.py's arithmetic: best round per case, each round's ratio, ratios on conv rows only."""
+"""benchmarks/throughput.py's arithmetic: best round per case, each round's ratio, ratios on conv rows
+only."""
 
 import importlib.util
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("throughput", Path(__file__).parents[1] / "benchmarks" / "throughput.py")
+spec = importlib.util.spec_from_file_location(
+    "throughput", Path(__file__).parents[1] / "benchmarks" / "throughput.py"
+)
 throughput = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(throughput)
 
@@ -19,7 +22,12 @@ ROUNDS = [
     [row("plain PyTorch", "conv", 4000), row("keras-vae", "conv", 3000), row("keras-vae", "dense", 8000)],
 ]
 BY_BATCH = [
-    [row("plain PyTorch", "conv", 1000, 32), row("plain PyTorch", "conv", 4000), row("keras-vae", "conv", 500, 32), row("keras-vae", "conv", 3000)],
+    [
+        row("plain PyTorch", "conv", 1000, 32),
+        row("plain PyTorch", "conv", 4000),
+        row("keras-vae", "conv", 500, 32),
+        row("keras-vae", "conv", 3000),
+    ],
 ]
 
 
@@ -32,7 +40,9 @@ def test_best_of_keeps_each_case_best_round_and_every_round_ratio():
 
 def test_report_puts_ratios_on_conv_rows_only():
     lines = throughput.report(throughput.best_of(ROUNDS), "cmd", 4, 2, 10_000).splitlines()
-    conv, dense = (next(line for line in lines if f"| keras-vae | jax | {arch} |" in line) for arch in ("conv", "dense"))
+    conv, dense = (
+        next(line for line in lines if f"| keras-vae | jax | {arch} |" in line) for arch in ("conv", "dense")
+    )
     assert conv.endswith("| 0.75x | - | 0.50x, 0.75x |")  # no keras.io baseline in this run
     assert dense.endswith("| - | - | - |")
 
@@ -43,9 +53,21 @@ def test_ratios_are_against_the_baseline_of_the_same_batch_size():
 
 
 def test_cases_cross_every_dimension_but_torch_runs_one_step_per_execution():
-    args = type("Args", (), {"batch_sizes": [32, 128], "dtype_policies": ["float32", "mixed_float16"], "steps_per_execution": [1, 8],
-                             "backends": ["jax", "torch"], "archs": ["conv"]})()
+    args = type(
+        "Args",
+        (),
+        {
+            "batch_sizes": [32, 128],
+            "dtype_policies": ["float32", "mixed_float16"],
+            "steps_per_execution": [1, 8],
+            "backends": ["jax", "torch"],
+            "archs": ["conv"],
+        },
+    )()
     found = throughput.cases(args)
     ours = [case for case in found if case["kind"] == "keras-vae"]
     assert len(ours) == 2 * 2 * (2 + 1) and not any(c["backend"] == "torch" and c["steps"] > 1 for c in ours)
-    assert {(c["kind"], c["batch"]) for c in found if c["kind"] != "keras-vae"} >= {("plain PyTorch", 32), ("plain PyTorch", 128)}
+    assert {(c["kind"], c["batch"]) for c in found if c["kind"] != "keras-vae"} >= {
+        ("plain PyTorch", 32),
+        ("plain PyTorch", 128),
+    }

@@ -18,7 +18,9 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype("u1").tobytes()
 
 
-def write_split(folder: Path, images: np.ndarray, labels: np.ndarray, compress: bool, split: str = "t10k") -> None:
+def write_split(
+    folder: Path, images: np.ndarray, labels: np.ndarray, compress: bool, split: str = "t10k"
+) -> None:
     for name, array in ((f"{split}-images-idx3-ubyte", images), (f"{split}-labels-idx1-ubyte", labels)):
         data = idx_bytes(array)
         if compress:
@@ -79,17 +81,56 @@ EIGHT = np.zeros((8, 8, 8), "u1")
 @pytest.mark.parametrize(
     "arrays, message",
     [
-        ({"x_train": EIGHT}, " must hold arrays x_train and y_train (and optionally x_test, y_test); it has ['x_train']"),
-        ({"x_train": EIGHT, "y_train": np.array(list("abcdefgh"))}, ": y_train holds <U1 values; images and labels must be numbers"),
-        ({"x_train": EIGHT, "y_train": np.zeros(8), "class_names": np.arange(2)}, ": class_names holds int64 values; give the names as strings"),
-        ({"x_train": EIGHT, "y_train": np.zeros((8, 4))}, ": y_train has shape (8, 4); labels must be one class number per image"),
-        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:2], "y_test": np.zeros((2, 3))}, ": y_test has shape (2, 3)"),
-        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": np.zeros((2, 4, 4), "u1"), "y_test": np.zeros(2)}, ": x_test images are (4, 4), x_train's (8, 8): both splits need images of one size"),
+        (
+            {"x_train": EIGHT},
+            " must hold arrays x_train and y_train (and optionally x_test, y_test); it has ['x_train']",
+        ),
+        (
+            {"x_train": EIGHT, "y_train": np.array(list("abcdefgh"))},
+            ": y_train holds <U1 values; images and labels must be numbers",
+        ),
+        (
+            {"x_train": EIGHT, "y_train": np.zeros(8), "class_names": np.arange(2)},
+            ": class_names holds int64 values; give the names as strings",
+        ),
+        (
+            {"x_train": EIGHT, "y_train": np.zeros((8, 4))},
+            ": y_train has shape (8, 4); labels must be one class number per image",
+        ),
+        (
+            {"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:2], "y_test": np.zeros((2, 3))},
+            ": y_test has shape (2, 3)",
+        ),
+        (
+            {
+                "x_train": EIGHT,
+                "y_train": np.zeros(8),
+                "x_test": np.zeros((2, 4, 4), "u1"),
+                "y_test": np.zeros(2),
+            },
+            ": x_test images are (4, 4), x_train's (8, 8): both splits need images of one size",
+        ),
         ({"x_train": EIGHT, "y_train": np.zeros(7)}, " x_train and y_train: 8 images but 7 labels"),
-        ({"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:3], "y_test": np.zeros(2)}, " x_test and y_test: 3 images but 2 labels"),
-        ({"x_train": EIGHT, "y_train": np.arange(8) % 3, "class_names": np.array(["a"])}, " class_names names 1 classes, but the labels go up to 2"),
+        (
+            {"x_train": EIGHT, "y_train": np.zeros(8), "x_test": EIGHT[:3], "y_test": np.zeros(2)},
+            " x_test and y_test: 3 images but 2 labels",
+        ),
+        (
+            {"x_train": EIGHT, "y_train": np.arange(8) % 3, "class_names": np.array(["a"])},
+            " class_names names 1 classes, but the labels go up to 2",
+        ),
     ],
-    ids=["no-labels", "string-labels", "number-names", "2d-labels", "2d-test-labels", "test-size", "train-count", "test-count", "few-names"],
+    ids=[
+        "no-labels",
+        "string-labels",
+        "number-names",
+        "2d-labels",
+        "2d-test-labels",
+        "test-size",
+        "train-count",
+        "test-count",
+        "few-names",
+    ],
 )
 def test_npz_refusals_name_the_file_and_what_is_wrong_in_it(tmp_path, arrays, message):
     path = npz_file(tmp_path, **arrays)
@@ -100,7 +141,14 @@ def test_npz_refusals_name_the_file_and_what_is_wrong_in_it(tmp_path, arrays, me
 
 def test_npz_labels_of_shape_n_by_1_and_class_names_are_taken(tmp_path):
     labels = np.arange(8) % 4
-    path = npz_file(tmp_path, x_train=EIGHT + labels[:, None, None].astype("u1"), y_train=labels[:, None], x_test=EIGHT[:4], y_test=labels[:4, None], class_names=np.array(list("abcd")))
+    path = npz_file(
+        tmp_path,
+        x_train=EIGHT + labels[:, None, None].astype("u1"),
+        y_train=labels[:, None],
+        x_test=EIGHT[:4],
+        y_test=labels[:4, None],
+        class_names=np.array(list("abcd")),
+    )
     data = load_dataset(data_dir=path)
     images, taken = data.take("train", 8)
     assert data.class_names == ["a", "b", "c", "d"] and sorted(taken.tolist()) == sorted(labels.tolist())
@@ -109,15 +157,26 @@ def test_npz_labels_of_shape_n_by_1_and_class_names_are_taken(tmp_path):
 
 def test_an_npz_is_refused_from_its_headers_when_its_images_would_not_fit_in_memory(tmp_path, monkeypatch):
     path = npz_file(tmp_path, x_train=EIGHT, y_train=np.zeros(8), x_test=EIGHT, y_test=np.zeros(8))
-    monkeypatch.setattr("keras_vae.data.arrays.memory_bytes", lambda: 3000)  # 1,024 values: 4,096 bytes as float32
-    with pytest.raises(DataError, match=r"d\.npz claims images of shapes \[\(8, 8, 8\), \(8, 8, 8\)\]: .* more than this machine's"):
+    monkeypatch.setattr(
+        "keras_vae.data.arrays.memory_bytes", lambda: 3000
+    )  # 1,024 values: 4,096 bytes as float32
+    with pytest.raises(
+        DataError,
+        match=r"d\.npz claims images of shapes \[\(8, 8, 8\), \(8, 8, 8\)\]: .* more than this machine's",
+    ):
         load_dataset(data_dir=path)
     monkeypatch.setattr("keras_vae.data.arrays.memory_bytes", lambda: 1000)
     with pytest.raises(KerasVAEError, match=r"over the .* a data file may take"):
         load_dataset(data_dir=path)
 
 
-@pytest.mark.parametrize("content, message", [(b"PK\x03\x04" + bytes(40), "BadZipFile"), (b"\x93NUMPY" + bytes(40), "is a .npy file (one array), not a .npz")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"PK\x03\x04" + bytes(40), "BadZipFile"),
+        (b"\x93NUMPY" + bytes(40), "is a .npy file (one array), not a .npz"),
+    ],
+)
 def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
     (tmp_path / "d.npz").write_bytes(content)
     with pytest.raises(DataError, match=f"^{tmp_path / 'd.npz'}|cannot read {tmp_path / 'd.npz'}") as refused:
@@ -126,8 +185,13 @@ def test_a_damaged_npz_is_one_line_naming_why(tmp_path, content, message):
 
 
 def test_arrays_are_cropped_to_their_centre_when_asked(tmp_path):
-    images = (np.arange(4 * 6 * 10).reshape(4, 6, 10) % 251).astype("u1")  # 6 x 10: the centre square is columns 2-7
-    data = load_dataset(data_dir=npz_file(tmp_path, x_train=images, y_train=np.arange(4), x_test=images, y_test=np.arange(4)), options=ImageOptions(crop=True))
+    images = (np.arange(4 * 6 * 10).reshape(4, 6, 10) % 251).astype(
+        "u1"
+    )  # 6 x 10: the centre square is columns 2-7
+    data = load_dataset(
+        data_dir=npz_file(tmp_path, x_train=images, y_train=np.arange(4), x_test=images, y_test=np.arange(4)),
+        options=ImageOptions(crop=True),
+    )
     taken, labels = data.take("val", 4)
     assert data.input_shape == (6, 6, 1)
     np.testing.assert_allclose(taken[..., 0], images[labels, :, 2:8] / 255, atol=1e-6)
@@ -147,7 +211,11 @@ def test_a_folder_holding_one_npz_loads_it_and_a_missing_folder_is_one_line(tmp_
     npz_file(tmp_path, x_train=images, y_train=np.arange(8) % 2, x_test=images[:2], y_test=np.arange(2))
     data = load_dataset(data_dir=tmp_path, options=ImageOptions(crop=True))
     assert data.input_shape == (6, 6, 1) and (data.train.count, data.val.count) == (8, 2)
-    with pytest.raises(DataError, match=f"^--data-dir {tmp_path / 'gone'} does not exist: give a folder of images or IDX files, or a .npz file$"):
+    with pytest.raises(
+        DataError,
+        match=f"^--data-dir {tmp_path / 'gone'} does not exist: give a folder of images or IDX files, or a "
+        ".npz file$",
+    ):
         load_dataset(data_dir=tmp_path / "gone")
 
 
@@ -159,8 +227,17 @@ def test_image_options_take_a_1x1_size_and_refuse_other_channels_by_name():
 
 
 def test_an_idx_folder_without_a_test_split_holds_out_a_seeded_share_of_train(tmp_path):
-    write_split(tmp_path, (np.arange(20 * 4 * 4).reshape(20, 4, 4) % 256).astype("u1"), np.arange(20), compress=False, split="train")
-    held = [load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=3).take("val", 5)[1].tolist() for _ in range(2)]
+    write_split(
+        tmp_path,
+        (np.arange(20 * 4 * 4).reshape(20, 4, 4) % 256).astype("u1"),
+        np.arange(20),
+        compress=False,
+        split="train",
+    )
+    held = [
+        load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=3).take("val", 5)[1].tolist()
+        for _ in range(2)
+    ]
     assert len(held[0]) == 5 and held[0] == held[1]
     assert load_dataset(data_dir=tmp_path, val_fraction=0.25, seed=4).take("val", 5)[1].tolist() != held[0]
 

@@ -1,6 +1,6 @@
-"""`keras-vae train --distribute`: the same losses and the same SGD step as one device, on 4 virtual JAX devices,
-2 logical TF CPUs and 2 torch processes (torchrun, gloo); batches that would not split evenly are refused before
-anything is written, and only one process writes the run folder."""
+"""`keras-vae train --distribute`: the same losses and the same SGD step as one device, on 4 virtual JAX
+devices, 2 logical TF CPUs and 2 torch processes (torchrun, gloo); batches that would not split evenly are
+refused before anything is written, and only one process writes the run folder."""
 
 import csv
 import os
@@ -20,28 +20,52 @@ from cli.main import app
 
 BACKEND = keras.backend.backend()
 DEVICES = {"jax": 4, "tensorflow": 2}
-TRAIN = ["train", "--model", "ae", "--arch", "conv", "--epochs", "3", "--batch-size", "16", "--learning-rate", "1e-3", "--lr-schedule", "constant"]
+TRAIN = [
+    "train",
+    "--model",
+    "ae",
+    "--arch",
+    "conv",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "1e-3",
+    "--lr-schedule",
+    "constant",
+]
 
 
 def split_cpu() -> None:
-    """In the child process, before anything else: TensorFlow's one CPU as DEVICES logical ones (XLA_FLAGS does JAX's)."""
+    """In the child process, before anything else: TensorFlow's one CPU as DEVICES logical ones (XLA_FLAGS
+    does JAX's)."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES[BACKEND])
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES[BACKEND]
+        )
 
 
 def train_both(data_dir: Path, output_dir: Path) -> None:
     """In the child process: one run on one device, one data-parallel, same options and seed."""
-    for name, flags in (("single", []), ("distributed", ["--distribute"]), ("uneven", ["--distribute", "--batch-size", "15"])):
-        result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--name", name, *flags])
+    for name, flags in (
+        ("single", []),
+        ("distributed", ["--distribute"]),
+        ("uneven", ["--distribute", "--batch-size", "15"]),
+    ):
+        result = CliRunner().invoke(
+            app,
+            [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(output_dir), "--name", name, *flags],
+        )
         print(name, result.exit_code, result.output)
 
 
 def one_sgd_step(out: Path) -> None:
-    """In the child process: the weights after one SGD step on one batch, on one device and data-parallel. SGD moves
-    each weight by its gradient, so a gradient scaled by the replica count shows; Adam would hide it."""
+    """In the child process: the weights after one SGD step on one batch, on one device and data-parallel. SGD
+    moves each weight by its gradient, so a gradient scaled by the replica count shows; Adam would hide it."""
     import contextlib
 
     import keras_vae
@@ -55,7 +79,9 @@ def one_sgd_step(out: Path) -> None:
             model = keras_vae.build_model("ae", arch="conv", latent_dim=2, input_shape=(8, 8, 1), seed=0)
             model.compile(optimizer=keras.optimizers.SGD(0.5))
             model.train_on_batch(x)
-            weights |= {f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(w)) for i, w in enumerate(model.weights)}
+            weights |= {
+                f"{name}_{i}": np.asarray(keras.ops.convert_to_numpy(w)) for i, w in enumerate(model.weights)
+            }
     np.savez(out, **weights)
 
 
@@ -74,7 +100,9 @@ def data_dir(tmp_path) -> Path:
 
 def child(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES['jax']}"}
-    done = subprocess.run([sys.executable, __file__, *map(str, args)], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, __file__, *map(str, args)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -86,7 +114,9 @@ def test_one_data_parallel_sgd_step_matches_one_device(tmp_path):
         count = len(weights.files) // 2
         assert count > 4
         for i in range(count):
-            np.testing.assert_allclose(weights[f"distributed_{i}"], weights[f"single_{i}"], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                weights[f"distributed_{i}"], weights[f"single_{i}"], rtol=1e-5, atol=1e-6
+            )
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="one process, several devices: jax and tensorflow")
@@ -96,7 +126,10 @@ def test_distributed_losses_match_one_device(data_dir, tmp_path):
     assert f"Data-parallel over {DEVICES[BACKEND]} devices" in done.stdout
     # 32 images in batches of 15: 15, 15 and 2 split over neither 4 nor 2 devices
     uneven = "[2, 15]" if BACKEND == "jax" else "[15]"
-    assert f"uneven 2 keras-vae: error: --distribute splits every batch over {DEVICES[BACKEND]} devices, and batches of {uneven}" in done.stdout
+    assert (
+        f"uneven 2 keras-vae: error: --distribute splits every batch over {DEVICES[BACKEND]} devices, and "
+        f"batches of {uneven}" in done.stdout
+    )
     assert not (tmp_path / "runs" / "uneven").exists()
     single, distributed = losses(tmp_path / "runs" / "single"), losses(tmp_path / "runs" / "distributed")
     assert single.shape == distributed.shape == (3, 2)
@@ -107,7 +140,10 @@ def test_distributed_losses_match_one_device(data_dir, tmp_path):
 
 def files(run: Path) -> list[str]:
     """What a run folder holds, TensorBoard's files by folder (their names hold a time and a process id)."""
-    return sorted(str(path.parent if "tfevents" in path.name else path).removeprefix(str(run)) for path in run.rglob("*"))
+    return sorted(
+        str(path.parent if "tfevents" in path.name else path).removeprefix(str(run))
+        for path in run.rglob("*")
+    )
 
 
 def keras_vae(*args, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -117,7 +153,15 @@ def keras_vae(*args, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProc
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torchrun launches torch's processes")
 def test_two_torch_processes_match_one_and_only_rank_0_writes(data_dir, tmp_path):
-    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python")
+    torchrun = (
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "--no-python",
+    )
     flags = [*TRAIN, "--data-dir", data_dir, "--output-dir", tmp_path]
     single = keras_vae(*flags, "--name", "single")
     distributed = keras_vae(*flags, "--name", "distributed", "--distribute", launcher=torchrun)
@@ -129,28 +173,40 @@ def test_two_torch_processes_match_one_and_only_rank_0_writes(data_dir, tmp_path
     np.testing.assert_allclose(losses(tmp_path / "distributed"), losses(tmp_path / "single"), rtol=1e-4)
     assert files(tmp_path / "distributed") == files(tmp_path / "single")
     events = list((tmp_path / "distributed" / "logs").rglob("events.out.tfevents.*"))
-    assert len({name.name.split(".")[4] for name in events}) == 1  # TensorBoard's files name their writer's process
+    assert (
+        len({name.name.split(".")[4] for name in events}) == 1
+    )  # TensorBoard's files name their writer's process
     assert uneven.returncode != 0
-    assert "--distribute splits every batch over 2 devices, and batches of [15] images would not split" in uneven.stderr
+    assert (
+        "--distribute splits every batch over 2 devices, and batches of [15] images would not split"
+        in uneven.stderr
+    )
     assert not (tmp_path / "uneven").exists()
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch's --distribute needs torchrun")
 def test_torch_distribute_without_torchrun_says_what_to_do(data_dir, tmp_path):
-    result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"])
+    result = CliRunner().invoke(
+        app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"]
+    )
     assert result.exit_code == 2
     assert "--distribute on torch trains one process per device: start it with torchrun" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
 
 
-CLUSTERS = {"jax": ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:1234,10.0.0.2:1234"), "tensorflow": ("TF_CONFIG", "{}")}
+CLUSTERS = {
+    "jax": ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:1234,10.0.0.2:1234"),
+    "tensorflow": ("TF_CONFIG", "{}"),
+}
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="torch trains across machines under torchrun")
 def test_several_machines_are_refused_where_every_one_would_write_the_run(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv(*CLUSTERS[BACKEND])
-    result = CliRunner().invoke(app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"])
+    result = CliRunner().invoke(
+        app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"]
+    )
     assert result.exit_code == 2
     assert f"--distribute on {BACKEND} runs on one machine" in result.output and "torchrun" in result.output
     assert not (tmp_path / "runs").exists()

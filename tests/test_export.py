@@ -14,15 +14,19 @@ from test_data import write_split
 from typer.testing import CliRunner
 
 from cli.main import app
-from keras_vae.trained.export import MARKER
 from keras_vae.runs import Run
+from keras_vae.trained.export import MARKER
 
-onnxruntime_missing = importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tf2onnx") is None
+onnxruntime_missing = (
+    importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("tf2onnx") is None
+)
 
 
 def export(*args, env=None):
     """The real command in a child process: export runs on TensorFlow whatever this suite's backend is."""
-    return subprocess.run([sys.executable, "-m", "cli.main", "export", *map(str, args)], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "export", *map(str, args)], capture_output=True, text=True, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,22 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     images = make_images()
     (root / "idx").mkdir()
-    write_split(root / "idx", (images * 255).astype("u1")[..., 0], np.arange(32) % 4, compress=False, split="t10k")
-    args = ["train", "--data-dir", root / "idx", "--epochs", 1, "--arch", "conv", "--batch-size", 8, "--output-dir", root]
+    write_split(
+        root / "idx", (images * 255).astype("u1")[..., 0], np.arange(32) % 4, compress=False, split="t10k"
+    )
+    args = [
+        "train",
+        "--data-dir",
+        root / "idx",
+        "--epochs",
+        1,
+        "--arch",
+        "conv",
+        "--batch-size",
+        8,
+        "--output-dir",
+        root,
+    ]
     assert CliRunner().invoke(app, [*map(str, args), "--model", "both", "--name", "m"]).exit_code == 0
     return root, images[:5]
 
@@ -61,11 +79,25 @@ def test_saved_model_signatures_match_the_keras_model(trained, kind):
     for name, expected in zip(names, encoded):
         np.testing.assert_allclose(codes[name].numpy(), expected, atol=1e-5)
     for signature in ("reconstruct", "serving_default"):
-        np.testing.assert_allclose(loaded.signatures[signature](images=tf.constant(x))["images"].numpy(), reconstructed, atol=1e-5)
-    np.testing.assert_allclose(loaded.signatures["decode"](z=tf.constant(encoded[0]))["images"].numpy(), decoded, atol=1e-5)
+        np.testing.assert_allclose(
+            loaded.signatures[signature](images=tf.constant(x))["images"].numpy(), reconstructed, atol=1e-5
+        )
+    np.testing.assert_allclose(
+        loaded.signatures["decode"](z=tf.constant(encoded[0]))["images"].numpy(), decoded, atol=1e-5
+    )
     for batch in (1, 3):
-        assert loaded.signatures["reconstruct"](images=tf.constant(x[:batch]))["images"].shape == (batch, 8, 8, 1)
-    assert loaded.signatures["encode"].structured_input_signature[1]["images"].shape.as_list() == [None, 8, 8, 1]
+        assert loaded.signatures["reconstruct"](images=tf.constant(x[:batch]))["images"].shape == (
+            batch,
+            8,
+            8,
+            1,
+        )
+    assert loaded.signatures["encode"].structured_input_signature[1]["images"].shape.as_list() == [
+        None,
+        8,
+        8,
+        1,
+    ]
 
 
 @pytest.mark.skipif(onnxruntime_missing, reason="onnxruntime and tf2onnx (the onnx extra) are not installed")
@@ -77,7 +109,12 @@ def test_onnx_endpoints_match_the_keras_model(trained):
     done = export(run_dir, "--format", "onnx")
     assert done.returncode == 0, done.stderr[-2000:]
     folder = run_dir / "export" / "onnx"
-    assert sorted(p.name for p in folder.iterdir()) == ["decode.onnx", "encode.onnx", MARKER, "reconstruct.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "decode.onnx",
+        "encode.onnx",
+        MARKER,
+        "reconstruct.onnx",
+    ]
     encoded, reconstructed, decoded = keras_outputs(run_dir, x)
 
     def run(name, value):
@@ -97,7 +134,9 @@ def test_keras_format_and_no_verify(trained):
     done = export(root / "m-vae", "--format", "keras", "--out", out, "--no-verify")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "largest" not in done.stdout
-    np.testing.assert_allclose(to_numpy(keras.saving.load_model(out)(x)), keras_outputs(root / "m-vae", x)[1], atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(keras.saving.load_model(out)(x)), keras_outputs(root / "m-vae", x)[1], atol=1e-6
+    )
 
 
 def test_existing_target_is_kept_without_overwrite(trained):
@@ -120,10 +159,14 @@ def test_an_interrupted_overwrite_keeps_the_old_export(trained, monkeypatch, fmt
     out = root / "interrupted" / out
 
     def finished(model, path):
-        (path.mkdir(), (path / "encode.onnx").write_bytes(b"old")) if fmt == "onnx" else path.write_bytes(b"old")
+        (path.mkdir(), (path / "encode.onnx").write_bytes(b"old")) if fmt == "onnx" else path.write_bytes(
+            b"old"
+        )
 
     def dies(model, path):
-        (path.mkdir(), (path / "encode.onnx").write_bytes(b"half")) if fmt == "onnx" else path.write_bytes(b"half")
+        (path.mkdir(), (path / "encode.onnx").write_bytes(b"half")) if fmt == "onnx" else path.write_bytes(
+            b"half"
+        )
         raise KeyboardInterrupt
 
     monkeypatch.setitem(exporting.WRITERS, fmt, finished)
@@ -132,13 +175,18 @@ def test_an_interrupted_overwrite_keeps_the_old_export(trained, monkeypatch, fmt
     monkeypatch.setitem(exporting.WRITERS, fmt, dies)
     with pytest.raises(KeyboardInterrupt):
         exporting.export_run(root / "m-vae", fmt, out, overwrite=True, check=False)
-    assert sorted((p.relative_to(out.parent), p.read_bytes()) for p in out.parent.rglob("*") if p.is_file()) == before
+    assert (
+        sorted((p.relative_to(out.parent), p.read_bytes()) for p in out.parent.rglob("*") if p.is_file())
+        == before
+    )
 
 
 def test_bad_input_is_one_line(trained, tmp_path):
     root, _ = trained
     missing = export(tmp_path / "no-run")
-    assert missing.returncode == 2 and "not a run folder" in missing.stderr and missing.stderr.count("\n") == 1
+    assert (
+        missing.returncode == 2 and "not a run folder" in missing.stderr and missing.stderr.count("\n") == 1
+    )
     (tmp_path / "broken").mkdir()
     shutil.copy(root / "m-vae" / "config.json", tmp_path / "broken")
     (tmp_path / "broken" / "model.keras").write_bytes(b"PK\x03\x04 not a model")

@@ -1,6 +1,6 @@
-"""The model families beyond the AE and the VAE (IWAE, β-TCVAE, CVAE, VQ-VAE): each loss against NumPy on small
-arrays, the identities their bounds obey, the codebook's updates and straight-through gradient, training, the .keras
-round trip on this backend and the others, and every command."""
+"""The model families beyond the AE and the VAE (IWAE, β-TCVAE, CVAE, VQ-VAE): each loss against NumPy on
+small arrays, the identities their bounds obey, the codebook's updates and straight-through gradient,
+training, the .keras round trip on this backend and the others, and every command."""
 
 import os
 import subprocess
@@ -53,7 +53,9 @@ def test_iwae_bound_matches_numpy():
     log_px = log_bernoulli(x, X_HAT)
     log_w = log_px + log_normal(Z, 0, 0) - log_normal(Z, np.repeat(Z_MEAN, K, 0), np.repeat(Z_LOG_VAR, K, 0))
     bound = np.mean(logsumexp(log_w.reshape(B, K), axis=1) - np.log(K))
-    assert terms["iw_bound"] == pytest.approx(bound, rel=1e-5) and terms["loss"] == pytest.approx(-bound, rel=1e-5)
+    assert terms["iw_bound"] == pytest.approx(bound, rel=1e-5) and terms["loss"] == pytest.approx(
+        -bound, rel=1e-5
+    )
     assert terms["reconstruction_loss"] == pytest.approx(-log_px.mean(), rel=1e-5)
     assert terms["kl_loss"] == pytest.approx(closed_kl(Z_MEAN, Z_LOG_VAR), rel=1e-5)
 
@@ -61,7 +63,9 @@ def test_iwae_bound_matches_numpy():
 def test_iwae_bound_with_mse_is_a_gaussian_likelihood():
     terms = numpy_terms(iwae_terms(X, X_HAT, Z, Z_MEAN, Z_LOG_VAR, k=K, recon_loss="mse"))
     x = np.repeat(X, K, axis=0).astype("float64")
-    log_px = -np.sum((x - X_HAT) ** 2, axis=(1, 2, 3)) - 0.5 * 6 * np.log(np.pi)  # N(x; x_hat, 1/2) over 6 pixels
+    log_px = -np.sum((x - X_HAT) ** 2, axis=(1, 2, 3)) - 0.5 * 6 * np.log(
+        np.pi
+    )  # N(x; x_hat, 1/2) over 6 pixels
     assert terms["reconstruction_loss"] == pytest.approx(-log_px.mean(), rel=1e-5)
 
 
@@ -69,8 +73,12 @@ def test_iwae_bound_with_mse_is_a_gaussian_likelihood():
 def test_betatc_terms_match_numpy(alpha, beta, gamma):
     z = Z[:B]
     n = 1000
-    terms = numpy_terms(betatc_terms(X, X_HAT[:B], z, Z_MEAN, Z_LOG_VAR, dataset_size=n, alpha=alpha, beta=beta, gamma=gamma))
-    pairwise = -0.5 * (np.log(2 * np.pi) + Z_LOG_VAR[None] + (z[:, None] - Z_MEAN[None]) ** 2 / np.exp(Z_LOG_VAR[None]))
+    terms = numpy_terms(
+        betatc_terms(X, X_HAT[:B], z, Z_MEAN, Z_LOG_VAR, dataset_size=n, alpha=alpha, beta=beta, gamma=gamma)
+    )
+    pairwise = -0.5 * (
+        np.log(2 * np.pi) + Z_LOG_VAR[None] + (z[:, None] - Z_MEAN[None]) ** 2 / np.exp(Z_LOG_VAR[None])
+    )
     log_qz = logsumexp(pairwise.sum(2), axis=1) - np.log(n * B)
     log_prod = np.sum(logsumexp(pairwise, axis=1) - np.log(n * B), axis=1)
     log_qzx, log_pz = log_normal(z, Z_MEAN, Z_LOG_VAR), log_normal(z, 0, 0)
@@ -85,7 +93,8 @@ def test_betatc_terms_match_numpy(alpha, beta, gamma):
 
 
 def tiled_posterior(n: int = 4000):
-    """One image's posterior drawn n times: z_mean and z_log_var repeated, z sampled, x_hat decoded stand-ins."""
+    """One image's posterior drawn n times: z_mean and z_log_var repeated, z sampled, x_hat decoded
+    stand-ins."""
     rng = np.random.default_rng(3)
     mean, log_var = np.tile(Z_MEAN[:1], (n, 1)), np.tile(Z_LOG_VAR[:1], (n, 1))
     z = (mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)).astype("float32")
@@ -95,7 +104,8 @@ def tiled_posterior(n: int = 4000):
 def test_the_iwae_bound_with_k_1_is_the_elbo():
     x, x_hat, z, mean, log_var = tiled_posterior()
     terms = numpy_terms(iwae_terms(x, x_hat, z, mean, log_var, k=1))
-    # One sample: log p(x|z) + log p(z) - log q(z|x), whose mean is -(reconstruction + KL), the KL in closed form.
+    # One sample: log p(x|z) + log p(z) - log q(z|x), whose mean is -(reconstruction + KL), the KL in closed
+    # form.
     assert terms["iw_bound"] == pytest.approx(-(terms["reconstruction_loss"] + terms["kl_loss"]), abs=0.05)
 
 
@@ -131,7 +141,9 @@ def test_vq_terms_match_numpy():
     z_q = rng.normal(size=(B, 3, 2)).astype("float32")
     codes = np.array([[0, 1, 1], [2, 1, 0], [1, 1, 4]])
     for train_codebook in (True, False):
-        terms = vq_terms(X, X_HAT[:B], z_e, z_q, codes, codebook_size=5, commitment=0.3, train_codebook=train_codebook)
+        terms = vq_terms(
+            X, X_HAT[:B], z_e, z_q, codes, codebook_size=5, commitment=0.3, train_codebook=train_codebook
+        )
         distance = np.mean(np.sum((z_e - z_q) ** 2, axis=(1, 2)))
         recon = -log_bernoulli(X.astype("float64"), X_HAT[:B]).mean()
         use = np.bincount(codes.ravel(), minlength=5) / codes.size
@@ -140,7 +152,9 @@ def test_vq_terms_match_numpy():
         assert got["reconstruction_loss"] == pytest.approx(recon, rel=1e-5)
         assert got["commitment_loss"] == pytest.approx(distance, rel=1e-5)
         assert got["perplexity"] == pytest.approx(perplexity, rel=1e-5)
-        assert got["loss"] == pytest.approx(recon + 0.3 * distance + (distance if train_codebook else 0), rel=1e-5)
+        assert got["loss"] == pytest.approx(
+            recon + 0.3 * distance + (distance if train_codebook else 0), rel=1e-5
+        )
         np.testing.assert_array_equal(to_numpy(terms["code_counts"]), np.bincount(codes.ravel(), minlength=5))
 
 
@@ -172,11 +186,17 @@ def test_dead_codes_restart_at_the_batchs_vectors():
 
 
 def test_the_straight_through_gradient_reaches_the_encoder(images):
-    """With no commitment term and a codebook moved by EMA, only the reconstruction's gradient, copied past the
-    quantizer, can change the encoder."""
+    """With no commitment term and a codebook moved by EMA, only the reconstruction's gradient, copied past
+    the quantizer, can change the encoder."""
     keras.utils.set_random_seed(0)
     model = keras_vae.build_model(
-        "vq-vae", arch="dense", latent_dim=2, input_shape=(8, 8, 1), codebook_size=16, commitment=0.0, codebook_update="ema"
+        "vq-vae",
+        arch="dense",
+        latent_dim=2,
+        input_shape=(8, 8, 1),
+        codebook_size=16,
+        commitment=0.0,
+        codebook_update="ema",
     )
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     before = [to_numpy(w).copy() for w in model.encoder.trainable_weights]
@@ -201,7 +221,9 @@ def test_a_cvae_decodes_each_label_to_its_own_image_and_its_terms_are_the_vaes(i
 @pytest.mark.parametrize("family", ["iwae", "betatc-vae", "cvae", "vq-vae"])
 def test_training_lowers_each_familys_loss(family, images):
     keras.utils.set_random_seed(0)
-    model = keras_vae.build_model(family, arch="dense", latent_dim=2, input_shape=(8, 8, 1), seed=0, **FAMILY_OPTIONS.get(family, {}))
+    model = keras_vae.build_model(
+        family, arch="dense", latent_dim=2, input_shape=(8, 8, 1), seed=0, **FAMILY_OPTIONS.get(family, {})
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = model.fit(inputs_for(family, images), epochs=15, batch_size=8, verbose=0).history
     assert history["loss"][-1] < 0.9 * history["loss"][0]
@@ -218,26 +240,46 @@ BUILD = {"cvae": {"classes": 4}, "vq-vae": {"embedding_dim": 3}}
 LOAD_ELSEWHERE = (
     "import sys, pathlib, keras, numpy as np, keras_vae\n"
     "for family in sys.argv[2:]:\n"
-    "    path = pathlib.Path(sys.argv[1]) / family; m = keras.saving.load_model(path.with_suffix('.keras')); x = np.load(path.with_suffix('.npy'))\n"
-    "    x = [x[..., :-4], x[:, 0, 0, -4:]] if m.conditional else x; np.save(path.with_name(family + '-predicted.npy'), m.predict(x, verbose=0))"
+    "    path = pathlib.Path(sys.argv[1]) / family; m = "
+    "keras.saving.load_model(path.with_suffix('.keras')); x = np.load(path.with_suffix('.npy'))\n"
+    "    x = [x[..., :-4], x[:, 0, 0, -4:]] if m.conditional else x; np.save(path.with_name(family + "
+    "'-predicted.npy'), m.predict(x, verbose=0))"
 )
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """Each family trained for an epoch and saved, then loaded and run in one process under the next backend (a
-    process a family took 8-13 s, most of it importing a backend)."""
+    """Each family trained for an epoch and saved, then loaded and run in one process under the next backend
+    (a process a family took 8-13 s, most of it importing a backend)."""
     folder, images = tmp_path_factory.mktemp("round-trip"), make_images()
     models = {}
     for family in OPTIONS:
-        model = keras_vae.build_model(family, arch="conv", latent_dim=3, input_shape=(8, 8, 1), seed=2, **BUILD.get(family, {}), **OPTIONS[family])
+        model = keras_vae.build_model(
+            family,
+            arch="conv",
+            latent_dim=3,
+            input_shape=(8, 8, 1),
+            seed=2,
+            **BUILD.get(family, {}),
+            **OPTIONS[family],
+        )
         model.compile(optimizer="adam")
         x = inputs_for(family, images)
         model.fit(x, epochs=1, batch_size=8, verbose=0)
         model.save(folder / f"{family}.keras")
-        np.save(folder / f"{family}.npy", np.concatenate([x[0], np.broadcast_to(x[1][:, None, None], (32, 8, 8, 4))], -1) if family == "cvae" else x)
+        np.save(
+            folder / f"{family}.npy",
+            np.concatenate([x[0], np.broadcast_to(x[1][:, None, None], (32, 8, 8, 4))], -1)
+            if family == "cvae"
+            else x,
+        )
         models[family] = (model, x)
-    subprocess.run([sys.executable, "-c", LOAD_ELSEWHERE, str(folder), *OPTIONS], env={**os.environ, "KERAS_BACKEND": NEXT_BACKEND}, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", LOAD_ELSEWHERE, str(folder), *OPTIONS],
+        env={**os.environ, "KERAS_BACKEND": NEXT_BACKEND},
+        check=True,
+        capture_output=True,
+    )
     return folder, models
 
 
@@ -249,7 +291,9 @@ def test_round_trip_here_and_under_the_next_backend(family, saved):
     assert type(loaded) is keras_vae.MODELS[family]
     assert {key: loaded.get_config()[key] for key in OPTIONS[family]} == OPTIONS[family]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    np.testing.assert_allclose(np.load(folder / f"{family}-predicted.npy"), model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(folder / f"{family}-predicted.npy"), model.predict(x, verbose=0), atol=1e-5
+    )
 
 
 def labelled_idx(tmp_path):
@@ -258,7 +302,18 @@ def labelled_idx(tmp_path):
     pixels = (make_images() * 255).astype("u1")[..., 0]
     write_split(tmp_path, pixels, LABELS, compress=True, split="train")
     write_split(tmp_path, pixels[:8], np.arange(8) % 4, compress=True, split="t10k")
-    return ["--data-dir", str(tmp_path), "--epochs", "2", "--arch", "dense", "--batch-size", "8", "--output-dir", str(tmp_path / "runs")]
+    return [
+        "--data-dir",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--arch",
+        "dense",
+        "--batch-size",
+        "8",
+        "--output-dir",
+        str(tmp_path / "runs"),
+    ]
 
 
 def test_train_explore_and_evaluate_each_family(tmp_path):
@@ -270,20 +325,27 @@ def test_train_explore_and_evaluate_each_family(tmp_path):
         ("vq-vae", ["--codebook-size", 16], "dead_codes", "codebook_usage"),
     )
     for family, flags, logged, figure in families:
-        trained = CliRunner().invoke(app, ["train", *common, "--model", family, "--name", family, *map(str, flags)])
+        trained = CliRunner().invoke(
+            app, ["train", *common, "--model", family, "--name", family, *map(str, flags)]
+        )
         assert trained.exit_code == 0, trained.output
         assert logged in (tmp_path / "runs" / family / "history.csv").read_text().splitlines()[0]
         explored = CliRunner().invoke(app, ["explore", str(tmp_path / "runs" / family)])
         assert explored.exit_code == 0, explored.output
         assert (tmp_path / "runs" / family / "figures" / f"{figure}.png").exists()
-        evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "runs" / family), "--k", "20", "--json"])
+        evaluated = CliRunner().invoke(
+            app, ["evaluate", str(tmp_path / "runs" / family), "--k", "20", "--json"]
+        )
         assert evaluated.exit_code == 0 and f'"model": "{family}"' in evaluated.stdout, evaluated.output
     assert '"perplexity"' in evaluated.stdout and "iw_nll" not in evaluated.stdout
     runs = [str(tmp_path / "runs" / family) for family, *_ in families]
     compared = CliRunner().invoke(app, ["compare", *runs, "--out", str(tmp_path / "compare")])
     assert compared.exit_code == 0, compared.output
     # The views every run has: a VQ-VAE's discrete codes have no latent plot or grid.
-    assert sorted(path.name for path in (tmp_path / "compare").glob("*.png")) == ["reconstructions.png", "samples.png"]
+    assert sorted(path.name for path in (tmp_path / "compare").glob("*.png")) == [
+        "reconstructions.png",
+        "samples.png",
+    ]
 
 
 def test_a_cvae_generates_the_label_it_is_given_and_exports_endpoints_that_take_labels(tmp_path):
@@ -292,48 +354,89 @@ def test_a_cvae_generates_the_label_it_is_given_and_exports_endpoints_that_take_
     tf = pytest.importorskip("tensorflow")
     common = labelled_idx(tmp_path)
     run = tmp_path / "runs" / "cvae"
-    assert CliRunner().invoke(app, ["train", *common, "--model", "cvae", "--name", "cvae", "--seed", "3"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(app, ["train", *common, "--model", "cvae", "--name", "cvae", "--seed", "3"])
+        .exit_code
+        == 0
+    )
     for label in ("2", "3"):
         out = tmp_path / f"label{label}.npy"
-        generated = CliRunner().invoke(app, ["generate", str(run), "--n", "4", "--out", str(out), "--label", label])
+        generated = CliRunner().invoke(
+            app, ["generate", str(run), "--n", "4", "--out", str(out), "--label", label]
+        )
         assert generated.exit_code == 0, generated.output
-    assert np.abs(np.load(tmp_path / "label2.npy") - np.load(tmp_path / "label3.npy")).max() > 0  # same z, another label
+    assert (
+        np.abs(np.load(tmp_path / "label2.npy") - np.load(tmp_path / "label3.npy")).max() > 0
+    )  # same z, another label
     for label in ("7", "³"):  # "³" is a digit to str.isdigit, and int() refuses it
         refused = CliRunner().invoke(app, ["generate", str(run), "--label", label])
-        assert refused.exit_code == 2 and f"--label '{label}' is not a class of cvae: give a number from 0 to 3" in refused.stderr
+        assert (
+            refused.exit_code == 2
+            and f"--label '{label}' is not a class of cvae: give a number from 0 to 3" in refused.stderr
+        )
     traversal = CliRunner().invoke(app, ["animate", str(run), "--kind", "traversal"])
     assert traversal.exit_code == 0, traversal.output
     exported = export(run)
-    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[-2000:]
+    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[
+        -2000:
+    ]
     signatures = tf.saved_model.load(str(run / "export" / "saved_model")).signatures
     images, labels = tf.constant(make_images()[:2]), tf.constant(np.eye(4, dtype="float32")[[1, 2]])
     encoded = signatures["encode"](images=images, labels=labels)
     decoded = signatures["decode"](z=encoded["z_mean"], labels=labels)["images"]
-    np.testing.assert_allclose(decoded, signatures["reconstruct"](images=images, labels=labels)["images"], atol=1e-6)
+    np.testing.assert_allclose(
+        decoded, signatures["reconstruct"](images=images, labels=labels)["images"], atol=1e-6
+    )
 
 
 def test_a_vq_vae_exports_and_commands_that_do_not_apply_say_so_in_one_line(tmp_path):
     from test_export import export
 
     common = labelled_idx(tmp_path)
-    assert CliRunner().invoke(app, ["train", *common, "--model", "vq-vae", "--name", "vq", "--codebook-size", "16"]).exit_code == 0
-    exported = export(tmp_path / "runs" / "vq", "--format", "onnx")  # encode gives code indices, decode takes them
-    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[-2000:]
+    assert (
+        CliRunner()
+        .invoke(app, ["train", *common, "--model", "vq-vae", "--name", "vq", "--codebook-size", "16"])
+        .exit_code
+        == 0
+    )
+    exported = export(
+        tmp_path / "runs" / "vq", "--format", "onnx"
+    )  # encode gives code indices, decode takes them
+    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[
+        -2000:
+    ]
     animated = CliRunner().invoke(app, ["animate", str(tmp_path / "runs" / "vq"), "--kind", "latent"])
-    assert animated.exit_code == 2 and "--kind latent moves through a continuous latent space" in animated.stderr
+    assert (
+        animated.exit_code == 2 and "--kind latent moves through a continuous latent space" in animated.stderr
+    )
     assert len(animated.stderr.strip().splitlines()) == 1
     labelled = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / "vq"), "--label", "1"])
     assert labelled.exit_code == 2 and "--label is for a cvae run, and vq is a vq-vae" in labelled.stderr
     sampled = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / "vq")])
-    assert sampled.exit_code == 0 and "per-position frequencies" in sampled.stderr and "no learned prior yet" in sampled.stderr
+    assert (
+        sampled.exit_code == 0
+        and "per-position frequencies" in sampled.stderr
+        and "no learned prior yet" in sampled.stderr
+    )
     if keras.backend.backend() != "torch":  # where torch first asks for torchrun
-        distributed = CliRunner().invoke(app, ["train", *common, "--model", "vq-vae", "--name", "vq2", "--distribute"])
-        assert distributed.exit_code == 2 and distributed.stderr.startswith("keras-vae: error: --distribute is not for a vq-vae"), distributed.stderr
+        distributed = CliRunner().invoke(
+            app, ["train", *common, "--model", "vq-vae", "--name", "vq2", "--distribute"]
+        )
+        assert distributed.exit_code == 2 and distributed.stderr.startswith(
+            "keras-vae: error: --distribute is not for a vq-vae"
+        ), distributed.stderr
     folder = tmp_path / "flat"
     folder.mkdir()
     for i, image in enumerate((make_images() * 255).astype("u1")):
         import imageio.v2 as imageio
 
         imageio.imwrite(folder / f"{i}.png", image[..., 0])
-    unlabelled = CliRunner().invoke(app, ["train", "--data-dir", str(folder), "--model", "cvae", "--output-dir", str(tmp_path / "runs")])
-    assert unlabelled.exit_code == 2 and "--model cvae is conditioned on labels" in unlabelled.stderr and "no labels" in unlabelled.stderr
+    unlabelled = CliRunner().invoke(
+        app, ["train", "--data-dir", str(folder), "--model", "cvae", "--output-dir", str(tmp_path / "runs")]
+    )
+    assert (
+        unlabelled.exit_code == 2
+        and "--model cvae is conditioned on labels" in unlabelled.stderr
+        and "no labels" in unlabelled.stderr
+    )

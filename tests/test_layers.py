@@ -1,9 +1,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import to_numpy
 
 from keras_vae.layers import Conv2D, Conv2DTranspose
-from conftest import to_numpy
 
 OURS_AND_KERAS = [(Conv2D, keras.layers.Conv2D), (Conv2DTranspose, keras.layers.Conv2DTranspose)]
 SIZES = [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1), (4, 3)]
@@ -16,14 +16,18 @@ SIZES = [(3, 2), (3, 1), (4, 2), (5, 2), (3, 3), (1, 2), (2, 1), (4, 3)]
 def test_convolutions_match_keras(ours, theirs, kernel_size, strides, use_bias, filters):
     """More or fewer filters than the 4 input channels: the two ways JAX's CPU convolution is computed."""
     x = np.random.default_rng(0).normal(size=(3, 7, 5, 4)).astype("float32")
-    reference = theirs(filters, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
+    reference = theirs(
+        filters, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias
+    )
     layer = ours(filters, kernel_size, strides=strides, padding="same", activation="relu", use_bias=use_bias)
     reference.build(x.shape)
     layer.build(x.shape)
     layer.set_weights([w + 0.1 for w in reference.get_weights()])
     reference.set_weights(layer.get_weights())
     expected = to_numpy(reference(x))
-    assert expected.shape[1:3] == ((7 * strides, 5 * strides) if ours is Conv2DTranspose else (-(-7 // strides), -(-5 // strides)))
+    assert expected.shape[1:3] == (
+        (7 * strides, 5 * strides) if ours is Conv2DTranspose else (-(-7 // strides), -(-5 // strides))
+    )
     np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
 
 

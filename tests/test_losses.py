@@ -34,17 +34,27 @@ def hand_kl() -> float:
 
 @pytest.mark.parametrize("recon_loss", ["bce", "mse"])
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
-@pytest.mark.parametrize("beta, reconstruction_weight", [(1.0, 1.0), (4.0, 1.0), (0.0, 1.0), (1.0, 0.0), (0.5, 2.0)])
+@pytest.mark.parametrize(
+    "beta, reconstruction_weight", [(1.0, 1.0), (4.0, 1.0), (0.0, 1.0), (1.0, 0.0), (0.5, 2.0)]
+)
 def test_vae_terms_match_hand_computation(recon_loss, reduction, beta, reconstruction_weight):
     terms = loss_terms(
-        X, X_HAT, Z_MEAN, Z_LOG_VAR,
-        recon_loss=recon_loss, reduction=reduction, beta=beta, reconstruction_weight=reconstruction_weight,
+        X,
+        X_HAT,
+        Z_MEAN,
+        Z_LOG_VAR,
+        recon_loss=recon_loss,
+        reduction=reduction,
+        beta=beta,
+        reconstruction_weight=reconstruction_weight,
     )
     recon, kl = hand_reconstruction(recon_loss, reduction), hand_kl()
     assert set(terms) == {"loss", "reconstruction_loss", "kl_loss"}
     np.testing.assert_allclose(to_numpy(terms["reconstruction_loss"]), recon, rtol=1e-5)
     np.testing.assert_allclose(to_numpy(terms["kl_loss"]), kl, rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(terms["loss"]), reconstruction_weight * recon + beta * kl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(terms["loss"]), reconstruction_weight * recon + beta * kl, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("recon_loss", ["bce", "mse"])
@@ -56,12 +66,15 @@ def test_autoencoder_terms_have_no_kl(recon_loss, reduction):
 
 
 def test_bce_of_saturated_outputs_is_finite_and_clipped_on_both_sides():
-    """A sigmoid in float32 reaches exactly 0 and 1: both ends are clipped by epsilon, as TensorFlow and JAX do."""
+    """A sigmoid in float32 reaches exactly 0 and 1: both ends are clipped by epsilon, as TensorFlow and JAX
+    do."""
     from keras_vae.losses import reconstruction_loss
 
     x = np.array([[0.25, 0.75, 0.5, 1.0]], "float32")
     x_hat = np.array([[0.0, 1.0, 1.0, 0.0]], "float32")
-    p = np.clip(x_hat, np.float32(EPS), np.float32(1 - EPS))  # in float32, as the model computes: 1 - p is 1.19e-7
+    p = np.clip(
+        x_hat, np.float32(EPS), np.float32(1 - EPS)
+    )  # in float32, as the model computes: 1 - p is 1.19e-7
     expected = -np.sum(x * np.log(p) + (1 - x) * np.log(np.float32(1) - p))
     assert np.isfinite(expected)
     np.testing.assert_allclose(to_numpy(reconstruction_loss(x, x_hat)), [expected], rtol=1e-4)
@@ -92,18 +105,26 @@ def test_bad_options_raise_value_error_naming_the_option(options, message):
 
 
 def test_evaluates_float64_formulas_are_the_training_losses_own():
-    """metrics.py recomputes three of losses.py's terms in NumPy float64 after the model has run; each must be the
-    very formula the model trains on."""
+    """metrics.py recomputes three of losses.py's terms in NumPy float64 after the model has run; each must be
+    the very formula the model trains on."""
     from keras_vae import losses
     from keras_vae.trained import metrics
 
     rng = np.random.default_rng(3)
     z, mean, log_var = (rng.standard_normal((5, 4)).astype("float32") for _ in range(3))
     tensors = [keras.ops.convert_to_tensor(a) for a in (z, mean, log_var)]
-    np.testing.assert_allclose(metrics.kl_per_dimension(mean, log_var), to_numpy(losses.kl_per_dimension(*tensors[1:])), rtol=1e-5)
-    np.testing.assert_allclose(metrics.log_normal(z, mean, log_var), to_numpy(losses.log_normal(*tensors)).sum(-1), rtol=1e-5)
-    x, x_hat = (keras.ops.convert_to_tensor(rng.uniform(0.05, 0.95, (3, 4, 4, 1)).astype("float32")) for _ in range(2))
+    np.testing.assert_allclose(
+        metrics.kl_per_dimension(mean, log_var), to_numpy(losses.kl_per_dimension(*tensors[1:])), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        metrics.log_normal(z, mean, log_var), to_numpy(losses.log_normal(*tensors)).sum(-1), rtol=1e-5
+    )
+    x, x_hat = (
+        keras.ops.convert_to_tensor(rng.uniform(0.05, 0.95, (3, 4, 4, 1)).astype("float32")) for _ in range(2)
+    )
     for recon_loss in ("bce", "mse"):
         summed = to_numpy(losses.reconstruction_loss(x, x_hat, recon_loss, "sum"))
         expected = to_numpy(losses.log_likelihood(x, x_hat, recon_loss))
-        np.testing.assert_allclose(-summed + metrics.log_likelihood_constant(recon_loss, (4, 4, 1)), expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            -summed + metrics.log_likelihood_constant(recon_loss, (4, 4, 1)), expected, rtol=1e-5
+        )

@@ -54,15 +54,19 @@ def test_sampling_is_the_reparameterisation_trick():
 def deep_conv_model(family: str):
     """A family's model on the architecture with dropout and batch normalisation, and its input: six images (a
     CVAE's with one-hot labels of three classes)."""
-    model = keras_vae.build_model(family, "deep-conv", 2, (8, 8, 1), seed=1, classes=3 if family == "cvae" else 0)
+    model = keras_vae.build_model(
+        family, "deep-conv", 2, (8, 8, 1), seed=1, classes=3 if family == "cvae" else 0
+    )
     x = make_images()[:6]
     return model, ((x, np.eye(3, dtype="float32")[np.arange(6) % 3]) if family == "cvae" else x)
 
 
-@pytest.mark.parametrize("family", ["ae", "vae", "cvae", "vq-vae"])  # each call of its own (IWAE and β-TCVAE's is the VAE's)
+@pytest.mark.parametrize(
+    "family", ["ae", "vae", "cvae", "vq-vae"]
+)  # each call of its own (IWAE and β-TCVAE's is the VAE's)
 def test_call_decodes_the_encoders_code_and_trains_only_when_asked(family):
-    """model(x) is the deterministic reconstruction that explore and evaluate draw (the code decoder of the means
-    encoder); model(x, training=True) runs the deep-conv architecture's dropout and batch statistics."""
+    """model(x) is the deterministic reconstruction that explore and evaluate draw (the code decoder of the
+    means encoder); model(x, training=True) runs the deep-conv architecture's dropout and batch statistics."""
     model, inputs = deep_conv_model(family)
     codes = to_numpy(model.means_encoder(list(inputs) if family == "cvae" else inputs))
     expected = to_numpy(model.code_decoder([codes, inputs[1]] if family == "cvae" else codes))
@@ -70,15 +74,22 @@ def test_call_decodes_the_encoders_code_and_trains_only_when_asked(family):
     np.testing.assert_array_equal(to_numpy(model(inputs)), to_numpy(model(inputs)))
     assert np.abs(to_numpy(model(inputs, training=True)) - expected).max() > 1e-3
     if family in keras_vae.VARIATIONAL:
-        assert isinstance(model.kl_scale, keras.Variable), "the KL warm-up assigns its scale without retracing"
+        assert isinstance(model.kl_scale, keras.Variable), (
+            "the KL warm-up assigns its scale without retracing"
+        )
 
 
 @pytest.mark.parametrize("family", list(keras_vae.MODELS))
 def test_compute_terms_trains_both_networks_only_when_asked(family):
-    """training=True reaches the encoder's and the decoder's batch normalisation (their moving statistics move);
-    training=False leaves them be, so evaluation never changes the model."""
+    """training=True reaches the encoder's and the decoder's batch normalisation (their moving statistics
+    move); training=False leaves them be, so evaluation never changes the model."""
     model, inputs = deep_conv_model(family)
-    norms = [layer for network in (model.encoder, model.decoder) for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for network in (model.encoder, model.decoder)
+        for layer in network.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
     def statistics():
         return [to_numpy(layer.moving_mean).copy() for layer in norms]
@@ -87,5 +98,12 @@ def test_compute_terms_trains_both_networks_only_when_asked(family):
     model.compute_terms(inputs, training=False)
     assert all(np.array_equal(a, b) for a, b in zip(before, statistics()))
     model.compute_terms(inputs, training=True)
-    assert {network.name for network in (model.encoder, model.decoder) for layer in network.layers if layer in norms} == {"encoder", "decoder"}
-    assert not any(np.array_equal(a, b) for a, b in zip(before, statistics())), "every batch normalisation trained"
+    assert {
+        network.name
+        for network in (model.encoder, model.decoder)
+        for layer in network.layers
+        if layer in norms
+    } == {"encoder", "decoder"}
+    assert not any(np.array_equal(a, b) for a, b in zip(before, statistics())), (
+        "every batch normalisation trained"
+    )

@@ -1,5 +1,5 @@
-"""Mixed precision with loss scaling, sample_weight, steps_per_execution and the seam's two routes, on the suite's
-backend: what a GPU run depends on, checked on the CPU."""
+"""Mixed precision with loss scaling, sample_weight, steps_per_execution and the seam's two routes, on the
+suite's backend: what a GPU run depends on, checked on the CPU."""
 
 import json
 
@@ -26,7 +26,11 @@ def trained(policy: str, optimizer, epochs: int, arch: str = "conv") -> tuple[ke
     with dtype_policy(policy):
         model = keras_vae.build_model("vae", arch, 2, (8, 8, 1), seed=0)
         model.compile(optimizer=optimizer)
-    history = model.fit(make_images(), batch_size=8, epochs=epochs, shuffle=False, verbose=0).history if epochs else {}
+    history = (
+        model.fit(make_images(), batch_size=8, epochs=epochs, shuffle=False, verbose=0).history
+        if epochs
+        else {}
+    )
     return model, history.get("loss", [])
 
 
@@ -48,10 +52,13 @@ def test_mixed_precision_trains_with_sgd_to_the_float32_loss(policy):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_one_step_moves_the_weights_as_float32_does(policy):
-    """One SGD step of learning rate 1 moves each weight by minus its gradient: unscaled, within 16-bit rounding of
-    float32's. A step that did not scale its loss moves them 2^4 times too little under mixed_float16 (94% off)."""
+    """One SGD step of learning rate 1 moves each weight by minus its gradient: unscaled, within 16-bit
+    rounding of float32's. A step that did not scale its loss moves them 2^4 times too little under
+    mixed_float16 (94% off)."""
     optimizer = keras.optimizers.SGD(1.0)
-    if policy == "mixed_float16":  # a small scale, so no gradient overflows float16 and the step is not skipped
+    if (
+        policy == "mixed_float16"
+    ):  # a small scale, so no gradient overflows float16 and the step is not skipped
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0**4)
     x = make_images()[:8]
     moved = {}
@@ -62,7 +69,9 @@ def test_one_step_moves_the_weights_as_float32_does(policy):
         moved[name] = [to_numpy(w) - b for w, b in zip(model.trainable_weights, before)]
     low, full = (np.concatenate([step.ravel() for step in moved[name]]) for name in (policy, "float32"))
     # bfloat16 keeps 8 bits of mantissa, float16 11: measured at most 3.5% and 0.5% apart (torch)
-    assert np.linalg.norm(low - full) <= {"mixed_bfloat16": 0.06, "mixed_float16": 0.02}[policy] * np.linalg.norm(full)
+    assert np.linalg.norm(low - full) <= {"mixed_bfloat16": 0.06, "mixed_float16": 0.02}[
+        policy
+    ] * np.linalg.norm(full)
 
 
 def test_sample_weight_is_refused_in_one_line():
@@ -80,12 +89,15 @@ def seam_model() -> keras.Model:
 
 def test_the_accelerator_route_matches_the_cpu_kernels_forward_gradients_and_training():
     """Keras's own convolutions, which the seam takes for tensors on a GPU, forced here on the CPU: the same
-    outputs, one SGD step moving every weight alike, and three epochs with the same losses as the CPU kernels."""
+    outputs, one SGD step moving every weight alike, and three epochs with the same losses as the CPU
+    kernels."""
     x = make_images()
     results = {}
     for route in ("cpu", "accelerator"):
         with forced_route(route):
-            assert keras_vae.backends.route(keras.ops.convert_to_tensor(x)) == (route if BACKEND != "tensorflow" else "accelerator")
+            assert keras_vae.backends.route(keras.ops.convert_to_tensor(x)) == (
+                route if BACKEND != "tensorflow" else "accelerator"
+            )
             model = seam_model()
             output = to_numpy(model(x))
             before = [to_numpy(w) for w in model.trainable_weights]
@@ -93,7 +105,10 @@ def test_the_accelerator_route_matches_the_cpu_kernels_forward_gradients_and_tra
             step = [to_numpy(w) - b for w, b in zip(model.trainable_weights, before)]
             losses = model.fit(x, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
         results[route] = output, step, losses
-    (cpu_output, cpu_step, cpu_losses), (gpu_output, gpu_step, gpu_losses) = results["cpu"], results["accelerator"]
+    (cpu_output, cpu_step, cpu_losses), (gpu_output, gpu_step, gpu_losses) = (
+        results["cpu"],
+        results["accelerator"],
+    )
     np.testing.assert_allclose(gpu_output, cpu_output, atol=1e-5)
     for gpu, cpu in zip(gpu_step, cpu_step):
         np.testing.assert_allclose(gpu, cpu, atol=1e-5)
@@ -107,7 +122,19 @@ def test_forced_route_takes_only_its_two_routes():
 
 
 def test_a_mixed_precision_run_trains_explores_evaluates_and_exports(idx_dir, tmp_path):
-    result = invoke("--data-dir", idx_dir, "--dtype-policy", "mixed_bfloat16", "--epochs", 1, "--name", "m", "--output-dir", tmp_path, *FAST)
+    result = invoke(
+        "--data-dir",
+        idx_dir,
+        "--dtype-policy",
+        "mixed_bfloat16",
+        "--epochs",
+        1,
+        "--name",
+        "m",
+        "--output-dir",
+        tmp_path,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     run = tmp_path / "m"
     assert json.loads((run / "config.json").read_text())["options"]["dtype_policy"] == "mixed_bfloat16"
@@ -128,9 +155,23 @@ def test_a_mixed_precision_run_trains_explores_evaluates_and_exports(idx_dir, tm
 
 
 def test_steps_per_execution(idx_dir, tmp_path):
-    result = invoke("--data-dir", idx_dir, "--steps-per-execution", 2, "--epochs", 1, "--name", "s", "--output-dir", tmp_path, *FAST)
+    result = invoke(
+        "--data-dir",
+        idx_dir,
+        "--steps-per-execution",
+        2,
+        "--epochs",
+        1,
+        "--name",
+        "s",
+        "--output-dir",
+        tmp_path,
+        *FAST,
+    )
     if BACKEND == "torch":
-        assert result.exit_code == 2 and "--steps-per-execution must be 1 on the torch backend" in result.stderr
+        assert (
+            result.exit_code == 2 and "--steps-per-execution must be 1 on the torch backend" in result.stderr
+        )
         assert not (tmp_path / "s").exists()
         return
     assert result.exit_code == 0, result.output

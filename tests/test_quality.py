@@ -1,5 +1,5 @@
-"""Sample quality (Fréchet distance, precision and recall, class shares), the samplers of every family, a VQ-VAE's
-learned prior over its codes, and the training recipe (steps, the cosine schedule)."""
+"""Sample quality (Fréchet distance, precision and recall, class shares), the samplers of every family, a
+VQ-VAE's learned prior over its codes, and the training recipe (steps, the cosine schedule)."""
 
 import json
 import math
@@ -15,7 +15,13 @@ from typer.testing import CliRunner
 from cli.main import app
 from keras_vae.config import TrainConfig
 from keras_vae.samplers.mixture import MIXTURE
-from keras_vae.samplers.pixelcnn import build_code_prior, code_nll, sample_codes, shift_right, train_code_prior
+from keras_vae.samplers.pixelcnn import (
+    build_code_prior,
+    code_nll,
+    sample_codes,
+    shift_right,
+    train_code_prior,
+)
 from keras_vae.trained import LoadedRun
 from keras_vae.trained.quality import (
     FeatureSpace,
@@ -46,7 +52,9 @@ def test_the_frechet_distance_of_two_gaussians_has_its_closed_form():
     assert gaussian_frechet_distance(m1, np.diag(v1), m2, np.diag(v2)) == pytest.approx(expected, rel=1e-12)
     # Rotating both Gaussians alike leaves the distance as it was.
     rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
-    rotated = gaussian_frechet_distance(rotation @ m1, rotation @ np.diag(v1) @ rotation.T, rotation @ m2, rotation @ np.diag(v2) @ rotation.T)
+    rotated = gaussian_frechet_distance(
+        rotation @ m1, rotation @ np.diag(v1) @ rotation.T, rotation @ m2, rotation @ np.diag(v2) @ rotation.T
+    )
     assert rotated == pytest.approx(expected, rel=1e-9)
 
 
@@ -86,11 +94,19 @@ def test_sample_quality_reports_the_classifiers_view():
     rng = np.random.default_rng(3)
     real, fake = rng.random((40, 4, 4, 1)), rng.random((40, 4, 4, 1))
     labels = np.arange(40) % 2
-    space = FeatureSpace("flat", lambda x: x.reshape(len(x), -1), lambda x: np.stack([x.mean((1, 2, 3)) > 0.5, x.mean((1, 2, 3)) <= 0.5], 1) * 0.8 + 0.1)
+    space = FeatureSpace(
+        "flat",
+        lambda x: x.reshape(len(x), -1),
+        lambda x: np.stack([x.mean((1, 2, 3)) > 0.5, x.mean((1, 2, 3)) <= 0.5], 1) * 0.8 + 0.1,
+    )
     quality = sample_quality(space, real, labels, fake)
     assert quality["quality_images"] == 40 and quality["confidence"] == pytest.approx(0.9)
-    assert quality["frechet_distance"] == pytest.approx(frechet_distance(real.reshape(40, -1), fake.reshape(40, -1)))
-    assert sum(quality["class_shares"]) == pytest.approx(1.0) and quality["largest_class_share"] == max(quality["class_shares"])
+    assert quality["frechet_distance"] == pytest.approx(
+        frechet_distance(real.reshape(40, -1), fake.reshape(40, -1))
+    )
+    assert sum(quality["class_shares"]) == pytest.approx(1.0) and quality["largest_class_share"] == max(
+        quality["class_shares"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,25 +116,44 @@ def runs(tmp_path_factory):
     pixels = (make_images() * 255).astype("u1")[..., 0]
     write_split(root, pixels, np.arange(32) % 4, compress=True, split="train")
     write_split(root, pixels[:16], np.arange(16) % 4, compress=True, split="t10k")
-    common = ["--data-dir", root, "--epochs", 3, "--arch", "dense", "--batch-size", 8, "--output-dir", root / "runs"]
+    common = [
+        "--data-dir",
+        root,
+        "--epochs",
+        3,
+        "--arch",
+        "dense",
+        "--batch-size",
+        8,
+        "--output-dir",
+        root / "runs",
+    ]
     for family in ("vae", "ae", "vq-vae"):
-        trained = cli("train", *common, "--model", family, "--name", family, *(["--codebook-size", 8] if family == "vq-vae" else []))
+        trained = cli(
+            "train",
+            *common,
+            "--model",
+            family,
+            "--name",
+            family,
+            *(["--codebook-size", 8] if family == "vq-vae" else []),
+        )
         assert trained.exit_code == 0, trained.output
     return {family: root / "runs" / family for family in ("vae", "ae", "vq-vae")} | {"root": root}
 
 
 def test_the_classifier_is_trained_once_per_run_and_reused(runs):
-    data = LoadedRun.load(runs["vae"])
-    source = data.dataset
+    loaded = LoadedRun.load(runs["vae"])
+    source = loaded.dataset
     path = runs["root"] / "classifier.keras"
     first = run_feature_space(path, source)
     written = path.stat().st_mtime_ns
     again = run_feature_space(path, source)
     assert path.stat().st_mtime_ns == written
-    np.testing.assert_allclose(first.embed(data.images), again.embed(data.images), atol=1e-6)
-    assert first.embed(data.images).shape == (len(data.images), 128)
+    np.testing.assert_allclose(first.embed(loaded.images), again.embed(loaded.images), atol=1e-6)
+    assert first.embed(loaded.images).shape == (len(loaded.images), 128)
     path.write_bytes(b"not a model")  # a damaged cache is trained again
-    assert run_feature_space(path, source).classify(data.images).shape == (len(data.images), 4)
+    assert run_feature_space(path, source).classify(loaded.images).shape == (len(loaded.images), 4)
 
 
 def test_unlabelled_data_is_measured_in_pixel_components_and_says_so(tmp_path):
@@ -128,10 +163,23 @@ def test_unlabelled_data_is_measured_in_pixel_components_and_says_so(tmp_path):
     folder.mkdir()
     for i, image in enumerate((make_images() * 255).astype("u1")):
         imageio.imwrite(folder / f"{i}.png", image[..., 0])
-    common = ["--data-dir", folder, "--epochs", 1, "--arch", "dense", "--batch-size", 8, "--output-dir", tmp_path / "runs"]
+    common = [
+        "--data-dir",
+        folder,
+        "--epochs",
+        1,
+        "--arch",
+        "dense",
+        "--batch-size",
+        8,
+        "--output-dir",
+        tmp_path / "runs",
+    ]
     assert cli("train", *common, "--name", "few").exit_code == 0  # 3 held-out images
     few = cli("evaluate", tmp_path / "runs" / "few", "--k", 2)
-    assert few.exit_code == 0 and "sample quality needs more than 4 held-out images and few has 3" in few.stdout
+    assert (
+        few.exit_code == 0 and "sample quality needs more than 4 held-out images and few has 3" in few.stdout
+    )
     assert cli("train", *common, "--name", "u", "--val-fraction", 0.5).exit_code == 0
     result = cli("evaluate", tmp_path / "runs" / "u", "--k", 2, "--json")
     assert result.exit_code == 0, result.output
@@ -145,23 +193,34 @@ def test_evaluate_reports_sample_quality_for_each_sampler(runs):
 
     result = cli("evaluate", runs["vae"], "--k", 2, "--sampler", "gmm", "--json", "--quality-images", 12)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["sampler"].startswith("gmm:") and (runs["vae"] / "classifier.keras").exists()
+    assert (
+        json.loads(result.stdout)["sampler"].startswith("gmm:")
+        and (runs["vae"] / "classifier.keras").exists()
+    )
     space = run_feature_space(runs["root"] / "classifier.keras", LoadedRun.load(runs["vae"]).dataset)
     for family in ("vae", "ae", "vq-vae"):
-        data = LoadedRun.load(runs[family])
+        loaded = LoadedRun.load(runs[family])
         for sampler in ("prior", "gmm"):
-            metrics = run_sample_quality(data, sampler, 12, space=space)
+            metrics = run_sample_quality(loaded, sampler, 12, space=space)
             assert metrics["sampler"].startswith(f"{sampler}:") and metrics["quality_images"] == 12
-            assert metrics["frechet_distance"] >= 0 and 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
+            assert (
+                metrics["frechet_distance"] >= 0
+                and 0 <= metrics["precision"] <= 1
+                and 0 <= metrics["recall"] <= 1
+            )
             assert len(metrics["class_shares"]) == 4 and 0 < metrics["confidence"] <= 1
     refused = cli("evaluate", runs["vae"], "--quality-images", 3)
     assert refused.exit_code == 2 and "--quality-images must be more than 4" in refused.stderr
     missing = cli("evaluate", runs["vae"], "--fid-weights", runs["root"] / "nothing.h5")
-    assert missing.exit_code == 2 and "--fid-weights" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    assert (
+        missing.exit_code == 2 and "--fid-weights" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    )
 
 
 def test_the_fid_comes_from_the_users_inception_weights(tmp_path):
-    network = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3))
+    network = keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    )
     weights = tmp_path / "inception.weights.h5"
     network.save_weights(weights)
     space = inception_space(weights)
@@ -180,11 +239,20 @@ def test_the_fid_comes_from_the_users_inception_weights(tmp_path):
 def test_every_family_samples_from_both_samplers_and_says_which(runs):
     vae, ae, vq = (LoadedRun.load(runs[family]) for family in ("vae", "ae", "vq-vae"))
     assert (vae.sampler().name, ae.sampler().name, vq.sampler().name) == ("prior", "gmm", "prior")
-    assert vae.sampler().description == "prior: N(0, I)" and ae.sampler("prior").description == "prior: N(0, I)"
+    assert (
+        vae.sampler().description == "prior: N(0, I)" and ae.sampler("prior").description == "prior: N(0, I)"
+    )
     assert vae.sampler("gmm").description.startswith(f"gmm: a {MIXTURE}-Gaussian mixture")
-    assert "per-position frequencies" in vq.sampler().description and "keras-vae train-prior" in vq.sampler().description
+    assert (
+        "per-position frequencies" in vq.sampler().description
+        and "keras-vae train-prior" in vq.sampler().description
+    )
     rng = np.random.default_rng(0)
-    np.testing.assert_allclose(vae.sample_codes(5, np.random.default_rng(4), "prior"), np.random.default_rng(4).standard_normal((5, 2)), rtol=1e-6)
+    np.testing.assert_allclose(
+        vae.sample_codes(5, np.random.default_rng(4), "prior"),
+        np.random.default_rng(4).standard_normal((5, 2)),
+        rtol=1e-6,
+    )
     codes = vq.sample_codes(50, rng, "gmm")
     assert codes.shape == (50, 2) and codes.dtype == np.int32 and codes.min() >= 0 and codes.max() < 8
     for family in (vae, ae, vq):
@@ -195,13 +263,15 @@ def test_every_family_samples_from_both_samplers_and_says_which(runs):
 
 
 def test_the_gmm_sampler_draws_codes_with_its_mixtures_moments(runs):
-    data = LoadedRun.load(runs["vae"])
-    mixture = data.sampler("gmm").fit(data.training_codes)
+    loaded = LoadedRun.load(runs["vae"])
+    mixture = loaded.sampler("gmm").fit(loaded.training_codes)
     weights, means, factors = mixture.weights, mixture.means, mixture.factors
     covariances = factors @ np.transpose(factors, (0, 2, 1))
     mean = weights @ means
-    covariance = np.einsum("k,kij->ij", weights, covariances + np.einsum("ki,kj->kij", means - mean, means - mean))
-    drawn = data.sample_codes(200_000, np.random.default_rng(5), "gmm").astype("float64")
+    covariance = np.einsum(
+        "k,kij->ij", weights, covariances + np.einsum("ki,kj->kij", means - mean, means - mean)
+    )
+    drawn = loaded.sample_codes(200_000, np.random.default_rng(5), "gmm").astype("float64")
     scale = np.sqrt(np.diag(covariance))
     np.testing.assert_allclose(drawn.mean(0), mean, atol=0.02 * scale.max())
     np.testing.assert_allclose(np.cov(drawn, rowvar=False), covariance, atol=0.03 * scale.max() ** 2)
@@ -211,7 +281,9 @@ def test_the_gmm_sampler_draws_codes_with_its_mixtures_moments(runs):
 def test_generate_and_explore_say_which_sampler_made_the_images(runs):
     generated = cli("generate", runs["vae"], "--n", 4, "--sampler", "gmm", "--out", runs["root"] / "g.npy")
     assert generated.exit_code == 0 and "keras-vae: sampler gmm: a 10-Gaussian mixture" in generated.stderr
-    np.testing.assert_allclose(np.load(runs["root"] / "g.npy"), LoadedRun.load(runs["vae"]).samples(4, 0, sampler="gmm"), atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(runs["root"] / "g.npy"), LoadedRun.load(runs["vae"]).samples(4, 0, sampler="gmm"), atol=1e-6
+    )
     own = cli("generate", runs["ae"], "--n", 4)
     assert own.exit_code == 0 and "sampler gmm:" in own.stderr
     explored = cli("explore", runs["ae"], "--sampler", "prior", "--out", runs["root"] / "ae-prior")
@@ -234,20 +306,29 @@ def test_the_code_prior_gives_float32_logits_under_mixed_precision():
 def test_the_code_prior_is_causal_and_learns_which_code_follows_which():
     rng = np.random.default_rng(6)
     first = rng.integers(0, 4, 1000)
-    codes = np.stack([first, (first + 1) % 4, (first + 2) % 4], axis=1)  # the later codes follow from the first
-    np.testing.assert_array_equal(shift_right(codes[:2], 9), [[9, codes[0, 0], codes[0, 1]], [9, codes[1, 0], codes[1, 1]]])
+    codes = np.stack(
+        [first, (first + 1) % 4, (first + 2) % 4], axis=1
+    )  # the later codes follow from the first
+    np.testing.assert_array_equal(
+        shift_right(codes[:2], 9), [[9, codes[0, 0], codes[0, 1]], [9, codes[1, 0], codes[1, 1]]]
+    )
     prior, nll = train_code_prior(codes[:800], codes[800:], codebook_size=6, epochs=25, batch_size=32)
     assert nll["val_nll"] == pytest.approx(math.log(4), abs=0.15)  # only the first code is uncertain
     assert code_nll(prior, codes[800:]) == pytest.approx(nll["val_nll"])
     drawn = sample_codes(prior, 400, np.random.default_rng(7))
-    assert np.mean(drawn[:, 1] == (drawn[:, 0] + 1) % 4) > 0.95 and np.mean(drawn[:, 2] == (drawn[:, 0] + 2) % 4) > 0.95
+    assert (
+        np.mean(drawn[:, 1] == (drawn[:, 0] + 1) % 4) > 0.95
+        and np.mean(drawn[:, 2] == (drawn[:, 0] + 2) % 4) > 0.95
+    )
     assert set(np.unique(drawn[:, 0])) == {0, 1, 2, 3}
     untrained = build_code_prior(3, 6)
     shifted = shift_right(codes[:4], 6)
     changed = shifted.copy()
     changed[:, 2] = (changed[:, 2] + 1) % 6
     before, after = (keras.ops.convert_to_numpy(untrained(x)) for x in (shifted, changed))
-    np.testing.assert_allclose(before[:, :2], after[:, :2], atol=1e-6)  # a later input never reaches earlier positions
+    np.testing.assert_allclose(
+        before[:, :2], after[:, :2], atol=1e-6
+    )  # a later input never reaches earlier positions
     assert np.abs(before[:, 2] - after[:, 2]).max() > 0
 
 
@@ -262,7 +343,9 @@ def test_a_vq_vae_samples_from_its_learned_prior_once_trained(runs):
     assert generated.exit_code == 0 and "learned PixelCNN prior" in generated.stderr
     (runs["vq-vae"] / "prior.keras").write_bytes(b"damaged")
     damaged = cli("generate", runs["vq-vae"], "--n", 4)
-    assert damaged.exit_code == 2 and "records no origin" in damaged.stderr and "--overwrite" in damaged.stderr
+    assert (
+        damaged.exit_code == 2 and "records no origin" in damaged.stderr and "--overwrite" in damaged.stderr
+    )
     assert cli("train-prior", runs["vq-vae"], "--epochs", 1, "--overwrite").exit_code == 0
 
 

@@ -12,7 +12,13 @@ from conftest import to_numpy
 
 import keras_vae
 
-OPTIONS = {"recon_loss": "mse", "reduction": "mean", "beta": 0.5, "reconstruction_weight": 2.0, "kl_warmup_steps": 3}
+OPTIONS = {
+    "recon_loss": "mse",
+    "reduction": "mean",
+    "beta": 0.5,
+    "reconstruction_weight": 2.0,
+    "kl_warmup_steps": 3,
+}
 OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
 
 
@@ -20,7 +26,9 @@ OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backen
 def saved(tmp_path, images):
     """A trained deep-conv VAE (BatchNorm and dropout included) saved as .keras, and its outputs."""
     keras.utils.set_random_seed(0)
-    model = keras_vae.build_model("vae", arch="deep-conv", latent_dim=3, input_shape=(8, 8, 1), seed=5, **OPTIONS)
+    model = keras_vae.build_model(
+        "vae", arch="deep-conv", latent_dim=3, input_shape=(8, 8, 1), seed=5, **OPTIONS
+    )
     model.compile(optimizer="adam")
     model.fit(images, epochs=1, batch_size=8, verbose=0)
     path = tmp_path / "model.keras"
@@ -66,8 +74,13 @@ def test_a_model_saved_here_loads_under_another_backend(saved, images, tmp_path,
     env = {**os.environ, "KERAS_BACKEND": backend}
     child = subprocess.run(
         [sys.executable, "-c", LOAD_ELSEWHERE, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        env=env, check=True, capture_output=True, text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     if backend == "torch":
-        assert child.stdout.strip() == "False", "a jit_compile saved by another backend must not turn on torch.compile"
+        assert child.stdout.strip() == "False", (
+            "a jit_compile saved by another backend must not turn on torch.compile"
+        )
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(images, verbose=0), atol=1e-5)

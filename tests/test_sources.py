@@ -36,7 +36,9 @@ def as_set(images: np.ndarray) -> list[bytes]:
 
 
 def test_class_subfolders_give_labels_and_names_and_the_pixels_survive(tmp_path):
-    written = {name: [gradient(6, 5, 1, 40 * i + 10 * c) for i in range(5)] for c, name in enumerate(["cat", "dog"])}
+    written = {
+        name: [gradient(6, 5, 1, 40 * i + 10 * c) for i in range(5)] for c, name in enumerate(["cat", "dog"])
+    }
     for name, images in written.items():
         for i, image in enumerate(images):
             write(tmp_path / name / f"{i}.png", image)
@@ -45,17 +47,26 @@ def test_class_subfolders_give_labels_and_names_and_the_pixels_survive(tmp_path)
     assert data.class_names == ["cat", "dog"] and data.labelled and data.source == f"images:{tmp_path}"
     (x_train, y_train), (x_val, y_val) = data.take("train", 8), data.take("val", 2)
     everything = np.concatenate([x_train, x_val])
-    assert everything.dtype == np.float32 and as_set(everything) == as_set(np.stack(written["cat"] + written["dog"]) / 255)
+    assert everything.dtype == np.float32 and as_set(everything) == as_set(
+        np.stack(written["cat"] + written["dog"]) / 255
+    )
     for images, labels in ((x_train, y_train), (x_val, y_val)):
         for image, label in zip(images, labels):
-            assert image.tobytes() in {(i / np.float32(255)).astype("float32").tobytes() for i in written[data.class_names[label]]}
+            assert image.tobytes() in {
+                (i / np.float32(255)).astype("float32").tobytes() for i in written[data.class_names[label]]
+            }
 
 
 def test_a_flat_folder_of_every_format_is_unlabelled(tmp_path):
     for suffix in ("png", "bmp", "gif", "jpg"):
         write(tmp_path / f"picture.{suffix}", gradient(8, 8, 3))
     data = load_dataset(data_dir=tmp_path, val_fraction=0.25)
-    assert (data.train.count + data.val.count, data.input_shape, data.labelled, data.class_names) == (4, (8, 8, 3), False, None)
+    assert (data.train.count + data.val.count, data.input_shape, data.labelled, data.class_names) == (
+        4,
+        (8, 8, 3),
+        False,
+        None,
+    )
     images, labels = data.take("train", 3)
     assert images.shape == (3, 8, 8, 3) and (labels == UNLABELLED).all()
 
@@ -84,16 +95,24 @@ def test_channels_convert_grey_to_rgb_and_rgb_to_grey(tmp_path):
     colour = gradient(4, 4, 3)
     write(tmp_path / "rgb" / "a.png", colour)
     write(tmp_path / "rgb" / "b.png", colour)
-    grey = load_dataset(data_dir=tmp_path / "rgb", val_fraction=0.5, options=ImageOptions(channels=1)).take("val", 1)[0][0]
+    grey = load_dataset(data_dir=tmp_path / "rgb", val_fraction=0.5, options=ImageOptions(channels=1)).take(
+        "val", 1
+    )[0][0]
     np.testing.assert_allclose(grey[..., 0], colour @ np.array([0.2989, 0.587, 0.114]) / 255, atol=1e-3)
     write(tmp_path / "grey" / "a.png", colour[..., :1])
     write(tmp_path / "grey" / "b.png", colour[..., :1])
-    rgb = load_dataset(data_dir=tmp_path / "grey", val_fraction=0.5, options=ImageOptions(channels=3)).take("val", 1)[0][0]
+    rgb = load_dataset(data_dir=tmp_path / "grey", val_fraction=0.5, options=ImageOptions(channels=3)).take(
+        "val", 1
+    )[0][0]
     assert rgb.shape == (4, 4, 3) and (rgb == rgb[..., :1]).all()
-    with_alpha = np.concatenate([colour[..., :1], np.full((4, 4, 1), 128, "uint8")], -1)  # grey and alpha (PNG's LA)
+    with_alpha = np.concatenate(
+        [colour[..., :1], np.full((4, 4, 1), 128, "uint8")], -1
+    )  # grey and alpha (PNG's LA)
     write(tmp_path / "la" / "a.png", with_alpha)
     write(tmp_path / "la" / "b.png", with_alpha)
-    grey = load_dataset(data_dir=tmp_path / "la", val_fraction=0.5, options=ImageOptions(channels=1)).take("val", 1)[0][0]
+    grey = load_dataset(data_dir=tmp_path / "la", val_fraction=0.5, options=ImageOptions(channels=1)).take(
+        "val", 1
+    )[0][0]
     np.testing.assert_allclose(grey[..., 0], colour[..., 0] / 255, atol=1e-6)
 
 
@@ -103,11 +122,26 @@ def test_damaged_images_are_skipped_counted_and_listed(tmp_path):
     (tmp_path / "photos" / "garbage.png").write_bytes(b"not an image at all")
     (tmp_path / "photos" / "truncated.png").write_bytes((tmp_path / "photos" / "00.png").read_bytes()[:60])
     (tmp_path / "photos" / "notes.txt").write_text("not an image file, so not counted")
-    result = invoke("--data-dir", tmp_path / "photos", "--epochs", 1, "--name", "p", "--output-dir", tmp_path / "runs", *FAST)
+    result = invoke(
+        "--data-dir",
+        tmp_path / "photos",
+        "--epochs",
+        1,
+        "--name",
+        "p",
+        "--output-dir",
+        tmp_path / "runs",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("Skipped 2 of 32 image files that cannot be read as images or are too large") == 2, "before training and at the end"
+    assert (
+        result.stdout.count("Skipped 2 of 32 image files that cannot be read as images or are too large") == 2
+    ), "before training and at the end"
     data = json.loads((tmp_path / "runs" / "p" / "config.json").read_text())["data"]
-    assert data["skipped_files"] == 2 and sorted(Path(p).name for p in data["skipped_examples"]) == ["garbage.png", "truncated.png"]
+    assert data["skipped_files"] == 2 and sorted(Path(p).name for p in data["skipped_examples"]) == [
+        "garbage.png",
+        "truncated.png",
+    ]
     assert data["train_images"] + data["val_images"] == 30 and not data["labelled"]
 
 
@@ -123,16 +157,33 @@ def test_bad_folders_are_one_line(tmp_path):
         ("empty", "no images (PNG, JPEG, BMP, GIF)"),
     ):
         result = invoke("--data-dir", tmp_path / folder, "--output-dir", tmp_path / "runs")
-        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, (
+            result.output
+        )
     assert all(path.name.endswith(".lock") for path in (tmp_path / "runs").iterdir()), "no run folder"
 
 
-@pytest.mark.parametrize("size, expected", [(["12"], [12, 12]), (["12", "10"], [12, 10]), (["--image-size=9"], [9, 9])])
+@pytest.mark.parametrize(
+    "size, expected", [(["12"], [12, 12]), (["12", "10"], [12, 10]), (["--image-size=9"], [9, 9])]
+)
 def test_image_size_takes_one_number_or_two(tmp_path, size, expected):
     for i in range(4):
         write(tmp_path / "faces" / f"{i}.png", gradient(20, 16, 3, i))
     option = size if size[0].startswith("--") else ["--image-size", *size]
-    result = invoke("--data-dir", tmp_path / "faces", *option, "--crop", "center", "--epochs", 1, "--name", "f", "--output-dir", tmp_path, *FAST)
+    result = invoke(
+        "--data-dir",
+        tmp_path / "faces",
+        *option,
+        "--crop",
+        "center",
+        "--epochs",
+        1,
+        "--name",
+        "f",
+        "--output-dir",
+        tmp_path,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "f" / "config.json").read_text())
     assert config["data"]["input_shape"] == [*expected, 3] and config["options"]["image_size"] == expected
@@ -144,14 +195,30 @@ def test_a_tfds_set_without_labels_trains_and_draws_uncoloured(tmp_path, monkeyp
     tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr("keras_vae.data.tfds.can_download", lambda: True)
     with tfds.testing.mock_data(num_examples=16):
-        result = invoke("--dataset", "celeb_a", "--image-size", 12, "--crop", "center", "--epochs", 1, "--name", "c", "--output-dir", tmp_path, *FAST)
+        result = invoke(
+            "--dataset",
+            "celeb_a",
+            "--image-size",
+            12,
+            "--crop",
+            "center",
+            "--epochs",
+            1,
+            "--name",
+            "c",
+            "--output-dir",
+            tmp_path,
+            *FAST,
+        )
         assert result.exit_code == 0, result.output
         data = json.loads((tmp_path / "c" / "config.json").read_text())["data"]
         assert data["input_shape"] == [12, 12, 3] and not data["labelled"] and data["class_names"] is None
         assert (data["train_images"], data["val_images"]) == (16, 16)
         explored = CliRunner().invoke(app, ["explore", str(tmp_path / "c")])
     assert explored.exit_code == 0, explored.output
-    assert (tmp_path / "c" / "figures" / "latent.png").exists() and (tmp_path / "c" / "figures" / "interpolation.png").exists()
+    assert (tmp_path / "c" / "figures" / "latent.png").exists() and (
+        tmp_path / "c" / "figures" / "interpolation.png"
+    ).exists()
 
 
 def test_a_tfds_set_with_labels_records_its_class_names(tmp_path, monkeypatch):
@@ -160,11 +227,17 @@ def test_a_tfds_set_with_labels_records_its_class_names(tmp_path, monkeypatch):
     with tfds.testing.mock_data(num_examples=12):
         data = load_dataset("svhn_cropped")
         images, labels = data.take("val", 12)
-    assert data.input_shape == (32, 32, 3) and data.labelled and data.class_names == [str(digit) for digit in range(10)]
+    assert (
+        data.input_shape == (32, 32, 3)
+        and data.labelled
+        and data.class_names == [str(digit) for digit in range(10)]
+    )
     assert images.shape == (12, 32, 32, 3) and ((0 <= labels) & (labels < 10)).all()
 
 
-@pytest.mark.parametrize("splits, held", [(("train", "validation"), "validation"), (("train", "validation", "test"), "test")])
+@pytest.mark.parametrize(
+    "splits, held", [(("train", "validation"), "validation"), (("train", "validation", "test"), "test")]
+)
 def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkeypatch, splits, held):
     """Mock data has no split metadata, so each builder is given the splits of a data set that has them."""
     tfds = pytest.importorskip("tensorflow_datasets")
@@ -172,7 +245,11 @@ def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkey
 
     def with_splits(name):
         found = real(name)
-        found.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(name=split, shard_lengths=[5], num_bytes=0) for split in splits]))
+        found.info.set_splits(
+            tfds.core.SplitDict(
+                [tfds.core.SplitInfo(name=split, shard_lengths=[5], num_bytes=0) for split in splits]
+            )
+        )
         read = found.as_dataset
         found.as_dataset = lambda split, **options: asked.append(split) or read(split=split, **options)
         return found
@@ -186,6 +263,7 @@ def test_a_tfds_set_validates_on_its_test_split_else_its_validation_split(monkey
 
 def test_the_image_feature_is_the_one_named_image_else_the_first():
     tfds = pytest.importorskip("tensorflow_datasets")
+
     def found(**features):
         return SimpleNamespace(info=SimpleNamespace(features=tfds.features.FeaturesDict(features)))
 
@@ -197,25 +275,41 @@ def test_the_image_feature_is_the_one_named_image_else_the_first():
 
 def test_tfds_names_without_images_are_one_line():
     pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(DataError, match="^dataset 'imdb_reviews' has no image feature: give a tensorflow-datasets image data set$"):
+    with pytest.raises(
+        DataError,
+        match="^dataset 'imdb_reviews' has no image feature: give a tensorflow-datasets image data set$",
+    ):
         source.builder("imdb_reviews")
-    with pytest.raises(DataError, match="^unknown dataset 'no_such_set': give a tensorflow-datasets image data set such as mnist"):
+    with pytest.raises(
+        DataError,
+        match="^unknown dataset 'no_such_set': give a tensorflow-datasets image data set such as mnist",
+    ):
         source.builder("no_such_set")
 
 
 def test_the_stream_feeds_fit_every_image_once_an_epoch_in_a_new_order(tmp_path, images):
     pixels = (images * 255).astype("u1")
-    np.savez(tmp_path / "d.npz", x_train=pixels, y_train=np.zeros(32, "u1"), x_test=pixels[:8], y_test=np.zeros(8, "u1"))
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=pixels,
+        y_train=np.zeros(32, "u1"),
+        x_test=pixels[:8],
+        y_test=np.zeros(8, "u1"),
+    )
     data = load_dataset(data_dir=tmp_path / "d.npz")
     train = data.stream("train", 5, seed=3)
     epochs = [np.concatenate(list(train.as_numpy_iterator())) for _ in range(2)]
     assert [len(b) for b in train.as_numpy_iterator()] == [5] * 6 + [2]
     assert as_set(epochs[0]) == as_set(epochs[1]) == as_set(pixels / 255)
     assert not np.array_equal(epochs[0], epochs[1]), "reshuffled each epoch"
-    np.testing.assert_array_equal(np.concatenate(list(data.stream("train", 5, seed=3).as_numpy_iterator())), epochs[0])
+    np.testing.assert_array_equal(
+        np.concatenate(list(data.stream("train", 5, seed=3).as_numpy_iterator())), epochs[0]
+    )
     model = keras_vae.build_model("vae", "dense", 2, data.input_shape, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.01))
-    history = model.fit(train, validation_data=data.stream("val", 4), epochs=2, shuffle=False, verbose=0).history
+    history = model.fit(
+        train, validation_data=data.stream("val", 4), epochs=2, shuffle=False, verbose=0
+    ).history
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
 
 

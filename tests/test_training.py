@@ -56,29 +56,46 @@ def test_evaluate_matches_a_hand_computation_over_uneven_batches(images):
 @pytest.mark.parametrize("steps_per_execution", [1, 2])
 def test_kl_warmup_ramps_beta_over_steps_and_validation_weighs_it_in_full(images, steps_per_execution):
     """Four steps an epoch, a warm-up of 3 steps: the KL's weight is 1/4, 2/4, 3/4, then whole, counted in the
-    step itself (so any steps_per_execution gives the same); the validation loss weighs it in full throughout."""
+    step itself (so any steps_per_execution gives the same); the validation loss weighs it in full
+    throughout."""
     if steps_per_execution > 1 and keras.backend.backend() == "torch":
         pytest.skip("Keras's torch trainer runs one step at a time")
     scales = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: scales.append(float(to_numpy(model.kl_scale))))
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: scales.append(float(to_numpy(model.kl_scale)))
+    )
     keras.utils.set_random_seed(0)
-    model = keras_vae.build_model("vae", arch="dense", input_shape=(8, 8, 1), beta=0.5, reconstruction_weight=2.0, kl_warmup_steps=3)
+    model = keras_vae.build_model(
+        "vae", arch="dense", input_shape=(8, 8, 1), beta=0.5, reconstruction_weight=2.0, kl_warmup_steps=3
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_execution)
-    history = model.fit(images, epochs=2, batch_size=8, callbacks=[record], validation_data=(images[:8],), verbose=0).history
+    history = model.fit(
+        images, epochs=2, batch_size=8, callbacks=[record], validation_data=(images[:8],), verbose=0
+    ).history
     np.testing.assert_allclose(scales, [1, 1], rtol=1e-6)
     first = model.compute_terms(images[:8], training=False)
-    assert float(to_numpy(first["loss"])) == pytest.approx(2.0 * float(to_numpy(first["reconstruction_loss"])) + 0.5 * float(to_numpy(first["kl_loss"])), rel=1e-5)
+    assert float(to_numpy(first["loss"])) == pytest.approx(
+        2.0 * float(to_numpy(first["reconstruction_loss"])) + 0.5 * float(to_numpy(first["kl_loss"])),
+        rel=1e-5,
+    )
     expected_val = 2.0 * np.array(history["val_reconstruction_loss"]) + 0.5 * np.array(history["val_kl_loss"])
     np.testing.assert_allclose(history["val_loss"], expected_val, rtol=1e-5)
-    weights = np.array([1 / 4, 2 / 4, 3 / 4, 1.0])  # the first epoch's four steps; its logged loss is their mean
+    weights = np.array(
+        [1 / 4, 2 / 4, 3 / 4, 1.0]
+    )  # the first epoch's four steps; its logged loss is their mean
     assert history["loss"][0] < 2.0 * history["reconstruction_loss"][0] + 0.5 * history["kl_loss"][0]
-    assert history["loss"][0] > 2.0 * history["reconstruction_loss"][0] + 0.5 * weights.min() * history["kl_loss"][0]
-    np.testing.assert_allclose(history["loss"][1], 2.0 * history["reconstruction_loss"][1] + 0.5 * history["kl_loss"][1], rtol=1e-5)
+    assert (
+        history["loss"][0]
+        > 2.0 * history["reconstruction_loss"][0] + 0.5 * weights.min() * history["kl_loss"][0]
+    )
+    np.testing.assert_allclose(
+        history["loss"][1], 2.0 * history["reconstruction_loss"][1] + 0.5 * history["kl_loss"][1], rtol=1e-5
+    )
 
 
 def test_the_kl_weight_of_each_warm_up_step(images):
-    """The weight the KL gets in each of the first steps, read off kl_scale after each step (train_on_batch hands
-    every backend's state back between steps; JAX's fit keeps it inside until the epoch ends)."""
+    """The weight the KL gets in each of the first steps, read off kl_scale after each step (train_on_batch
+    hands every backend's state back between steps; JAX's fit keeps it inside until the epoch ends)."""
     keras.utils.set_random_seed(0)
     model = keras_vae.build_model("vae", arch="dense", input_shape=(8, 8, 1), kl_warmup_steps=3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -116,11 +133,14 @@ def test_sampling_noise_differs_every_step(images):
     np.testing.assert_allclose([step["kl_loss"] for step in steps], steps[0]["kl_loss"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("family, options", [("vae", {}), ("cvae", {"classes": 4}), ("vq-vae", {"codebook_update": "ema", "codebook_size": 16})])
+@pytest.mark.parametrize(
+    "family, options",
+    [("vae", {}), ("cvae", {"classes": 4}), ("vq-vae", {"codebook_update": "ema", "codebook_size": 16})],
+)
 def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_path, family, options):
-    """A model restored from the resume state equals the one that wrote it, variable for variable (the optimizer's
-    step count and moments, BatchNorm-free weights, the sampling seed, a VQ-VAE's moving codebook), and takes the
-    very same next step."""
+    """A model restored from the resume state equals the one that wrote it, variable for variable (the
+    optimizer's step count and moments, BatchNorm-free weights, the sampling seed, a VQ-VAE's moving
+    codebook), and takes the very same next step."""
     from keras_vae.callbacks import Backup
 
     def compiled(seed: int):
@@ -138,7 +158,10 @@ def test_backup_restores_weights_optimizer_and_seed_states_exactly(images, tmp_p
     backup.on_epoch_end(1)
     restored = compiled(1)
     assert backup.restore(restored) == 2
-    pairs = [*zip(original.variables, restored.variables), *zip(original.optimizer.variables, restored.optimizer.variables)]
+    pairs = [
+        *zip(original.variables, restored.variables),
+        *zip(original.optimizer.variables, restored.optimizer.variables),
+    ]
     assert int(to_numpy(restored.optimizer.iterations)) == 8
     for a, b in pairs:
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
@@ -165,8 +188,9 @@ def test_best_model_is_saved_only_when_the_validation_loss_improves(tmp_path):
 
 
 def test_one_sgd_step_matches_keras_own_trainer(images):
-    """The per-backend step against Keras's built-in train_step on a copy of the same network and loss. SGD moves
-    each weight by its gradient, so a gradient scaled wrongly shows (Adam would hide a constant factor)."""
+    """The per-backend step against Keras's built-in train_step on a copy of the same network and loss. SGD
+    moves each weight by its gradient, so a gradient scaled wrongly shows (Adam would hide a constant
+    factor)."""
     keras.utils.set_random_seed(0)
     ours = keras_vae.build_model("ae", arch="dense", input_shape=(8, 8, 1))
     encoder, decoder = keras.models.clone_model(ours.encoder), keras.models.clone_model(ours.decoder)
@@ -181,4 +205,6 @@ def test_one_sgd_step_matches_keras_own_trainer(images):
     plain.train_on_batch(images[:8], images[:8])
     for mine, keras_own in zip(ours.get_weights(), plain.get_weights(), strict=True):
         np.testing.assert_allclose(mine, keras_own, rtol=1e-4, atol=1e-6)
-    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours.get_weights(), before)) > 1e-3, "the step moved the weights"
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ours.get_weights(), before)) > 1e-3, (
+        "the step moved the weights"
+    )

@@ -18,16 +18,25 @@ from test_safety import cli, one_line
 
 @pytest.mark.parametrize("plant", ["symlink", "fifo"])
 def test_no_command_opens_what_another_user_planted_at_the_old_stderr_name(tmp_path, plant):
-    """A symlink at $TMPDIR/keras-vae-PID.stderr once made `info` overwrite what it pointed to; a FIFO hung it."""
+    """A symlink at $TMPDIR/keras-vae-PID.stderr once made `info` overwrite what it pointed to; a FIFO hung
+    it."""
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
-    make = f"ln -s {victim} $TMPDIR/keras-vae-$$.stderr" if plant == "symlink" else "mkfifo $TMPDIR/keras-vae-$$.stderr"
+    make = (
+        f"ln -s {victim} $TMPDIR/keras-vae-$$.stderr"
+        if plant == "symlink"
+        else "mkfifo $TMPDIR/keras-vae-$$.stderr"
+    )
     script = f"{make}; exec {sys.executable} -m keras_vae info"
     env = {**os.environ, "TMPDIR": str(tmp_path), "KERAS_BACKEND": keras.backend.backend()}
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and "backend: " in done.stdout, done.stderr
     assert victim.read_text() == "precious"
-    assert not [path for path in tmp_path.iterdir() if path.name.endswith(".stderr") and not path.is_symlink() and not path.is_fifo()]
+    assert not [
+        path
+        for path in tmp_path.iterdir()
+        if path.name.endswith(".stderr") and not path.is_symlink() and not path.is_fifo()
+    ]
 
 
 def test_a_csv_cell_that_would_start_a_formula_stays_text(tmp_path):
@@ -35,11 +44,11 @@ def test_a_csv_cell_that_would_start_a_formula_stays_text(tmp_path):
 
     from keras_vae.trained.embed import write_csv
 
-    names = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "plain"]
+    names = ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "plain"]
     out = tmp_path / "z.csv"
     write_csv(out, np.zeros((5, 1, 2), "float32"), np.arange(5), names, ("z",))
     classes = [row["class"] for row in csv.DictReader(out.open())]
-    assert classes == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-2", "'@SUM(A1)", "plain"]
+    assert classes == ['\'=HYPERLINK("http://x","y")', "'+1", "'-2", "'@SUM(A1)", "plain"]
 
 
 def test_stratified_indices_give_each_class_its_share_in_random_order():
@@ -52,12 +61,19 @@ def test_stratified_indices_give_each_class_its_share_in_random_order():
     assert not np.array_equal(picked, stratified_indices(labels, 20, seed=4))
     uneven = np.array([0] * 70 + [1] * 20 + [2] * 10)
     assert np.bincount(uneven[stratified_indices(uneven, 10, 0)]).tolist() == [7, 2, 1]
-    assert sorted(stratified_indices(np.full(5, -1), 9, 0)) == [0, 1, 2, 3, 4]  # all of them, unlabelled, shuffled
+    assert sorted(stratified_indices(np.full(5, -1), 9, 0)) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]  # all of them, unlabelled, shuffled
 
 
 @pytest.fixture(scope="module")
 def sorted_folder(tmp_path_factory) -> Path:
-    """4 classes of 12 distinct 8x8 images each, one subfolder per class: a split that comes sorted by class."""
+    """4 classes of 12 distinct 8x8 images each, one subfolder per class: a split that comes sorted by
+    class."""
     import imageio.v2 as imageio
 
     root = tmp_path_factory.mktemp("sorted") / "classes"
@@ -91,7 +107,9 @@ def test_warm_up_defaults_and_bounds():
 
     assert [default_warmup(total) for total in (282, 705, 4000, 1)] == [141, 250, 667, 0]
     config = TrainConfig(epochs=2, kl_warmup_steps=283)
-    with pytest.raises(ConfigError, match=r"kl_warmup_steps 283 is longer than the run's 282 steps \(2 epochs of 141\)"):
+    with pytest.raises(
+        ConfigError, match=r"kl_warmup_steps 283 is longer than the run's 282 steps \(2 epochs of 141\)"
+    ):
         config.resolved(9000)
     assert TrainConfig(epochs=2, kl_warmup_steps=282).resolved(9000).kl_warmup_steps == 282
 
@@ -100,9 +118,13 @@ def test_collapse_is_named_only_when_no_dimension_carries_information():
     from keras_vae.trained.metrics import collapse_note
 
     assert collapse_note(np.array([2.0, 0.01]), active=1) is None
-    assert collapse_note(np.array([20.0, 20.0]), active=0) is None  # means close together, posteriors far narrower
+    assert (
+        collapse_note(np.array([20.0, 20.0]), active=0) is None
+    )  # means close together, posteriors far narrower
     note = collapse_note(np.array([0.05, 0.02]), active=1)
-    assert note.startswith("the posterior has collapsed: a KL of 0.07 nats per image, 1 of 2 latent dimensions active")
+    assert note.startswith(
+        "the posterior has collapsed: a KL of 0.07 nats per image, 1 of 2 latent dimensions active"
+    )
     assert "--kl-warmup-steps" in note
 
 
@@ -113,8 +135,23 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     pixels = (make_images() * 255).astype("u1")[..., 0]
     write_split(root, pixels, np.arange(32) % 4, compress=True, split="train")
     write_split(root, pixels[:8], np.arange(8) % 4, compress=True, split="t10k")
-    common = ["--data-dir", root, "--epochs", 2, "--arch", "dense", "--batch-size", 8, "--output-dir", root / "runs"]
-    for name, flags in {"vae": [], "vq": ["--model", "vq-vae", "--codebook-size", 8], "vq2": ["--model", "vq-vae", "--codebook-size", 8, "--seed", 1]}.items():
+    common = [
+        "--data-dir",
+        root,
+        "--epochs",
+        2,
+        "--arch",
+        "dense",
+        "--batch-size",
+        8,
+        "--output-dir",
+        root / "runs",
+    ]
+    for name, flags in {
+        "vae": [],
+        "vq": ["--model", "vq-vae", "--codebook-size", 8],
+        "vq2": ["--model", "vq-vae", "--codebook-size", 8, "--seed", 1],
+    }.items():
         trained = cli("train", *common, "--name", name, *flags)
         assert trained.exit_code == 0, trained.output
     return {name: root / "runs" / name for name in ("vae", "vq", "vq2")} | {"root": root, "common": common}
@@ -128,17 +165,24 @@ def test_the_summary_states_the_warm_up_and_the_kept_epoch_and_every_val_loss_is
     assert "kl_warmup" in result.stdout and "6 of 12 steps" in result.stdout and "kept_epoch" in result.stdout
     rows = list(csv.DictReader((runs["root"] / "runs" / "said" / "history.csv").open()))
     for row in rows:  # beta 1: validation weighs the KL in full from the first epoch on
-        assert float(row["val_loss"]) == pytest.approx(float(row["val_reconstruction_loss"]) + float(row["val_kl_loss"]), rel=1e-5)
+        assert float(row["val_loss"]) == pytest.approx(
+            float(row["val_reconstruction_loss"]) + float(row["val_kl_loss"]), rel=1e-5
+        )
     best = min(rows, key=lambda row: float(row["val_loss"]))["epoch"]
     assert f"model.keras (epoch {best}: lowest val_loss)" in " ".join(result.stdout.split())
-    one_line(cli("train", *runs["common"], "--name", "long", "--kl-warmup-steps", 100), "--kl-warmup-steps 100 is longer than the run's 8 steps")
+    one_line(
+        cli("train", *runs["common"], "--name", "long", "--kl-warmup-steps", 100),
+        "--kl-warmup-steps 100 is longer than the run's 8 steps",
+    )
 
 
 def test_a_collapsed_posterior_is_named_by_train_and_evaluate_and_a_kl_only_run_is_not(runs):
     collapsed = cli("train", *runs["common"], "--name", "collapsed", "--beta", 200, "--epochs", 3)
     assert collapsed.exit_code == 0, collapsed.output
     assert "Warning: collapsed: the posterior has collapsed" in " ".join(collapsed.stdout.split())
-    evaluated = cli("evaluate", runs["root"] / "runs" / "collapsed", "--k", 2, "--quality-images", 0, "--json")
+    evaluated = cli(
+        "evaluate", runs["root"] / "runs" / "collapsed", "--k", 2, "--quality-images", 0, "--json"
+    )
     assert "the posterior has collapsed" in json.loads(evaluated.stdout)["collapse_note"]
     kl_only = cli("train", *runs["common"], "--name", "kl-only", "--reconstruction-weight", 0)
     assert kl_only.exit_code == 0 and "collapsed" not in kl_only.stdout
@@ -147,23 +191,27 @@ def test_a_collapsed_posterior_is_named_by_train_and_evaluate_and_a_kl_only_run_
 def test_a_classifier_of_other_data_or_none_is_trained_again_and_a_weak_one_is_said(runs, monkeypatch):
     import shutil
 
-    from keras_vae.trained import LoadedRun
     from keras_vae.origins import read_origin
+    from keras_vae.trained import LoadedRun
     from keras_vae.trained.quality import build_classifier, run_feature_space
 
-    data = LoadedRun.load(runs["vae"])
+    loaded = LoadedRun.load(runs["vae"])
     path = runs["vae"] / "classifier.keras"
-    first = run_feature_space(path, data.dataset)
+    first = run_feature_space(path, loaded.dataset)
     origin = read_origin(path)
-    assert origin["classes"] == 4 and 0 <= origin["held_out_accuracy"] <= 1 and "% right on held-out images)" in first.name
+    assert (
+        origin["classes"] == 4
+        and 0 <= origin["held_out_accuracy"] <= 1
+        and "% right on held-out images)" in first.name
+    )
     build_classifier((8, 8, 1), 4).save(path)  # untrained, and recording nothing
-    again = run_feature_space(path, data.dataset)
+    again = run_feature_space(path, loaded.dataset)
     assert "records no origin" in again.note and "trained again" in again.note and read_origin(path) == origin
     monkeypatch.setattr("keras_vae.origins.data_fingerprint", lambda data: "other data")
-    stale = run_feature_space(path, data.dataset)
+    stale = run_feature_space(path, loaded.dataset)
     assert "was made for another data" in stale.note and read_origin(path)["data"] == "other data"
     monkeypatch.setattr("keras_vae.trained.quality.TRUSTED_ACCURACY", 1.01)
-    weak = run_feature_space(path, data.dataset)
+    weak = run_feature_space(path, loaded.dataset)
     assert "the classifier is right on only" in weak.note and "--fid-weights" in weak.note
     path.unlink()
     path.mkdir()
@@ -182,24 +230,36 @@ def test_a_prior_of_another_run_or_model_is_refused_in_one_line(runs):
     evaluated = json.loads(cli("evaluate", runs["vq"], "--quality-images", 0, "--json").stdout)
     assert evaluated["prior_code_nll"] > 0 and "learned prior's negative log-likelihood" in evaluated["note"]
     shutil.copy(runs["vq"] / "prior.keras", runs["vq2"] / "prior.keras")
-    one_line(cli("generate", runs["vq2"], "--n", 4), "prior.keras was made for another model", "train-prior", "--overwrite")
+    one_line(
+        cli("generate", runs["vq2"], "--n", 4),
+        "prior.keras was made for another model",
+        "train-prior",
+        "--overwrite",
+    )
     shutil.copy(runs["vae"] / "model.keras", runs["vq2"] / "prior.keras")
     one_line(cli("generate", runs["vq2"], "--n", 4), "prior.keras records no origin")
     (runs["vq2"] / "prior.keras").unlink()
     (runs["vq2"] / "prior.keras").mkdir()
     one_line(cli("generate", runs["vq2"], "--n", 4), "prior.keras is not a regular file")
-    one_line(cli("train-prior", runs["vq2"], "--epochs", 1, "--overwrite"), "prior.keras is not a file keras-vae wrote")
+    one_line(
+        cli("train-prior", runs["vq2"], "--epochs", 1, "--overwrite"),
+        "prior.keras is not a file keras-vae wrote",
+    )
     (runs["vq2"] / "prior.keras").rmdir()
 
 
 def test_a_runs_own_files_are_never_another_commands_out(runs):
     from keras_vae.errors import ConfigError
-    from keras_vae.trained.export import check_target
     from keras_vae.runs import Run
+    from keras_vae.trained.export import check_target
 
     vae = runs["vae"]
     before = {name: (vae / name).read_bytes() for name in ("history.csv", "model.keras", "config.json")}
-    one_line(cli("embed", vae, "--out", vae / "history.csv", "--overwrite"), "is", "own history.csv, which no command writes over")
+    one_line(
+        cli("embed", vae, "--out", vae / "history.csv", "--overwrite"),
+        "is",
+        "own history.csv, which no command writes over",
+    )
     one_line(cli("generate", vae, "--out", vae / "snapshots" / "x.npy", "--overwrite"), "own snapshots")
     one_line(cli("explore", vae, "--out", vae / "logs", "--overwrite"), "own logs")
     one_line(cli("compare", vae, runs["vq"], "--out", vae / "backup"), "own backup")
@@ -248,14 +308,27 @@ def test_evaluate_bounds_its_memory_up_front_and_either_command_can_take_the_ris
     from keras_vae.budget import check_evaluate_memory, evaluate_memory
     from keras_vae.errors import ConfigError
 
-    monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 24 << 30)  # CI's machine, whatever this one is
-    assert evaluate_memory("deep-conv", (128, 128, 3), 10_000, 0)["k"] > 12 << 30  # what would pass the machine
+    monkeypatch.setattr(
+        "keras_vae.budget.memory_bytes", lambda: 24 << 30
+    )  # CI's machine, whatever this one is
+    assert (
+        evaluate_memory("deep-conv", (128, 128, 3), 10_000, 0)["k"] > 12 << 30
+    )  # what would pass the machine
     monkeypatch.setattr("keras_vae.budget.memory_bytes", lambda: 1 << 20)
-    one_line(cli("evaluate", runs["vae"], "--k", 1000, "--quality-images", 0), "--k makes evaluate too large", "--no-memory-check")
-    with pytest.raises(ConfigError, match="^quality_images makes evaluate too large: 10,000 held-out 64x64 images and as many samples"):
+    one_line(
+        cli("evaluate", runs["vae"], "--k", 1000, "--quality-images", 0),
+        "--k makes evaluate too large",
+        "--no-memory-check",
+    )
+    with pytest.raises(
+        ConfigError,
+        match="^quality_images makes evaluate too large: 10,000 held-out 64x64 images and as many samples",
+    ):
         check_evaluate_memory("dense", (64, 64, 3), 1, 10_000, available=1 << 30)
     assert cli("evaluate", runs["vae"], "--k", 2, "--quality-images", 0, "--no-memory-check").exit_code == 0
-    one_line(cli("train", *runs["common"], "--name", "risky"), "makes training too large", "--no-memory-check")
+    one_line(
+        cli("train", *runs["common"], "--name", "risky"), "makes training too large", "--no-memory-check"
+    )
     assert cli("train", *runs["common"], "--name", "risky", "--no-memory-check").exit_code == 0
 
 
@@ -274,20 +347,59 @@ def test_extreme_training_options_are_one_line(runs, args, message):
 def test_fid_weights_are_refused_in_one_line_when_wrong_or_when_nothing_would_use_them(runs, tmp_path):
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     other.save_weights(tmp_path / "other.weights.h5")
-    one_line(cli("evaluate", runs["vae"], "--k", 2, "--quality-images", 0, "--fid-weights", tmp_path / "other.weights.h5"), "--fid-weights", "quality_images 0")
-    one_line(cli("evaluate", runs["vae"], "--k", 2, "--quality-images", 8, "--fid-weights", tmp_path / "other.weights.h5"), "does not hold InceptionV3's weights")
+    one_line(
+        cli(
+            "evaluate",
+            runs["vae"],
+            "--k",
+            2,
+            "--quality-images",
+            0,
+            "--fid-weights",
+            tmp_path / "other.weights.h5",
+        ),
+        "--fid-weights",
+        "quality_images 0",
+    )
+    one_line(
+        cli(
+            "evaluate",
+            runs["vae"],
+            "--k",
+            2,
+            "--quality-images",
+            8,
+            "--fid-weights",
+            tmp_path / "other.weights.h5",
+        ),
+        "does not hold InceptionV3's weights",
+    )
 
 
 def test_compare_with_too_few_held_out_images_leaves_quality_out_and_says_so(tmp_path):
     pixels = (make_images() * 255).astype("u1")[..., 0]
     write_split(tmp_path, pixels, np.arange(32) % 4, compress=True, split="train")
     write_split(tmp_path, pixels[:2], np.arange(2), compress=True, split="t10k")
-    common = ["--data-dir", tmp_path, "--epochs", 1, "--arch", "dense", "--batch-size", 8, "--output-dir", tmp_path / "runs"]
+    common = [
+        "--data-dir",
+        tmp_path,
+        "--epochs",
+        1,
+        "--arch",
+        "dense",
+        "--batch-size",
+        8,
+        "--output-dir",
+        tmp_path / "runs",
+    ]
     for name in ("a", "b"):
         assert cli("train", *common, "--name", name).exit_code == 0
     result = cli("compare", tmp_path / "runs" / "a", tmp_path / "runs" / "b", "--out", tmp_path / "compare")
     assert result.exit_code == 0, result.output
-    assert "Sample quality needs more than 4 held-out images, and a, b has fewer" in (tmp_path / "compare" / "index.md").read_text()
+    assert (
+        "Sample quality needs more than 4 held-out images, and a, b has fewer"
+        in (tmp_path / "compare" / "index.md").read_text()
+    )
 
 
 def test_notes_say_what_the_run_has(runs):

@@ -32,7 +32,9 @@ def train_both() -> dict[str, Path]:
 
     runs = {}
     for model in ("ae", "vae"):
-        keras_vae("train", "--model", model, "--data-dir", str(SAMPLE), "--name", f"figures-{model}", "--overwrite")
+        keras_vae(
+            "train", "--model", model, "--data-dir", str(SAMPLE), "--name", f"figures-{model}", "--overwrite"
+        )
         runs[model] = RUNS / f"figures-{model}"
     return runs
 
@@ -62,7 +64,13 @@ def screenshot(runs: dict[str, Path]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app([ServedRun.load(runs["ae"]), ServedRun.load(runs["vae"])]), port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app([ServedRun.load(runs["ae"]), ServedRun.load(runs["vae"])]),
+            port=port,
+            log_level="warning",
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -77,7 +85,9 @@ def screenshot(runs: dict[str, Path]) -> None:
         wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
         panel = browser.find_elements(By.CSS_SELECTOR, "section.run")[1]
         canvas = panel.find_element(By.CSS_SELECTOR, "canvas.plane")
-        ActionChains(browser).move_to_element_with_offset(canvas, -90, -60).click_and_hold().move_by_offset(170, 120).release().perform()
+        ActionChains(browser).move_to_element_with_offset(canvas, -90, -60).click_and_hold().move_by_offset(
+            170, 120
+        ).release().perform()
         wait.until(lambda b: len(panel.find_elements(By.CSS_SELECTOR, ".strip img")) == 10)
         browser.save_screenshot(str(IMAGES / "serve.png"))
     finally:

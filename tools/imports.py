@@ -1,5 +1,5 @@
-"""The package's import graph, for a review of its structure: each module's floor (0 imports no other module of
-the project; n imports only modules below n), the cycles, the biggest files and the longest functions.
+"""The package's import graph, for a review of its structure: each module's floor (0 imports no other module
+of the project; n imports only modules below n), the cycles, the biggest files and the longest functions.
 
     python tools/imports.py [ROOT]      # ROOT: a checkout, default the current folder
 """
@@ -28,8 +28,12 @@ def imported(tree: ast.AST, modules: set[str], package: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names
+            ]
         for name in names:
             while name and name not in modules:
                 name = name.rpartition(".")[0]
@@ -43,7 +47,9 @@ def graph(root: Path) -> tuple[dict[str, set[str]], dict[str, Path]]:
     edges = {}
     for name, path in paths.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        edges[name] = imported(ast.parse(path.read_text()), set(paths), package) - {name} - {p for p in PACKAGES}
+        edges[name] = (
+            imported(ast.parse(path.read_text()), set(paths), package) - {name} - {p for p in PACKAGES}
+        )
     return edges, paths
 
 
@@ -117,8 +123,13 @@ def main(root: Path) -> None:
     print(f"cycles: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
     commands = {v for v in edges if v.startswith("cli.")}
     entry = "keras_vae.__main__"  # `python -m keras_vae` is the command itself
-    into_commands = sorted(f"{v} -> {w}" for v in edges if not v.startswith("cli.") and v != entry for w in edges[v] & commands)
-    print(f"library modules importing the CLI: {len(into_commands)}" + "".join(f"\n  {edge}" for edge in into_commands))
+    into_commands = sorted(
+        f"{v} -> {w}" for v in edges if not v.startswith("cli.") and v != entry for w in edges[v] & commands
+    )
+    print(
+        f"library modules importing the CLI: {len(into_commands)}"
+        + "".join(f"\n  {edge}" for edge in into_commands)
+    )
     sizes = sorted(((len(p.read_text().splitlines()), n) for n, p in paths.items()), reverse=True)[:5]
     print("biggest files: " + ", ".join(f"{n} ({lines})" for lines, n in sizes))
     print("longest functions: " + ", ".join(f"{n} ({lines})" for lines, n in functions(paths)[:5]))

@@ -47,21 +47,24 @@ def keras_conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
 
 
 def check_even(batch_sizes: set[int], replicas: int) -> None:
-    """Data-parallel steps split every batch evenly across the devices: refuse, before anything is written, batch
-    sizes that would not split (TensorFlow's MirroredStrategy crashed on them mid-training; JAX refuses them)."""
+    """Data-parallel steps split every batch evenly across the devices: refuse, before anything is written,
+    batch sizes that would not split (TensorFlow's MirroredStrategy crashed on them mid-training; JAX refuses
+    them)."""
     uneven = sorted(size for size in batch_sizes if size % replicas)
     if uneven:
         raise KerasVAEError(
-            f"--distribute splits every batch over {replicas} devices, and batches of {uneven} images would not split "
-            f"evenly: pick a --batch-size that is a multiple of {replicas} and leaves a last batch that is one too"
+            f"--distribute splits every batch over {replicas} devices, and batches of {uneven} images "
+            "would not split "
+            f"evenly: pick a --batch-size that is a multiple of {replicas} and leaves a last batch that is "
+            "one too"
         )
 
 
 @dataclass(frozen=True)
 class Processes:
-    """The processes that train one run together (torchrun's workers: the other backends train in one process):
-    this one's rank among count. Rank 0 alone writes the run folder; share() hands what it decided (the options,
-    the epoch to resume from) to the others."""
+    """The processes that train one run together (torchrun's workers: the other backends train in one
+    process): this one's rank among count. Rank 0 alone writes the run folder; share() hands what it decided
+    (the options, the epoch to resume from) to the others."""
 
     rank: int = 0
     count: int = 1
@@ -81,7 +84,8 @@ def one_machine(cluster_variable: str):
     describes is refused, since every host would write the same run folder."""
     if cluster_variable in os.environ:
         raise KerasVAEError(
-            f"--distribute on {keras.backend.backend()} runs on one machine, and {cluster_variable} describes several: "
+            f"--distribute on {keras.backend.backend()} runs on one machine, and {cluster_variable} "
+            "describes several: "
             "unset it, or train across machines with --backend torch under torchrun (see README)"
         )
     yield Processes()
@@ -89,9 +93,10 @@ def one_machine(cluster_variable: str):
 
 @dataclass(frozen=True)
 class Parallel:
-    """How a run trains data-parallel: over how many replicas each batch is split, and which part of each batch
-    this process reads, as (index, count): (0, 1) where the backend splits the whole batch itself (JAX and
-    TensorFlow), (rank, processes) under torch DistributedDataParallel, where each process reads its own."""
+    """How a run trains data-parallel: over how many replicas each batch is split, and which part of each
+    batch this process reads, as (index, count): (0, 1) where the backend splits the whole batch itself
+    (JAX and TensorFlow), (rank, processes) under torch DistributedDataParallel, where each process reads
+    its own."""
 
     replicas: int = 1
     shard: tuple[int, int] = (0, 1)
@@ -104,9 +109,9 @@ def same_padding(length: int, size: int, stride: int) -> tuple[int, int]:
 
 
 def inputs_of(data):
-    """A batch's model input (images, or a CVAE's (images, one-hot labels); a label as in fit(x, y) is ignored:
-    the target is the image) and its number of images. A sample_weight is refused: these models weigh every
-    image alike."""
+    """A batch's model input (images, or a CVAE's (images, one-hot labels); a label as in fit(x, y) is
+    ignored: the target is the image) and its number of images. A sample_weight is refused: these models weigh
+    every image alike."""
     x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if sample_weight is not None:
         raise ValueError(
@@ -155,7 +160,9 @@ def conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
 # Defined before the backend modules are imported, which use them.
 _backend = keras.backend.backend()
 _module = importlib.import_module(f"keras_vae.backends.{_backend}")
-_kernels = importlib.import_module(f"keras_vae.backends.kernels.{_backend}") if _backend in KERNEL_BACKENDS else None
+_kernels = (
+    importlib.import_module(f"keras_vae.backends.kernels.{_backend}") if _backend in KERNEL_BACKENDS else None
+)
 TrainStep = _module.TrainStep
 devices = _module.devices
 distribution = _module.distribution

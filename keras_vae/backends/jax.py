@@ -16,9 +16,11 @@ from keras_vae.backends import Parallel, check_even, inputs_of, one_machine
 
 
 class TrainStep:
-    def _stateless_terms(self, trainable_variables, non_trainable_variables, optimizer_variables, x, training):
-        """The loss (scaled by the optimizer when training) and, beside it, the terms and the new non-trainable
-        values."""
+    def _stateless_terms(
+        self, trainable_variables, non_trainable_variables, optimizer_variables, x, training
+    ):
+        """The loss (scaled by the optimizer when training) and, beside it, the terms and the new
+        non-trainable values."""
         mapping = [
             *zip(self.trainable_variables, trainable_variables),
             *zip(self.non_trainable_variables, non_trainable_variables),
@@ -40,7 +42,9 @@ class TrainStep:
         trainable, non_trainable, optimizer_variables, metrics_variables = state
         x, batch_size = inputs_of(data)
         grad_fn = jax.value_and_grad(self._stateless_terms, has_aux=True)
-        (_, (terms, non_trainable)), gradients = grad_fn(trainable, non_trainable, optimizer_variables, x, True)
+        (_, (terms, non_trainable)), gradients = grad_fn(
+            trainable, non_trainable, optimizer_variables, x, True
+        )
         trainable, optimizer_variables = self.optimizer.stateless_apply(
             optimizer_variables, gradients, trainable
         )
@@ -63,7 +67,8 @@ def processes():
 
 @contextlib.contextmanager
 def distribution(batch_sizes: set[int]):
-    """keras.distribution.DataParallel over every device: each batch split across them, the variables replicated."""
+    """keras.distribution.DataParallel over every device: each batch split across them, the variables
+    replicated."""
     devices = keras.distribution.list_devices()
     check_even(batch_sizes, len(devices))
     previous = keras.distribution.distribution()

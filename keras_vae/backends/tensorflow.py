@@ -14,7 +14,9 @@ class TrainStep:
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             # Replicas' gradients are summed, so each contributes its share of the global batch's mean.
-            loss = self.optimizer.scale_loss(terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)
+            loss = self.optimizer.scale_loss(
+                terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            )
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self.update_trackers(terms, batch_size)
@@ -25,14 +27,15 @@ class TrainStep:
 
 
 def processes():
-    """One process: several workers (TF_CONFIG, MultiWorkerMirroredStrategy) would each write the run folder."""
+    """One process: several workers (TF_CONFIG, MultiWorkerMirroredStrategy) would each write the run
+    folder."""
     return one_machine("TF_CONFIG")
 
 
 @contextlib.contextmanager
 def distribution(batch_sizes: set[int]):
-    """MirroredStrategy over every GPU, or every logical CPU where there is none. Every batch must split evenly
-    across them."""
+    """MirroredStrategy over every GPU, or every logical CPU where there is none. Every batch must split
+    evenly across them."""
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
     check_even(batch_sizes, strategy.num_replicas_in_sync)
@@ -45,4 +48,7 @@ def replicate(model) -> None:
 
 
 def devices() -> list[str]:
-    return [f"{device.device_type}:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_physical_devices()]
+    return [
+        f"{device.device_type}:{device.name.rsplit(':', 1)[-1]}"
+        for device in tf.config.list_physical_devices()
+    ]

@@ -89,7 +89,9 @@ def broadcast(value):
 def distribution(batch_sizes: set[int]):
     """Every process reads its part of each batch: the batches must split evenly across them."""
     if not dist.is_initialized():
-        raise KerasVAEError("--distribute on torch needs its processes joined first (keras_vae.backends.processes)")
+        raise KerasVAEError(
+            "--distribute on torch needs its processes joined first (keras_vae.backends.processes)"
+        )
     world = dist.get_world_size()
     check_even(batch_sizes, world)
     try:
@@ -99,8 +101,8 @@ def distribution(batch_sizes: set[int]):
 
 
 def replicate(model) -> None:
-    """Give every process rank 0's weights and optimizer state (restored from a resume state, maybe), and train
-    the model's loss terms through DistributedDataParallel. Call it inside distribution()."""
+    """Give every process rank 0's weights and optimizer state (restored from a resume state, maybe), and
+    train the model's loss terms through DistributedDataParallel. Call it inside distribution()."""
     model.optimizer.build(model.trainable_variables)
     with torch.no_grad():
         for variable in model.optimizer.variables:

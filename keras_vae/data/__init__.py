@@ -7,7 +7,7 @@ from pathlib import Path
 
 from keras_vae.data.arrays import is_idx_folder, load_idx, load_idx_split, load_npz, read_idx
 from keras_vae.data.folders import has_images, load_folder
-from keras_vae.data.stream import UNLABELLED, Dataset, DataError, ImageOptions, Split
+from keras_vae.data.stream import UNLABELLED, DataError, Dataset, ImageOptions, Split
 from keras_vae.data.tfds import SAMPLE, can_download, default_source, load_tfds
 
 __all__ = [
@@ -41,7 +41,9 @@ def load_dataset(
         return load_tfds(name, options, val_fraction)
     path = Path(data_dir)
     if not path.exists():
-        raise DataError(f"--data-dir {path} does not exist: give a folder of images or IDX files, or a .npz file")
+        raise DataError(
+            f"--data-dir {path} does not exist: give a folder of images or IDX files, or a .npz file"
+        )
     if path.is_file():
         return load_npz(path, options, val_fraction, seed)
     if is_idx_folder(path):
@@ -51,4 +53,7 @@ def load_dataset(
         return load_npz(npz_files[0], options, val_fraction, seed)
     if has_images(path):
         return load_folder(path, options, val_fraction, seed)
-    raise DataError(f"no images (PNG, JPEG, BMP, GIF), no *-images-idx3-ubyte[.gz] files and no single .npz file in {path}")
+    raise DataError(
+        "no images (PNG, JPEG, BMP, GIF), no *-images-idx3-ubyte[.gz] files and no single .npz file in "
+        f"{path}"
+    )

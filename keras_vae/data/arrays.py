@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_vae.data.stream import Dataset, DataError, ImageOptions, Split, hold_out
+from keras_vae.data.stream import DataError, Dataset, ImageOptions, Split, hold_out
 from keras_vae.files import MB, check_regular, megabytes
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
@@ -26,7 +26,10 @@ def memory_bytes() -> int:
 def check_fits(values: int, what: str) -> None:
     """Refuse, before anything is allocated, data that as float32 would not fit in this machine's memory."""
     if values * 4 > memory_bytes():
-        raise DataError(f"{what}: {megabytes(values * 4)} as float32, more than this machine's {megabytes(memory_bytes())} of memory")
+        raise DataError(
+            f"{what}: {megabytes(values * 4)} as float32, more than this machine's "
+            f"{megabytes(memory_bytes())} of memory"
+        )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -51,7 +54,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"cannot read {path}: {error}") from error
     if len(raw) != size:
-        raise DataError(f"{path} holds {len(raw)}{'+' if len(raw) > size else ''} data bytes, its header promises shape {shape}")
+        raise DataError(
+            f"{path} holds {len(raw)}{'+' if len(raw) > size else ''} data bytes, its header promises "
+            f"shape {shape}"
+        )
     return np.frombuffer(raw, dtype).reshape(shape)
 
 
@@ -85,20 +91,42 @@ def load_idx(path: Path, options: ImageOptions, val_fraction: float, seed: int) 
     splits = [split for split in ("train", "t10k") if any(path.glob(f"{split}-images-idx3-ubyte*"))]
     train = read_idx_split(path, splits[0])
     val = read_idx_split(path, "t10k") if splits == ["train", "t10k"] else None
-    return in_memory(train, val, f"idx:{path}", read_class_names(path / "classes.txt", train[1]), options, val_fraction, seed)
+    return in_memory(
+        train,
+        val,
+        f"idx:{path}",
+        read_class_names(path / "classes.txt", train[1]),
+        options,
+        val_fraction,
+        seed,
+    )
 
 
-def in_memory(train, val, source: str, class_names, options: ImageOptions, val_fraction: float, seed: int) -> Dataset:
-    """A Dataset streamed from arrays held in memory; without val, a seeded val_fraction of train is held out."""
+def in_memory(
+    train, val, source: str, class_names, options: ImageOptions, val_fraction: float, seed: int
+) -> Dataset:
+    """A Dataset streamed from arrays held in memory; without val, a seeded val_fraction of train is held
+    out."""
     if val is None:
         rest, held = hold_out(len(train[0]), val_fraction, seed)
         train, val = (train[0][rest], train[1][rest]), (train[0][held], train[1][held])
     if train[0].shape[1:] != val[0].shape[1:]:
-        raise DataError(f"{source}: validation images are {val[0].shape[1:]}, training images {train[0].shape[1:]}: both need one size")
+        raise DataError(
+            f"{source}: validation images are {val[0].shape[1:]}, training images {train[0].shape[1:]}: "
+            "both need one size"
+        )
     height, width, channels = train[0].shape[1:]
     shape = options.shape(height, width, channels, source)
     label_count = int(max(train[1].max(initial=-1), val[1].max(initial=-1))) + 1
-    return Dataset(array_split(*train), array_split(*val), source, shape, class_names, crop=options.crop, label_count=label_count)
+    return Dataset(
+        array_split(*train),
+        array_split(*val),
+        source,
+        shape,
+        class_names,
+        crop=options.crop,
+        label_count=label_count,
+    )
 
 
 def array_split(images: np.ndarray, labels: np.ndarray) -> Split:
@@ -121,29 +149,47 @@ def read_class_names(path: Path, labels: np.ndarray) -> list[str] | None:
     if not path.exists():
         return None
     check_regular(path, MB, "classes.txt")
-    return check_class_names([line.strip() for line in path.read_text().splitlines() if line.strip()], labels, str(path))
+    return check_class_names(
+        [line.strip() for line in path.read_text().splitlines() if line.strip()], labels, str(path)
+    )
 
 
 def check_class_names(names: list[str], labels: np.ndarray, what: str) -> list[str]:
     if not names or labels.max(initial=0) >= len(names):
-        raise DataError(f"{what} names {len(names)} classes, but the labels go up to {labels.max(initial=0)}: give one name per class, in label order")
+        raise DataError(
+            f"{what} names {len(names)} classes, but the labels go up to {labels.max(initial=0)}: give one "
+            "name per class, in label order"
+        )
     return names
 
 
 def load_npz(path: Path, options: ImageOptions, val_fraction: float, seed: int) -> Dataset:
-    """A keras.datasets-style .npz: x_train and y_train, optionally x_test, y_test and class_names (strings, in
-    label order). The arrays' headers are checked (kinds, shapes, memory) before any array is loaded."""
+    """A keras.datasets-style .npz: x_train and y_train, optionally x_test, y_test and class_names (strings,
+    in label order). The arrays' headers are checked (kinds, shapes, memory) before any array is loaded."""
     check_regular(path, memory_bytes(), "data file")
     headers = npz_headers(path)
     if not {"x_train", "y_train"} <= set(headers):
-        raise DataError(f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has {sorted(headers)}")
+        raise DataError(
+            f"{path} must hold arrays x_train and y_train (and optionally x_test, y_test); it has "
+            f"{sorted(headers)}"
+        )
     check_npz_headers(path, headers)
     try:
         with np.load(path, allow_pickle=False) as arrays:
             arrays = {key: arrays[key] for key in arrays.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError) as error:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        KeyError,
+        NotImplementedError,
+    ) as error:
         # np.load parses a zip of .npy headers: damaged bytes raise any of these
-        raise DataError(f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]) from error
+        raise DataError(
+            f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]
+        ) from error
     train = _as_images(arrays["x_train"], arrays["y_train"], f"{path} x_train and y_train")
     has_test = {"x_test", "y_test"} <= set(arrays)
     val = _as_images(arrays["x_test"], arrays["y_test"], f"{path} x_test and y_test") if has_test else None
@@ -153,26 +199,46 @@ def load_npz(path: Path, options: ImageOptions, val_fraction: float, seed: int) 
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """The shape and dtype of every array in a .npz, from the .npy headers inside, without loading an array."""
+    """The shape and dtype of every array in a .npz, from the .npy headers inside, without loading an
+    array."""
     with open(path, "rb") as f:
         if f.read(6) == b"\x93NUMPY":
-            raise DataError(f"{path} is a .npy file (one array), not a .npz: save with np.savez(path, x_train=..., y_train=...)")
+            raise DataError(
+                f"{path} is a .npy file (one array), not a .npz: save with np.savez(path, x_train=..., "
+                "y_train=...)"
+            )
     headers = {}
     try:
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():
                 with archive.open(name) as member:
                     version = np.lib.format.read_magic(member)
-                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read(member)
                 headers[name.removesuffix(".npy")] = (shape, dtype)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError, SyntaxError) as error:
-        raise DataError(f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]) from error
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        KeyError,
+        NotImplementedError,
+        SyntaxError,
+    ) as error:
+        raise DataError(
+            f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]
+        ) from error
     return headers
 
 
 def check_npz_headers(path: Path, headers: dict) -> None:
-    """Numbers only; labels one per image; test images of the training images' size; all of it fitting in memory."""
+    """Numbers only; labels one per image; test images of the training images' size; all of it fitting in
+    memory."""
     for name, (shape, dtype) in headers.items():
         if name in ("x_train", "y_train", "x_test", "y_test") and dtype.kind not in "biuf":
             raise DataError(f"{path}: {name} holds {dtype} values; images and labels must be numbers")
@@ -181,7 +247,9 @@ def check_npz_headers(path: Path, headers: dict) -> None:
     for name in ("y_train", "y_test"):
         shape = headers.get(name, ((0,), None))[0]
         if len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1):
-            raise DataError(f"{path}: {name} has shape {shape}; labels must be one class number per image, shape (N,)")
+            raise DataError(
+                f"{path}: {name} has shape {shape}; labels must be one class number per image, shape (N,)"
+            )
     if "x_test" in headers and headers["x_test"][0][1:] != headers["x_train"][0][1:]:
         raise DataError(
             f"{path}: x_test images are {headers['x_test'][0][1:]}, x_train's {headers['x_train'][0][1:]}: "
@@ -198,11 +266,15 @@ def _as_images(images: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.nd
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or len(images) == 0:
-        raise DataError(f"{what}: expected a non-empty array of images (N, H, W[, C]), got shape {images.shape}")
+        raise DataError(
+            f"{what}: expected a non-empty array of images (N, H, W[, C]), got shape {images.shape}"
+        )
     integers = np.issubdtype(images.dtype, np.integer)
     high = 255 if integers else 1
     if not np.all((images >= 0) & (images <= high)):  # NaN fails both comparisons
-        kind = "integer images must lie in 0-255" if integers else "float images must lie in [0, 1] with no NaN"
+        kind = (
+            "integer images must lie in 0-255" if integers else "float images must lie in [0, 1] with no NaN"
+        )
         raise DataError(f"{what}: {kind}, got values from {np.min(images)} to {np.max(images)}")
     images = images.astype("uint8" if integers else "float32")
     return images, labels.astype("int64").reshape(-1)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_vae.data.stream import UNLABELLED, Dataset, DataError, ImageOptions, Split, hold_out, to_channels
+from keras_vae.data.stream import UNLABELLED, DataError, Dataset, ImageOptions, Split, hold_out, to_channels
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SCAN_BATCH = 1024
@@ -38,11 +38,14 @@ def list_images(folder: Path) -> tuple[list[str], np.ndarray, list[str] | None]:
     """The image files of a folder in a fixed order, their labels and the class names: the subfolders' names
     (sorted) when every image lies in one, none when every image lies at the top."""
     top = sorted(path for path in folder.iterdir() if is_image(path))
-    classes = sorted(path.name for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    classes = sorted(
+        path.name for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")
+    )
     nested = [sorted(path for path in (folder / name).rglob("*") if is_image(path)) for name in classes]
     if top and any(nested):
         raise DataError(
-            f"{folder} has images both at its top and in subfolders: put every image in a subfolder named for "
+            f"{folder} has images both at its top and in subfolders: put every image in a subfolder named "
+            "for "
             "its class, or all of them at the top"
         )
     if top:
@@ -59,8 +62,8 @@ def printable(name: str) -> str:
 
 
 def within_bounds(path: str) -> bool:
-    """Whether a file is at most MAX_FILE_BYTES and its header declares at most MAX_PIXELS pixels (Pillow reads
-    the header alone); a file Pillow cannot open is left to the decoding pass."""
+    """Whether a file is at most MAX_FILE_BYTES and its header declares at most MAX_PIXELS pixels (Pillow
+    reads the header alone); a file Pillow cannot open is left to the decoding pass."""
     from PIL import Image, UnidentifiedImageError
 
     if os.stat(path).st_size > MAX_FILE_BYTES:
@@ -95,7 +98,8 @@ def scan(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def as_bytes(paths: list[str]) -> np.ndarray:
-    """File names as tf.data takes them whatever their encoding (a str holding undecodable bytes is not UTF-8)."""
+    """File names as tf.data takes them whatever their encoding (a str holding undecodable bytes is not
+    UTF-8)."""
     return np.array([os.fsencode(path) for path in paths], dtype=object)
 
 
@@ -106,10 +110,15 @@ def load_folder(folder: Path, options: ImageOptions, val_fraction: float, seed: 
     skipped = [printable(path) for path, ok in zip(paths, readable) if not ok]
     if len(skipped) == len(paths):
         raise DataError(
-            f"none of the {len(paths)} image files in {printable(str(folder))} can be read as an image of at most "
+            f"none of the {len(paths)} image files in {printable(str(folder))} can be read as an image of "
+            "at most "
             f"{MAX_PIXELS:,} pixels and {MAX_FILE_BYTES >> 20} MiB, e.g. {skipped[0]}"
         )
-    paths, labels, shapes = [path for path, ok in zip(paths, readable) if ok], labels[readable], shapes[readable]
+    paths, labels, shapes = (
+        [path for path, ok in zip(paths, readable) if ok],
+        labels[readable],
+        shapes[readable],
+    )
     sizes = {(int(height), int(width)) for height, width in shapes[:, :2]}
     height, width = sizes.pop() if len(sizes) == 1 else (None, None)
     input_shape = options.shape(height, width, int(shapes[:, 2].max()), str(folder))
@@ -137,7 +146,9 @@ def file_split(paths: list[str], labels: np.ndarray, indices: np.ndarray, channe
         files = tf.data.Dataset.from_tensor_slices((as_bytes(names), labels))
         if seed is not None:
             files = files.shuffle(len(names), seed, reshuffle_each_iteration=True)
-        return files.map(lambda path, label: (decode(path, channels), label), num_parallel_calls=tf.data.AUTOTUNE)
+        return files.map(
+            lambda path, label: (decode(path, channels), label), num_parallel_calls=tf.data.AUTOTUNE
+        )
 
     return Split(len(names), elements, lambda: labels)
 
@@ -148,5 +159,10 @@ def decode(path, channels: int):
     import tensorflow as tf
 
     image = tf.cast(tf.io.decode_image(tf.io.read_file(path), expand_animations=False), tf.float32) / 255
-    grey, colour = tf.ensure_shape(image[..., :1], (None, None, 1)), tf.ensure_shape(image[..., :3], (None, None, 3))
-    return tf.cond(tf.shape(image)[-1] <= 2, lambda: to_channels(grey, channels), lambda: to_channels(colour, channels))
+    grey, colour = (
+        tf.ensure_shape(image[..., :1], (None, None, 1)),
+        tf.ensure_shape(image[..., :3], (None, None, 3)),
+    )
+    return tf.cond(
+        tf.shape(image)[-1] <= 2, lambda: to_channels(grey, channels), lambda: to_channels(colour, channels)
+    )

@@ -26,7 +26,8 @@ class DataError(KerasVAEError):
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """How images are shaped on their way in (train's --image-size, --crop and --channels); None keeps them."""
+    """How images are shaped on their way in (train's --image-size, --crop and --channels); None keeps
+    them."""
 
     size: tuple[int, int] | None = None
     crop: bool = False
@@ -34,7 +35,9 @@ class ImageOptions:
 
     def __post_init__(self) -> None:
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
-            raise ConfigError(f"image_size must be a height and a width, both >= 1, got {self.size}", "image_size")
+            raise ConfigError(
+                f"image_size must be a height and a width, both >= 1, got {self.size}", "image_size"
+            )
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}", "channels")
 
@@ -44,7 +47,9 @@ class ImageOptions:
         if self.size is not None:
             return (*self.size, channels)
         if height is None or width is None:
-            raise DataError(f"{what} holds images of different sizes: give --image-size H W to resize them to one")
+            raise DataError(
+                f"{what} holds images of different sizes: give --image-size H W to resize them to one"
+            )
         side = min(height, width)
         return (side, side, channels) if self.crop else (height, width, channels)
 
@@ -69,7 +74,8 @@ class Split:
 
 @dataclass
 class Dataset:
-    """Train and validation splits of one source, the shape their images come out as, and their class names."""
+    """Train and validation splits of one source, the shape their images come out as, and their class
+    names."""
 
     train: Split
     val: Split
@@ -90,11 +96,18 @@ class Dataset:
             return 0
         return len(self.class_names) if self.class_names else self.label_count or 0
 
-    def stream(self, split: str, batch_size: int, seed: int | None = None, shard: tuple[int, int] = (0, 1), classes: int = 0):
-        """Batches of images (float32 NHWC in [0, 1]) of one split, decoded in parallel and prefetched; shuffled
-        each epoch when given a seed. This is what model.fit takes. With shard (index, count), this process's
-        part of every batch: its every count-th image, batch_size // count of them. With classes, each batch
-        is a conditional model's input: (images, labels one-hot over that many classes)."""
+    def stream(
+        self,
+        split: str,
+        batch_size: int,
+        seed: int | None = None,
+        shard: tuple[int, int] = (0, 1),
+        classes: int = 0,
+    ):
+        """Batches of images (float32 NHWC in [0, 1]) of one split, decoded in parallel and prefetched;
+        shuffled each epoch when given a seed. This is what model.fit takes. With shard (index, count), this
+        process's part of every batch: its every count-th image, batch_size // count of them. With classes,
+        each batch is a conditional model's input: (images, labels one-hot over that many classes)."""
         import tensorflow as tf
 
         pairs = self.prepared(split, seed, shard)
@@ -109,30 +122,33 @@ class Dataset:
         yield from self.stream(split, batch_size).as_numpy_iterator()
 
     def pairs(self, split: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The images of one split in order with their labels (UNLABELLED without labels), as NumPy batches."""
+        """The images of one split in order with their labels (UNLABELLED without labels), as NumPy
+        batches."""
         yield from self.prepared(split, None).batch(batch_size).as_numpy_iterator()
 
     def take(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first n images of a split in its fixed order (float32 in [0, 1]) and their labels (UNLABELLED without
-        labels): for reading a split as it is stored; what keras-vae measures comes from sample."""
+        """The first n images of a split in its fixed order (float32 in [0, 1]) and their labels (UNLABELLED
+        without labels): for reading a split as it is stored; what keras-vae measures comes from sample."""
         images, labels = zip(*self.prepared(split, None).take(n).batch(256).as_numpy_iterator())
         return np.concatenate(images), np.concatenate(labels).astype("int64")
 
     def sample(self, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """A seeded random n images of a split (all of them, when it has no more), each class given its share
         where there are labels (stratified_indices), in random order: float32 in [0, 1], and their labels
-        (UNLABELLED without labels). Every subset keras-vae measures or draws is one of these, never the split's
-        first images, which a folder of class subfolders gives sorted by class."""
+        (UNLABELLED without labels). Every subset keras-vae measures or draws is one of these, never the
+        split's first images, which a folder of class subfolders gives sorted by class."""
         chosen = stratified_indices(getattr(self, split).all_labels(), n, seed)
         in_order = np.sort(chosen)
         images, labels = zip(*self.prepared(split, None, only=in_order).batch(256).as_numpy_iterator())
         at = np.searchsorted(in_order, chosen)
         return np.concatenate(images)[at], np.concatenate(labels).astype("int64")[at]
 
-    def prepared(self, split: str, seed: int | None, shard: tuple[int, int] = (0, 1), only: np.ndarray | None = None):
-        """(image, label) pairs of one split (of a shard: its every count-th element from index; with only, the
-        elements at those sorted indices of the fixed order alone), each image made float32 of input_shape in
-        parallel."""
+    def prepared(
+        self, split: str, seed: int | None, shard: tuple[int, int] = (0, 1), only: np.ndarray | None = None
+    ):
+        """(image, label) pairs of one split (of a shard: its every count-th element from index; with only,
+        the elements at those sorted indices of the fixed order alone), each image made float32 of input_shape
+        in parallel."""
         import tensorflow as tf
 
         prepare = preparer(self.input_shape, self.crop)
@@ -182,9 +198,9 @@ def to_channels(image, channels: int):
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n indices of labels drawn at random without replacement (all of them when n is as many or more), in random
-    order; where there are labels, each class gets its share of n by largest remainders, so a subset of a split
-    sorted by class holds every class as the split does."""
+    """n indices of labels drawn at random without replacement (all of them when n is as many or more), in
+    random order; where there are labels, each class gets its share of n by largest remainders, so a subset of
+    a split sorted by class holds every class as the split does."""
     rng = np.random.default_rng(seed)
     if n >= len(labels):
         return rng.permutation(len(labels))
@@ -194,7 +210,10 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     quotas = counts * n / len(labels)
     shares = np.floor(quotas).astype("int64")
     shares[np.argsort(shares - quotas, kind="stable")[: n - shares.sum()]] += 1
-    picked = [rng.choice(np.flatnonzero(labels == label), share, replace=False) for label, share in zip(classes, shares)]
+    picked = [
+        rng.choice(np.flatnonzero(labels == label), share, replace=False)
+        for label, share in zip(classes, shares)
+    ]
     return rng.permutation(np.concatenate(picked))
 
 
@@ -202,6 +221,8 @@ def hold_out(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
     """Indices of a seeded random fraction of count elements held out for validation, and of the rest."""
     n_val = max(1, round(count * fraction))
     if not 0 < fraction < 1 or n_val >= count:
-        raise DataError(f"val_fraction {fraction} must lie in (0, 1) and leave training images ({count} in all)")
+        raise DataError(
+            f"val_fraction {fraction} must lie in (0, 1) and leave training images ({count} in all)"
+        )
     order = np.random.default_rng(seed).permutation(count)
     return order[n_val:], order[:n_val]

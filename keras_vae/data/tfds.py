@@ -11,12 +11,12 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from keras_vae.data.stream import UNLABELLED, Dataset, DataError, ImageOptions, Split
+from keras_vae.data.stream import UNLABELLED, DataError, Dataset, ImageOptions, Split
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 SAMPLE = Path(__file__).resolve().parents[1] / "sample" / "mnist"
-"""The MNIST test set bundled with the package (keras_vae/sample/README.md): train's data when tensorflow-datasets
-has no MNIST and cannot download it."""
+"""The MNIST test set bundled with the package (keras_vae/sample/README.md): train's data when
+tensorflow-datasets has no MNIST and cannot download it."""
 SHUFFLE_BYTES = 256 * 2**20
 """Decoded images a training stream's shuffle buffer holds at most (and at least 1,000 images)."""
 UNKNOWN_IMAGE_BYTES = 512 * 512 * 3
@@ -28,12 +28,18 @@ def builder(name: str):
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
-        raise DataError(f"tensorflow-datasets is not installed ({error}): pip install tensorflow-datasets, or use --data-dir") from error
+        raise DataError(
+            f"tensorflow-datasets is not installed ({error}): pip install tensorflow-datasets, or use "
+            "--data-dir"
+        ) from error
     try:
         with absl_warnings_off():
             found = tfds.builder(name)
     except tfds.core.registered.DatasetNotFoundError as error:
-        raise DataError(f"unknown dataset {name!r}: give a tensorflow-datasets image data set such as mnist, fashion_mnist, cifar10 or celeb_a") from error
+        raise DataError(
+            f"unknown dataset {name!r}: give a tensorflow-datasets image data set such as mnist, "
+            "fashion_mnist, cifar10 or celeb_a"
+        ) from error
     if image_feature(found) is None:
         raise DataError(f"dataset {name!r} has no image feature: give a tensorflow-datasets image data set")
     return found
@@ -41,8 +47,8 @@ def builder(name: str):
 
 @contextmanager
 def absl_warnings_off():
-    """tensorflow-datasets' absl warnings kept off stderr: a builder warns that the data folder it has just made
-    for a data set not yet downloaded "has no dataset_info.json"."""
+    """tensorflow-datasets' absl warnings kept off stderr: a builder warns that the data folder it has just
+    made for a data set not yet downloaded "has no dataset_info.json"."""
     logger = logging.getLogger("absl")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -56,7 +62,9 @@ def image_feature(found) -> str | None:
     """The name of the data set's image feature: 'image' when there is one, else the first."""
     import tensorflow_datasets as tfds
 
-    images = [name for name, feature in found.info.features.items() if isinstance(feature, tfds.features.Image)]
+    images = [
+        name for name, feature in found.info.features.items() if isinstance(feature, tfds.features.Image)
+    ]
     return "image" if "image" in images else next(iter(images), None)
 
 
@@ -65,11 +73,14 @@ def label_feature(found) -> str | None:
     import tensorflow_datasets as tfds
 
     features = found.info.features
-    return "label" if "label" in features and isinstance(features["label"], tfds.features.ClassLabel) else None
+    return (
+        "label" if "label" in features and isinstance(features["label"], tfds.features.ClassLabel) else None
+    )
 
 
 def can_download(timeout: float = 5.0) -> bool:
-    """Whether tensorflow-datasets' download host answers: offline, tfds retries for minutes before it gives up."""
+    """Whether tensorflow-datasets' download host answers: offline, tfds retries for minutes before it gives
+    up."""
     try:
         socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
     except OSError:
@@ -78,8 +89,8 @@ def can_download(timeout: float = 5.0) -> bool:
 
 
 def default_source(dataset: str, data_dir: str | Path | None) -> tuple[str | Path | None, str | None]:
-    """Where train's data comes from: as given, except that MNIST which tensorflow-datasets neither has nor can
-    download becomes the bundled sample (SAMPLE), with a line that says so."""
+    """Where train's data comes from: as given, except that MNIST which tensorflow-datasets neither has nor
+    can download becomes the bundled sample (SAMPLE), with a line that says so."""
     if data_dir is not None or dataset != "mnist":
         return data_dir, None
     try:
@@ -88,7 +99,11 @@ def default_source(dataset: str, data_dir: str | Path | None) -> tuple[str | Pat
                 return None, None
     except DataError:  # no tensorflow-datasets
         pass
-    return SAMPLE, "tensorflow-datasets has no MNIST here and cannot download it: training on the MNIST test set bundled with keras-vae (10,000 images)"
+    return (
+        SAMPLE,
+        "tensorflow-datasets has no MNIST here and cannot download it: training on the MNIST test set "
+        "bundled with keras-vae (10,000 images)",
+    )
 
 
 def prepare(found) -> None:
@@ -99,7 +114,8 @@ def prepare(found) -> None:
         return
     if not can_download():
         raise DataError(
-            f"tensorflow-datasets could not download {found.name!r}: no network ({DOWNLOAD_HOST[0]} does not answer); "
+            f"tensorflow-datasets could not download {found.name!r}: no network ({DOWNLOAD_HOST[0]} does "
+            "not answer); "
             "use --data-dir with local images, IDX or .npz files"
         )
     try:
@@ -124,7 +140,9 @@ def load_tfds(name: str, options: ImageOptions, val_fraction: float) -> Dataset:
     if held is None:
         n_val = round(count(found, "train") * val_fraction)
         if not 0 < val_fraction < 1 or n_val < 1:
-            raise DataError(f"val_fraction {val_fraction} must lie in (0, 1) and hold out at least one image of {name!r}")
+            raise DataError(
+                f"val_fraction {val_fraction} must lie in (0, 1) and hold out at least one image of {name!r}"
+            )
         train, val = f"train[{n_val}:]", f"train[:{n_val}]"
     height, width, channels = found.info.features[image].shape
     shape = options.shape(height, width, channels, f"tensorflow-datasets:{name}")
@@ -153,8 +171,12 @@ def tfds_split(found, split: str, image: str, label: str | None, buffer: int) ->
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
-        examples = found.as_dataset(split=split, shuffle_files=seed is not None, read_config=tfds.ReadConfig(shuffle_seed=seed))
-        pairs = examples.map(lambda example: (example[image], example[label] if label else tf.constant(UNLABELLED, tf.int64)))
+        examples = found.as_dataset(
+            split=split, shuffle_files=seed is not None, read_config=tfds.ReadConfig(shuffle_seed=seed)
+        )
+        pairs = examples.map(
+            lambda example: (example[image], example[label] if label else tf.constant(UNLABELLED, tf.int64))
+        )
         if seed is not None:
             pairs = pairs.shuffle(min(size, max(1000, buffer)), seed, reshuffle_each_iteration=True)
         return pairs

@@ -1,5 +1,5 @@
-"""The model families, each a subclassed keras.Model with functional encoder and decoder sub-models, their loss
-terms written once in keras.ops and trained by the shared per-backend step (keras_vae.backends).
+"""The model families, each a subclassed keras.Model with functional encoder and decoder sub-models, their
+loss terms written once in keras.ops and trained by the shared per-backend step (keras_vae.backends).
 
 base.py holds what they share and the AE and VAE; variants.py the VAE's variants (IWAE, β-TCVAE, CVAE);
 vqvae.py and quantizer.py the VQ-VAE and its codebook.

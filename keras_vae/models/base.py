@@ -34,8 +34,8 @@ class Sampling(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
     def save_own_variables(self, store) -> None:
-        """Keep the noise's seed state in .keras and .weights.h5 files (Keras saves a layer's variables, not its
-        SeedGenerator's), so a resumed run draws the noise the uninterrupted one would."""
+        """Keep the noise's seed state in .keras and .weights.h5 files (Keras saves a layer's variables, not
+        its SeedGenerator's), so a resumed run draws the noise the uninterrupted one would."""
         store["seed_generator_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
 
     def load_own_variables(self, store) -> None:
@@ -57,10 +57,17 @@ class _Autoencoding(TrainStep, keras.Model):
     classes = 0
     """How many classes a conditional model's labels tell apart."""
     build_options: tuple[str, ...] = ()
-    """The options of a run (TrainConfig's, or dataset_size and classes from its data) that build_model takes for
-    this family beside recon_loss and reduction."""
+    """The options of a run (TrainConfig's, or dataset_size and classes from its data) that build_model takes
+    for this family beside recon_loss and reduction."""
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", **kwargs):  # pragma: no mutate block
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        recon_loss: str = "bce",
+        reduction: str = "sum",
+        **kwargs,
+    ):  # pragma: no mutate block
         check_loss_options(recon_loss, reduction)
         super().__init__(**kwargs)
         self.encoder = encoder
@@ -162,7 +169,9 @@ class VAE(_Autoencoding):
         self.beta = beta
         self.reconstruction_weight = reconstruction_weight
         self.kl_warmup_steps = kl_warmup_steps
-        self.kl_scale = self.add_weight(shape=(), initializer="ones", trainable=False, name="kl_scale")  # kl_weight's last
+        self.kl_scale = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="kl_scale"
+        )  # kl_weight's last
 
     def call(self, x, training: bool = False):
         z_mean, _, _ = self.encoder(x, training=training)
@@ -173,10 +182,10 @@ class VAE(_Autoencoding):
         return self.elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var, training)
 
     def kl_weight(self, training: bool):
-        """The KL's share of beta. While training, it ramps up linearly over the first kl_warmup_steps optimizer
-        steps, (step + 1) / (kl_warmup_steps + 1), counted in the step itself so it is exact for any
-        steps_per_execution, and kept in kl_scale; elsewhere (validation, evaluate) it is whole, so every epoch's
-        val_loss is the same objective and the best epoch is chosen like with like."""
+        """The KL's share of beta. While training, it ramps up linearly over the first kl_warmup_steps
+        optimizer steps, (step + 1) / (kl_warmup_steps + 1), counted in the step itself so it is exact for any
+        steps_per_execution, and kept in kl_scale; elsewhere (validation, evaluate) it is whole, so every
+        epoch's val_loss is the same objective and the best epoch is chosen like with like."""
         if not training:
             return 1.0
         if self.kl_warmup_steps and self.optimizer is not None:

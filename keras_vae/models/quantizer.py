@@ -7,32 +7,52 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_vae.choices import CODEBOOK_UPDATES
-
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class VectorQuantizer(keras.layers.Layer):
-    """call(z_e) gives the index of the nearest of `codes` codebook vectors for every vector along the last axis
-    of z_e, and those vectors. With `ema_decay` the codebook is not trained by gradients: each training call
-    moves every code to the moving average of the vectors assigned to it (Laplace-smoothed counts, as in
+    """call(z_e) gives the index of the nearest of `codes` codebook vectors for every vector along the last
+    axis of z_e, and those vectors. With `ema_decay` the codebook is not trained by gradients: each training
+    call moves every code to the moving average of the vectors assigned to it (Laplace-smoothed counts, as in
     Sonnet's VectorQuantizerEMA); a code whose moving count falls below `restart_below` (every code at the
-    start) is restarted at one of the batch's vectors, so codes do not die (as in Jukebox, Dhariwal et al. 2020)."""
+    start) is restarted at one of the batch's vectors, so codes do not die (as in Jukebox, Dhariwal et al.
+    2020)."""
 
-    def __init__(self, codes: int, ema_decay: float | None = None, epsilon: float = 1e-5, restart_below: float = 0.03, **kwargs):  # pragma: no mutate block
+    def __init__(
+        self,
+        codes: int,
+        ema_decay: float | None = None,
+        epsilon: float = 1e-5,
+        restart_below: float = 0.03,
+        **kwargs,
+    ):  # pragma: no mutate block
         super().__init__(**kwargs)
         if codes < 2:
             raise ValueError(f"codebook_size must be >= 2, got {codes}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise ValueError(f"ema_decay must lie strictly between 0 and 1, got {ema_decay}")
-        self.codes, self.ema_decay, self.epsilon, self.restart_below = codes, ema_decay, epsilon, restart_below
+        self.codes, self.ema_decay, self.epsilon, self.restart_below = (
+            codes,
+            ema_decay,
+            epsilon,
+            restart_below,
+        )
 
     def build(self, input_shape) -> None:
         dim = input_shape[-1]
         initializer = keras.initializers.RandomUniform(-1.0, 1.0)
-        self.codebook = self.add_weight(shape=(self.codes, dim), initializer=initializer, trainable=self.ema_decay is None, name="codebook")
+        self.codebook = self.add_weight(
+            shape=(self.codes, dim),
+            initializer=initializer,
+            trainable=self.ema_decay is None,
+            name="codebook",
+        )
         if self.ema_decay is not None:
-            self.ema_count = self.add_weight(shape=(self.codes,), initializer="zeros", trainable=False, name="ema_count")
-            self.ema_sum = self.add_weight(shape=(self.codes, dim), initializer="zeros", trainable=False, name="ema_sum")
+            self.ema_count = self.add_weight(
+                shape=(self.codes,), initializer="zeros", trainable=False, name="ema_count"
+            )
+            self.ema_sum = self.add_weight(
+                shape=(self.codes, dim), initializer="zeros", trainable=False, name="ema_sum"
+            )
 
     def call(self, z_e, training: bool = False):
         vectors = ops.reshape(ops.cast(z_e, "float32"), (-1, ops.shape(z_e)[-1]))
@@ -42,7 +62,9 @@ class VectorQuantizer(keras.layers.Layer):
             - 2.0 * ops.matmul(vectors, ops.transpose(codebook))
             + ops.sum(ops.square(codebook), axis=1)
         )
-        flat = ops.top_k(-distances, k=1)[1][:, 0]  # argmin, by an op ONNX has (Keras's TensorFlow argmin bitcasts)
+        flat = ops.top_k(-distances, k=1)[1][
+            :, 0
+        ]  # argmin, by an op ONNX has (Keras's TensorFlow argmin bitcasts)
         if training and self.ema_decay is not None:
             self.move_codes(ops.stop_gradient(vectors), flat)
         indices = ops.reshape(flat, ops.shape(z_e)[:-1])
@@ -75,7 +97,13 @@ class VectorQuantizer(keras.layers.Layer):
         )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "codes": self.codes, "ema_decay": self.ema_decay, "epsilon": self.epsilon, "restart_below": self.restart_below}
+        return {
+            **super().get_config(),
+            "codes": self.codes,
+            "ema_decay": self.ema_decay,
+            "epsilon": self.epsilon,
+            "restart_below": self.restart_below,
+        }
 
 
 class CodebookLookup(keras.layers.Layer):

@@ -12,15 +12,25 @@ from keras_vae.models.base import VAE
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class IWAE(VAE):
-    """An importance-weighted autoencoder (Burda et al. 2016): a VAE trained on the k-sample importance-weighted
-    bound, which is tighter than the ELBO for k > 1 and equals it for k = 1."""
+    """An importance-weighted autoencoder (Burda et al. 2016): a VAE trained on the k-sample
+    importance-weighted bound, which is tighter than the ELBO for k > 1 and equals it for k = 1."""
 
     metric_names = ("loss", "iw_bound", "reconstruction_loss", "kl_loss")
     build_options = ("k",)
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, recon_loss: str = "bce", reduction: str = "sum", k: int = 5, **kwargs):  # pragma: no mutate block
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        recon_loss: str = "bce",
+        reduction: str = "sum",
+        k: int = 5,
+        **kwargs,
+    ):  # pragma: no mutate block
         if reduction != "sum":
-            raise ValueError(f"reduction must be 'sum' for an IWAE (its bound needs log p(x|z)), got {reduction!r}")
+            raise ValueError(
+                f"reduction must be 'sum' for an IWAE (its bound needs log p(x|z)), got {reduction!r}"
+            )
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         super().__init__(encoder, decoder, recon_loss, reduction, **kwargs)
@@ -29,7 +39,9 @@ class IWAE(VAE):
     def compute_terms(self, x, training: bool) -> dict:
         z_mean, z_log_var, _ = self.encoder(x, training=training)
         means, log_vars = ops.repeat(z_mean, self.k, axis=0), ops.repeat(z_log_var, self.k, axis=0)
-        noise = keras.random.normal(ops.shape(means), dtype=means.dtype, seed=self.encoder.get_layer("z").seed_generator)
+        noise = keras.random.normal(
+            ops.shape(means), dtype=means.dtype, seed=self.encoder.get_layer("z").seed_generator
+        )
         z = means + ops.exp(0.5 * log_vars) * noise
         x_hat = self.decoder(z, training=training)
         return iwae_terms(x, x_hat, z, z_mean, z_log_var, k=self.k, recon_loss=self.recon_loss)
@@ -41,14 +53,32 @@ class IWAE(VAE):
 @keras.saving.register_keras_serializable(package="keras_vae")
 class BetaTCVAE(VAE):
     """β-TCVAE (Chen et al. 2018): a VAE whose KL term is split into mutual information, total correlation and
-    dimension-wise KL, weighted by alpha, beta and gamma; a beta above 1 presses the latent dimensions apart."""
+    dimension-wise KL, weighted by alpha, beta and gamma; a beta above 1 presses the latent dimensions
+    apart."""
 
-    metric_names = ("loss", "reconstruction_loss", "kl_loss", "mutual_info", "total_correlation", "dimension_kl")
+    metric_names = (
+        "loss",
+        "reconstruction_loss",
+        "kl_loss",
+        "mutual_info",
+        "total_correlation",
+        "dimension_kl",
+    )
     build_options = (*VAE.build_options, "alpha", "gamma", "dataset_size")
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 60_000, **kwargs):  # pragma: no mutate block
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        alpha: float = 1.0,
+        gamma: float = 1.0,
+        dataset_size: int = 60_000,
+        **kwargs,
+    ):  # pragma: no mutate block
         if min(alpha, gamma) < 0 or dataset_size < 1:
-            raise ValueError(f"alpha and gamma must be >= 0 and dataset_size >= 1, got {alpha}, {gamma} and {dataset_size}")
+            raise ValueError(
+                f"alpha and gamma must be >= 0 and dataset_size >= 1, got {alpha}, {gamma} and {dataset_size}"
+            )
         super().__init__(encoder, decoder, **kwargs)
         self.alpha, self.gamma, self.dataset_size = alpha, gamma, dataset_size
 
@@ -72,13 +102,19 @@ class BetaTCVAE(VAE):
         )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma, "dataset_size": self.dataset_size}
+        return {
+            **super().get_config(),
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "dataset_size": self.dataset_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class CVAE(VAE):
-    """A conditional VAE: encoder and decoder both take the one-hot label beside their input, so the latent holds
-    what the label does not (the style) and a chosen label decodes to its class. Its input is (images, labels)."""
+    """A conditional VAE: encoder and decoder both take the one-hot label beside their input, so the latent
+    holds what the label does not (the style) and a chosen label decodes to its class. Its input is (images,
+    labels)."""
 
     conditional = True
     build_options = (*VAE.build_options, "classes")
@@ -95,4 +131,6 @@ class CVAE(VAE):
     def compute_terms(self, inputs, training: bool) -> dict:
         images, labels = (ops.convert_to_tensor(a) for a in inputs)
         z_mean, z_log_var, z = self.encoder([images, labels], training=training)
-        return self.elbo_terms(images, self.decoder([z, labels], training=training), z_mean, z_log_var, training)
+        return self.elbo_terms(
+            images, self.decoder([z, labels], training=training), z_mean, z_log_var, training
+        )

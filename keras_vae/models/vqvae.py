@@ -7,16 +7,16 @@ from functools import cached_property
 import keras
 from keras import ops
 
+from keras_vae.choices import CODEBOOK_UPDATES
 from keras_vae.losses import vq_terms
 from keras_vae.models.base import _Autoencoding
-from keras_vae.choices import CODEBOOK_UPDATES
 from keras_vae.models.quantizer import CodebookLookup, DeadCodes, VectorQuantizer
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class VQVAE(_Autoencoding):
-    """A VQ-VAE (van den Oord et al. 2017): the encoder's latent_dim vectors are each replaced by the nearest of
-    codebook_size codebook vectors, and the decoder's gradient is copied straight through to the encoder.
+    """A VQ-VAE (van den Oord et al. 2017): the encoder's latent_dim vectors are each replaced by the nearest
+    of codebook_size codebook vectors, and the decoder's gradient is copied straight through to the encoder.
     Its codes are the indices of those vectors."""
 
     metric_names = ("loss", "reconstruction_loss", "commitment_loss", "perplexity")
@@ -40,8 +40,15 @@ class VQVAE(_Autoencoding):
         if commitment < 0:
             raise ValueError(f"commitment must be >= 0, got {commitment}")
         super().__init__(encoder, decoder, recon_loss, reduction, **kwargs)
-        self.codebook_size, self.commitment, self.codebook_update, self.ema_decay = codebook_size, commitment, codebook_update, ema_decay
-        self.quantizer = VectorQuantizer(codebook_size, ema_decay if codebook_update == "ema" else None, name="quantizer")
+        self.codebook_size, self.commitment, self.codebook_update, self.ema_decay = (
+            codebook_size,
+            commitment,
+            codebook_update,
+            ema_decay,
+        )
+        self.quantizer = VectorQuantizer(
+            codebook_size, ema_decay if codebook_update == "ema" else None, name="quantizer"
+        )
         self.quantizer.build(encoder.output_shape)
         self.dead_codes = DeadCodes(codebook_size)
 

@@ -6,8 +6,8 @@ import numpy as np
 
 
 class Sampler:
-    """Draws codes as a model's code_decoder takes them. `fitted` says whether it can sample yet; the ones that
-    need a model's codes get them through `fit`, which returns the sampler."""
+    """Draws codes as a model's code_decoder takes them. `fitted` says whether it can sample yet; the ones
+    that need a model's codes get them through `fit`, which returns the sampler."""
 
     name: str
     """Its choice in choices.SAMPLERS."""

@@ -1,20 +1,20 @@
-"""The ASGI app behind `keras-vae serve` (Starlette): the page and its static files from the package, and a JSON
-API over the runs it was given, addressed by their place in that list, so no request names a path.
+"""The ASGI app behind `keras-vae serve` (Starlette): the page and its static files from the package, and a
+JSON API over the runs it was given, addressed by their place in that list, so no request names a path.
 
     GET  /                         the page
     GET  /static/NAME              app.js or style.css
     GET  /api/runs                 each run: name, model, latent size, classes, snapshot epochs
-    GET  /api/runs/I/points        the fixed images on the plane with their labels (?epoch=N: as at that epoch)
+    GET  /api/runs/I/points        the fixed images on the plane with their labels (?epoch=N: at that epoch)
     POST /api/runs/I/decode        {"points": [[x, y], ...]} or {"z": [[...], ...]}, optional "label": PNGs
     GET  /api/runs/I/images/J      a fixed image, its reconstruction and its code
-    GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by default),
-                                   and which sampler made them
+    GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by
+                                   default), and which sampler made them
 
-Every error is JSON, {"error": "..."}, with status 400 (a bad request, or a client gone mid-body), 403 (another
-host or site: guard.py), 404 (nothing there), 408 (a body slower than body_seconds), 413, 414 or 415 (a body or
-path too large, or not JSON) or 500 (the server failed). The handlers that decode run in a thread pool, one at a
-time per run, so a large request never stalls the page or the other runs; server.py bounds slow headers and
-open connections.
+Every error is JSON, {"error": "..."}, with status 400 (a bad request, or a client gone mid-body), 403
+(another host or site: guard.py), 404 (nothing there), 408 (a body slower than body_seconds), 413, 414 or 415
+(a body or path too large, or not JSON) or 500 (the server failed). The handlers that decode run in a thread
+pool, one at a time per run, so a large request never stalls the page or the other runs; server.py bounds slow
+headers and open connections.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ BODY_SECONDS = 30.0
 
 
 async def json_body(request: Request, seconds: float = BODY_SECONDS):
-    """The request's JSON, read up to MAX_BODY bytes (a chunked body names no length up front) within seconds; a
-    client that leaves mid-body is answered 400 (to no one), not a server error."""
+    """The request's JSON, read up to MAX_BODY bytes (a chunked body names no length up front) within seconds;
+    a client that leaves mid-body is answered 400 (to no one), not a server error."""
     body = bytearray()
 
     async def read() -> None:
@@ -75,10 +75,14 @@ async def json_body(request: Request, seconds: float = BODY_SECONDS):
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
-        raise ConfigError("the request body must be JSON: {\"points\": [[x, y], ...]} or {\"z\": [[...], ...]}") from None
+        raise ConfigError(
+            'the request body must be JSON: {"points": [[x, y], ...]} or {"z": [[...], ...]}'
+        ) from None
 
 
-def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_seconds: float = BODY_SECONDS) -> Starlette:
+def create_app(
+    runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_seconds: float = BODY_SECONDS
+) -> Starlette:
     """The app serving these runs, and nothing else, to requests that name one of hosts, each body within
     body_seconds."""
 
@@ -102,7 +106,9 @@ def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_se
 
     async def points(request: Request) -> Response:
         epoch = request.query_params.get("epoch")
-        return JSONResponse(await computed(request, "points", None if epoch is None else whole_number(epoch, "epoch")))
+        return JSONResponse(
+            await computed(request, "points", None if epoch is None else whole_number(epoch, "epoch"))
+        )
 
     async def decode(request: Request) -> Response:
         body = await json_body(request, body_seconds)
@@ -111,7 +117,9 @@ def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_se
         label = body.get("label")
         if label is not None and (not isinstance(label, int) or isinstance(label, bool)):
             raise ConfigError(f"label must be a whole number, got {label!r}", "label")
-        return JSONResponse({"images": await computed(request, "decode", body.get("points"), body.get("z"), label)})
+        return JSONResponse(
+            {"images": await computed(request, "decode", body.get("points"), body.get("z"), label)}
+        )
 
     async def samples(request: Request) -> Response:
         n = whole_number(request.query_params.get("n", "10"), "n")
@@ -121,7 +129,8 @@ def create_app(runs: list[ServedRun], hosts: Collection[str] = LOOPBACK, body_se
         return JSONResponse(await computed(request, "image", request.path_params["index"]))
 
     async def computed(request: Request, method: str, *args):
-        """What a run's method returns, called in the thread pool while the event loop serves other requests."""
+        """What a run's method returns, called in the thread pool while the event loop serves other
+        requests."""
         return await run_in_threadpool(run_of(request).locked, method, *args)
 
     async def bad_request(request: Request, error: ConfigError) -> Response:

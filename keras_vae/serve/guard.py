@@ -1,6 +1,7 @@
-"""What keeps other sites and careless clients out of `keras-vae serve`: an ASGI layer in front of the app that
-answers only requests naming a host it serves (so DNS rebinding cannot reach it), refuses requests a page from
-another origin sends, and takes a POST only as JSON of a bounded size. Each refusal is JSON, {"error": "..."}."""
+"""What keeps other sites and careless clients out of `keras-vae serve`: an ASGI layer in front of the app
+that answers only requests naming a host it serves (so DNS rebinding cannot reach it), refuses requests a page
+from another origin sends, and takes a POST only as JSON of a bounded size. Each refusal is JSON, {"error":
+"..."}."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 """The names of this machine that every server answers to."""
 
 MAX_BODY = 1 << 20
-"""The largest request body, in bytes: 256 latent vectors of 512 numbers written out take about 1.3 MB less."""
+"""The largest request body, in bytes: 256 latent vectors of 512 numbers written out take about 1.3 MB
+less."""
 
 
 def is_loopback(host: str) -> bool:
@@ -27,8 +29,8 @@ MAX_PATH = 2048
 
 
 def host_name(value: str) -> str:
-    """The name in a Host header or an origin's netloc, without its port: "[::1]:8000" is "::1"; "" for one that
-    does not parse ("[::1" with no closing bracket)."""
+    """The name in a Host header or an origin's netloc, without its port: "[::1]:8000" is "::1"; "" for one
+    that does not parse ("[::1" with no closing bracket)."""
     try:
         return (urlsplit(f"//{value}").hostname or "").lower()
     except ValueError:
@@ -37,8 +39,8 @@ def host_name(value: str) -> str:
 
 class Guard:
     """Refuses, before the app sees them, requests whose Host is not one of hosts (or does not parse), paths
-    longer than MAX_PATH, requests from another origin, and POSTs that are not JSON or say they are larger than
-    MAX_BODY."""
+    longer than MAX_PATH, requests from another origin, and POSTs that are not JSON or say they are larger
+    than MAX_BODY."""
 
     def __init__(self, app: ASGIApp, hosts: Collection[str]):
         self.app = app
@@ -56,7 +58,11 @@ class Guard:
         headers = Headers(scope=scope)
         host = host_name(headers.get("host", ""))
         if host not in self.hosts:
-            return 403, f"this server answers requests for {', '.join(sorted(self.hosts))}, not {host or 'no host'}: add it with --allow-host"
+            return (
+                403,
+                f"this server answers requests for {', '.join(sorted(self.hosts))}, not "
+                f"{host or 'no host'}: add it with --allow-host",
+            )
         if len(scope["path"]) > MAX_PATH:
             return 414, f"the request path must be at most {MAX_PATH:,} characters"
         origin = headers.get("origin")

@@ -1,7 +1,7 @@
-"""The server under `keras-vae serve`: uvicorn with bounds that slow or idle clients cannot outlast. Each connection
-must send a request's headers within HEADER_SECONDS (of connecting, or of its last response), at most
-MAX_CONNECTIONS are open at once (one more is closed unanswered), and keep-alive waits KEEP_ALIVE_SECONDS;
-a body's own deadline is the app's (app.BODY_SECONDS)."""
+"""The server under `keras-vae serve`: uvicorn with bounds that slow or idle clients cannot outlast. Each
+connection must send a request's headers within HEADER_SECONDS (of connecting, or of its last response), at
+most MAX_CONNECTIONS are open at once (one more is closed unanswered), and keep-alive waits
+KEEP_ALIVE_SECONDS; a body's own deadline is the app's (app.BODY_SECONDS)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ MAX_CONNECTIONS = 64
 KEEP_ALIVE_SECONDS = 5
 
 
-def bounded_protocol(header_seconds: float = HEADER_SECONDS, max_connections: int = MAX_CONNECTIONS) -> type[H11Protocol]:
-    """uvicorn's HTTP/1.1 protocol that closes a connection whose request headers do not arrive in header_seconds,
-    and any connection beyond max_connections open at once."""
+def bounded_protocol(
+    header_seconds: float = HEADER_SECONDS, max_connections: int = MAX_CONNECTIONS
+) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol that closes a connection whose request headers do not arrive in
+    header_seconds, and any connection beyond max_connections open at once."""
 
     class BoundedH11Protocol(H11Protocol):
         deadline: asyncio.TimerHandle | None = None
@@ -58,7 +60,9 @@ def bounded_protocol(header_seconds: float = HEADER_SECONDS, max_connections: in
     return BoundedH11Protocol
 
 
-def server_config(app, header_seconds: float = HEADER_SECONDS, max_connections: int = MAX_CONNECTIONS) -> uvicorn.Config:
+def server_config(
+    app, header_seconds: float = HEADER_SECONDS, max_connections: int = MAX_CONNECTIONS
+) -> uvicorn.Config:
     """uvicorn's Config for the app, quiet but for warnings, with the bounds of bounded_protocol."""
     return uvicorn.Config(
         app,

@@ -44,18 +44,28 @@ def image_frames(run: LoadedRun, snapshots: list[dict], key: str) -> list[np.nda
         images = snapshot[key]
         if key == "reconstructions":
             inputs = to_uint8(run.images[: len(images)])
-            picture, title = plots.tile(np.concatenate([inputs, images]), len(images) // 2), "inputs over reconstructions"
+            picture, title = (
+                plots.tile(np.concatenate([inputs, images]), len(images) // 2),
+                "inputs over reconstructions",
+            )
         else:
-            picture, title = plots.tile(images), "decoded codes drawn from their frequencies" if run.model.discrete else "decoded fixed z ~ N(0, I)"
+            picture, title = (
+                plots.tile(images),
+                "decoded codes drawn from their frequencies"
+                if run.model.discrete
+                else "decoded fixed z ~ N(0, I)",
+            )
         figure, (ax,) = plots.panels(1, 5)
         plots.draw_image(ax, picture, f"{run.name}: {title}, epoch {snapshot['epoch']}")
         frames.append(plots.to_rgb(figure))
     return frames
 
 
-def traversal_frames(run: LoadedRun, steps: int = 25, limit: float = 3.0, max_dims: int = 10, max_classes: int = 10) -> list[np.ndarray]:
-    """Each latent dimension swept over [-limit, limit] with the others at 0: one image per dimension; a CVAE's
-    in one row per class."""
+def traversal_frames(
+    run: LoadedRun, steps: int = 25, limit: float = 3.0, max_dims: int = 10, max_classes: int = 10
+) -> list[np.ndarray]:
+    """Each latent dimension swept over [-limit, limit] with the others at 0: one image per dimension; a
+    CVAE's in one row per class."""
     dims = min(run.latent_dim, max_dims)
     labels = range(min(run.model.classes, max_classes)) if run.model.conditional else [None]
     frames = []
@@ -65,7 +75,9 @@ def traversal_frames(run: LoadedRun, steps: int = 25, limit: float = 3.0, max_di
         rows = np.concatenate([run.decode(z, label) for label in labels])
         figure, (ax,) = plots.panels(1, 5)
         per_class = ", one class a row" if run.model.conditional else ""
-        plots.draw_image(ax, plots.tile(rows, dims), f"{run.name}: z[i] = {value:+.2f}, i = 0..{dims - 1}{per_class}")
+        plots.draw_image(
+            ax, plots.tile(rows, dims), f"{run.name}: z[i] = {value:+.2f}, i = 0..{dims - 1}{per_class}"
+        )
         frames.append(plots.to_rgb(figure))
     return frames
 
@@ -77,7 +89,9 @@ def interpolation_frames(run: LoadedRun, images: int = 6, steps: int = 8) -> lis
     z, labels = run.z[chosen], run.labels[chosen]
     frames = []
     for start, end, label in zip(z, np.roll(z, -1, axis=0), labels):
-        decoded = run.decode(geometry.line(start, end, steps, endpoint=False), int(label) if run.model.conditional else None)
+        decoded = run.decode(
+            geometry.line(start, end, steps, endpoint=False), int(label) if run.model.conditional else None
+        )
         for image in decoded[:, None]:
             figure, (ax,) = plots.panels(1, 3)
             plots.draw_image(ax, plots.tile(image), f"{run.name}: interpolation")
@@ -85,15 +99,26 @@ def interpolation_frames(run: LoadedRun, images: int = 6, steps: int = 8) -> lis
     return frames
 
 
-def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4.0, overwrite: bool = False) -> tuple[Path, int]:
-    """Write the GIF of one kind to out (default RUN/figures/KIND.gif); returns where, and its number of frames."""
+def animate(
+    path: str | Path, kind: str, out: Path | None = None, fps: float = 4.0, overwrite: bool = False
+) -> tuple[Path, int]:
+    """Write the GIF of one kind to out (default RUN/figures/KIND.gif); returns where, and its number of
+    frames."""
     if kind not in ANIMATIONS:
         raise ConfigError(f"kind must be one of {', '.join(ANIMATIONS)}, got {kind!r}", "kind")
     if not MIN_FPS <= fps <= MAX_FPS:
-        raise ConfigError(f"fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got {fps}", "fps")
+        raise ConfigError(
+            f"fps must lie between {MIN_FPS} and {MAX_FPS} (a GIF's frame delay is 0.01 s to 655 s), got "
+            f"{fps}",
+            "fps",
+        )
     run = LoadedRun.load(path)
     if run.model.discrete and kind in CONTINUOUS_KINDS:
-        raise ConfigError(f"kind {kind} moves through a continuous latent space, and {run.name} is a vq-vae, whose codes are discrete: animate its samples or reconstructions", "kind")
+        raise ConfigError(
+            f"kind {kind} moves through a continuous latent space, and {run.name} is a vq-vae, whose codes "
+            "are discrete: animate its samples or reconstructions",
+            "kind",
+        )
     out = run.folder.output(out, f"{kind}.gif", overwrite)
     if kind == "traversal":
         frames = traversal_frames(run)
@@ -106,8 +131,10 @@ def animate(path: str | Path, kind: str, out: Path | None = None, fps: float = 4
         for snapshot in snapshots:
             if snapshot["latent"].shape != (len(run.images), run.latent_dim):
                 raise RunError(
-                    f"{run.folder.snapshots}/epoch_{snapshot['epoch']:04d}.npz holds codes of shape {snapshot['latent'].shape} "
-                    f"for {len(run.images)} images of a {run.latent_dim}-D latent: delete it, and the other epochs' snapshots are used"
+                    f"{run.folder.snapshots}/epoch_{snapshot['epoch']:04d}.npz holds codes of shape "
+                    f"{snapshot['latent'].shape} "
+                    f"for {len(run.images)} images of a {run.latent_dim}-D latent: delete it, and the "
+                    "other epochs' snapshots are used"
                 )
         frames = latent_frames(run, snapshots) if kind == "latent" else image_frames(run, snapshots, kind)
     write_atomic(out, lambda temporary: imageio.mimsave(temporary, frames, duration=1000 / fps, loop=0))

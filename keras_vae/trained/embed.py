@@ -1,5 +1,6 @@
 """`keras-vae embed`: the latent means of a split's images (and their log-variances, for the variational
-families; an AE's codes; a VQ-VAE's code indices), with labels, as a .npy record array or a .csv. Deterministic: the encoder's means, never a draw of z."""
+families; an AE's codes; a VQ-VAE's code indices), with labels, as a .npy record array or a .csv.
+Deterministic: the encoder's means, never a draw of z."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from keras_vae.trained.loaded import LoadedRun
 BATCH = 256
 
 
-def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | None = None, overwrite: bool = False) -> tuple[Path, int]:
+def embed_run(
+    path: str | Path, out: Path, split: str = "val", data_dir: Path | None = None, overwrite: bool = False
+) -> tuple[Path, int]:
     """Write the codes of one split of the run's data (or of data_dir's images, shaped as the run's) to out;
     return out and how many images it holds."""
     if out.suffix not in EMBED_FORMATS:
@@ -35,7 +38,9 @@ def embed_run(path: str | Path, out: Path, split: str = "val", data_dir: Path | 
         codes.append(encode(model, images, batch_labels))
         labels.append(batch_labels)
     codes, labels = np.concatenate(codes).astype("float32"), np.concatenate(labels)
-    (write_npy if out.suffix == ".npy" else write_csv)(out, codes, labels, data.class_names, code_names(model))
+    (write_npy if out.suffix == ".npy" else write_csv)(
+        out, codes, labels, data.class_names, code_names(model)
+    )
     return out, len(labels)
 
 
@@ -49,7 +54,9 @@ def code_names(model) -> tuple[str, ...]:
 def encode(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """A batch's codes: (images, code_names, latent_dim)."""
     if model.variational:
-        return np.stack(model.encoder.predict(conditioned(model, images, labels), batch_size=BATCH, verbose=0)[:2], 1)
+        return np.stack(
+            model.encoder.predict(conditioned(model, images, labels), batch_size=BATCH, verbose=0)[:2], 1
+        )
     return encode_means(model, images, labels, BATCH)[:, None]
 
 
@@ -63,11 +70,15 @@ def records(codes: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> np
     return table
 
 
-def write_npy(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]) -> None:
+def write_npy(
+    out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]
+) -> None:
     write_atomic(out, lambda temporary: np.save(temporary, records(codes, labels, names)))
 
 
-def write_csv(out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]) -> None:
+def write_csv(
+    out: Path, codes: np.ndarray, labels: np.ndarray, class_names: list[str] | None, names: tuple[str, ...]
+) -> None:
     """A row per image: label, class (its name, where the data names its classes), z_mean_0.., z_log_var_0..
     (z_0.. for an AE, code_0.. for a VQ-VAE)."""
     buffer = io.StringIO()
@@ -84,5 +95,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def as_text(cell: str) -> str:
-    """A cell a spreadsheet shows as the text it is: one that would start a formula gets a leading apostrophe."""
+    """A cell a spreadsheet shows as the text it is: one that would start a formula gets a leading
+    apostrophe."""
     return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell

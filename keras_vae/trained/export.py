@@ -38,7 +38,11 @@ def serving_models(model) -> dict[str, keras.Model]:
     if model.discrete:
         images = keras.Input(model.image_shape, name="images")
         reconstructed = model.code_decoder(model.means_encoder(images))
-        return {"encode": model.means_encoder, "decode": model.code_decoder, "reconstruct": keras.Model(images, reconstructed, name="reconstruct")}
+        return {
+            "encode": model.means_encoder,
+            "decode": model.code_decoder,
+            "reconstruct": keras.Model(images, reconstructed, name="reconstruct"),
+        }
     inputs, outputs = model.encoder.inputs, model.encoder.outputs
     codes = outputs[:2] if model.variational else outputs
     reconstructed = model.decoder([codes[0], *inputs[1:]] if model.conditional else codes[0])
@@ -69,21 +73,33 @@ def write_saved_model(model, path: Path) -> None:
     for model in models.values():
         archive.track(model)
     for name, model in {**models, "serving_default": models["reconstruct"]}.items():
-        specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=tensor.name) for tensor in model.inputs]
+        specs = [
+            tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=tensor.name)
+            for tensor in model.inputs
+        ]
         archive.add_endpoint(name, named_outputs(model, output_names(name, model)), specs)
     archive.write_out(str(path), verbose=False)
 
 
 def named_outputs(model: keras.Model, names: list[str]):
     """model as a function of its inputs returning {name: output}, the form SavedModel signatures take."""
-    return lambda *inputs: dict(zip(names, keras.tree.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0]))))
+    return lambda *inputs: dict(
+        zip(names, keras.tree.flatten(model(list(inputs) if len(inputs) > 1 else inputs[0])))
+    )
 
 
 def write_onnx(model, folder: Path) -> None:
     folder.mkdir()
     for name, model in serving_models(model).items():
-        specs = [keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype) for tensor in model.inputs]
-        model.export(str(folder / f"{name}.onnx"), format="onnx", input_signature=[specs if len(specs) > 1 else specs[0]], verbose=False)
+        specs = [
+            keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype) for tensor in model.inputs
+        ]
+        model.export(
+            str(folder / f"{name}.onnx"),
+            format="onnx",
+            input_signature=[specs if len(specs) > 1 else specs[0]],
+            verbose=False,
+        )
 
 
 def saved_model_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
@@ -93,7 +109,10 @@ def saved_model_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[st
 
     def endpoint(name: str) -> Endpoint:
         keys, outputs = input_names(models[name]), output_names(name, models[name])
-        return lambda inputs: [signatures[name](**{key: tf.constant(x) for key, x in zip(keys, inputs)})[n].numpy() for n in outputs]
+        return lambda inputs: [
+            signatures[name](**{key: tf.constant(x) for key, x in zip(keys, inputs)})[n].numpy()
+            for n in outputs
+        ]
 
     return {name: endpoint(name) for name in models}
 
@@ -103,24 +122,39 @@ def onnx_endpoints(folder: Path, models: dict[str, keras.Model]) -> dict[str, En
 
     def endpoint(name: str) -> Endpoint:
         session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
-        return lambda inputs: session.run(None, {spec.name: x for spec, x in zip(session.get_inputs(), inputs)})
+        return lambda inputs: session.run(
+            None, {spec.name: x for spec, x in zip(session.get_inputs(), inputs)}
+        )
 
     return {name: endpoint(name) for name in models}
 
 
 def keras_endpoints(path: Path, models: dict[str, keras.Model]) -> dict[str, Endpoint]:
     reloaded = serving_models(keras.saving.load_model(path, compile=False))
-    return {name: lambda inputs, m=m: keras.tree.flatten(m.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)) for name, m in reloaded.items()}
+    return {
+        name: lambda inputs, m=m: keras.tree.flatten(
+            m.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+        )
+        for name, m in reloaded.items()
+    }
 
 
-WRITERS = {"saved_model": write_saved_model, "onnx": write_onnx, "keras": lambda model, path: model.save(path)}
+WRITERS = {
+    "saved_model": write_saved_model,
+    "onnx": write_onnx,
+    "keras": lambda model, path: model.save(path),
+}
 READERS = {"saved_model": saved_model_endpoints, "onnx": onnx_endpoints, "keras": keras_endpoints}
 
 
-def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endpoint], images: list[np.ndarray]) -> float:
+def largest_difference(
+    models: dict[str, keras.Model], endpoints: dict[str, Endpoint], images: list[np.ndarray]
+) -> float:
     """The largest absolute difference between every exported endpoint and its Keras model on a batch (images,
     and a CVAE's one-hot labels)."""
-    encoded = keras.tree.flatten(models["encode"].predict(images if len(images) > 1 else images[0], verbose=0))[0]
+    encoded = keras.tree.flatten(
+        models["encode"].predict(images if len(images) > 1 else images[0], verbose=0)
+    )[0]
     largest = 0.0
     for name, model in models.items():
         inputs = [encoded, *images[1:]] if name == "decode" else images
@@ -131,9 +165,9 @@ def largest_difference(models: dict[str, keras.Model], endpoints: dict[str, Endp
 
 
 def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
-    """Refuse an --out that would destroy what keras-vae did not write: an existing target without --overwrite;
-    with it, anything but a file (for .keras) or a folder holding the export marker; and never the run itself or
-    a folder that holds it."""
+    """Refuse an --out that would destroy what keras-vae did not write: an existing target without
+    --overwrite; with it, anything but a file (for .keras) or a folder holding the export marker; and never
+    the run itself or a folder that holds it."""
     if run.root.resolve().is_relative_to(out.resolve()):
         raise ConfigError(f"out is the run or holds it ({out}): give a path of its own", "out")
     check_not_owned(out)
@@ -144,12 +178,16 @@ def check_target(run: Run, out: Path, fmt: str, overwrite: bool) -> None:
     if fmt == "keras":
         claim(out, overwrite)
     elif not (out / MARKER).is_file():
-        raise RunError(f"{out} is not an export keras-vae wrote (no {MARKER} in it), so --overwrite leaves it alone: give another --out")
+        raise RunError(
+            f"{out} is not an export keras-vae wrote (no {MARKER} in it), so --overwrite leaves it alone: "
+            "give another --out"
+        )
 
 
 def in_float32(model: keras.Model) -> keras.Model:
     """The model rebuilt with every layer computing in float32 and its weights copied (a mixed precision run
-    keeps its weights in float32): what SavedModel and ONNX serve, so runtimes without 16-bit kernels run it."""
+    keeps its weights in float32): what SavedModel and ONNX serve, so runtimes without 16-bit kernels run
+    it."""
     config = float32_policies(keras.saving.serialize_keras_object(model))
     config.pop("compile_config", None)
     copy = keras.saving.deserialize_keras_object(config)
@@ -175,7 +213,13 @@ def write_export(model, fmt: str, folder: Path) -> None:
         write_json_atomic(folder / MARKER, {"format": fmt, "keras_vae_version": __version__})
 
 
-def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = None, overwrite: bool = False, check: bool = True):
+def export_run(
+    path: str | Path,
+    fmt: str = "saved_model",
+    out: Path | None = None,
+    overwrite: bool = False,
+    check: bool = True,
+):
     """Export a run; returns where it went and, unless check is False, the largest difference on a batch."""
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", "format")
@@ -184,7 +228,9 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     run = Run(Path(path))
     out = out or run.target(run.export / ("model.keras" if fmt == "keras" else fmt))
     if out.suffix.lower() != SUFFIXES.get(fmt, out.suffix.lower()):
-        raise ConfigError(f"out {out.name} does not end in {SUFFIXES[fmt]}, which --format {fmt} writes: name it so", "out")
+        raise ConfigError(
+            f"out {out.name} does not end in {SUFFIXES[fmt]}, which --format {fmt} writes: name it so", "out"
+        )
     check_target(run, out, fmt, overwrite)
     model = run.load_model()
     if fmt != "keras" and model.dtype_policy.name != "float32":
@@ -196,7 +242,9 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
             for written in [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]:
                 sync(written)
             if out.exists():
-                os.replace(out, replaced)  # a folder cannot be renamed onto another: move the old one aside first
+                os.replace(
+                    out, replaced
+                )  # a folder cannot be renamed onto another: move the old one aside first
             os.replace(temporary, out)
             sync(out.parent)
     except OSError as error:
@@ -206,4 +254,6 @@ def export_run(path: str | Path, fmt: str = "saved_model", out: Path | None = No
     fixed = read_fixed(run.snapshots)
     images = conditioned(model, fixed["images"][:8].astype("float32") / 255, fixed["labels"][:8])
     models = serving_models(model)
-    return out, largest_difference(models, READERS[fmt](out, models), images if model.conditional else [images])
+    return out, largest_difference(
+        models, READERS[fmt](out, models), images if model.conditional else [images]
+    )

@@ -32,17 +32,19 @@ def generate(
     label: str | None = None,
     sampler: str | None = None,
 ) -> tuple[Path, str]:
-    """n images decoded from codes of a sampler (LoadedRun.samples; the family's own by default), saved as a .png
-    grid (at most PNG_IMAGES) or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a chunk at a
-    time; out defaults to RUN/figures/generated.png. A CVAE's are of one class, label (a number or a class name),
-    or of the classes in turn. Returns where, and which sampler made them, in words."""
+    """n images decoded from codes of a sampler (LoadedRun.samples; the family's own by default), saved as a
+    .png grid (at most PNG_IMAGES) or a .npy array (n, H, W, C) in [0, 1] of any size, decoded and written a
+    chunk at a time; out defaults to RUN/figures/generated.png. A CVAE's are of one class, label (a number or
+    a class name), or of the classes in turn. Returns where, and which sampler made them, in words."""
     suffix = out.suffix if out else ".png"
     if suffix not in (".png", ".npy"):
         raise ConfigError(f"out must end in .png or .npy, got {out}", "out")
     if n < 1:
         raise ConfigError(f"n must be >= 1, got {n}", "n")
     if suffix == ".png" and n > PNG_IMAGES:
-        raise ConfigError(f"n is {n}, more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer", "n")
+        raise ConfigError(
+            f"n is {n}, more than a .png grid holds ({PNG_IMAGES}): write a .npy, or ask for fewer", "n"
+        )
     run = LoadedRun.load(path)
     chosen = run.label_of(label)
     described = run.sampler(sampler).description
@@ -68,22 +70,34 @@ def generate(
     return out, described
 
 
-def train_prior(path: str | Path, epochs: int, batch_size: int = 128, seed: int = 0, overwrite: bool = False) -> tuple[Path, dict]:
-    """Fit a VQ-VAE run's learned prior over its codes (samplers.PixelCNNSampler) on the codes of all its training images and
-    write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample from; an existing prior
-    is replaced only with overwrite. Returns where, and its negative log-likelihood of training and held-out
-    codes in nats per image."""
+def train_prior(
+    path: str | Path, epochs: int, batch_size: int = 128, seed: int = 0, overwrite: bool = False
+) -> tuple[Path, dict]:
+    """Fit a VQ-VAE run's learned prior over its codes (samplers.PixelCNNSampler) on the codes of all its
+    training images and write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample
+    from; an existing prior is replaced only with overwrite. Returns where, and its negative log-likelihood of
+    training and held-out codes in nats per image."""
     from keras_vae.origins import check_replaceable, save_with_origin
 
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}", "epochs")
     run = LoadedRun.load(path)
     if not run.model.discrete:
-        raise ConfigError(f"{run.name} is a {run.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other runs take --sampler gmm)")
+        raise ConfigError(
+            f"{run.name} is a {run.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other "
+            "runs take --sampler gmm)"
+        )
     check_replaceable(run.folder.prior)
     if run.folder.prior.exists() and not overwrite:
         raise RunError(f"{run.folder.prior} exists: give --overwrite to train it again")
-    codes = {split: np.concatenate([encode_means(run.model, batch) for batch in run.dataset.batches(split, 1024)]) for split in ("train", "val")}
-    fitted = PixelCNNSampler(codebook_size=run.model.codebook_size, epochs=epochs, batch_size=batch_size, seed=seed).fit(codes["train"], codes["val"])
-    save_with_origin(fitted.prior, run.folder.target(run.folder.prior), run.prior_origin | {"codes": len(codes["train"])})
+    codes = {
+        split: np.concatenate([encode_means(run.model, batch) for batch in run.dataset.batches(split, 1024)])
+        for split in ("train", "val")
+    }
+    fitted = PixelCNNSampler(
+        codebook_size=run.model.codebook_size, epochs=epochs, batch_size=batch_size, seed=seed
+    ).fit(codes["train"], codes["val"])
+    save_with_origin(
+        fitted.prior, run.folder.target(run.folder.prior), run.prior_origin | {"codes": len(codes["train"])}
+    )
     return run.folder.prior, fitted.nll

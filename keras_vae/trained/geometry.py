@@ -1,5 +1,5 @@
-"""Where codes lie and how to move between them: the 2-D plane a latent space is drawn on (explore, animate and
-serve alike), t-SNE, straight lines between codes and square grids of them."""
+"""Where codes lie and how to move between them: the 2-D plane a latent space is drawn on (explore, animate
+and serve alike), t-SNE, straight lines between codes and square grids of them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 
 
 class Plane:
-    """A latent space drawn in 2-D: codes of at most 2 dimensions as they are, larger ones by scikit-learn's PCA
-    fitted on the codes given."""
+    """A latent space drawn in 2-D: codes of at most 2 dimensions as they are, larger ones by scikit-learn's
+    PCA fitted on the codes given."""
 
     def __init__(self, codes: np.ndarray):
         from sklearn.decomposition import PCA
@@ -37,7 +37,8 @@ def tsne(z: np.ndarray) -> np.ndarray:
 
 
 def line(start: np.ndarray, end: np.ndarray, steps: int, endpoint: bool = True) -> np.ndarray:
-    """steps codes evenly along the straight line from start to end (end itself only with endpoint), float32."""
+    """steps codes evenly along the straight line from start to end (end itself only with endpoint),
+    float32."""
     weights = np.linspace(0, 1, steps, endpoint=endpoint)[:, None]
     return ((1 - weights) * start + weights * end).astype("float32")
 

@@ -1,6 +1,6 @@
-"""A trained run loaded from its folder: model.keras, config.json and the fixed validation subset training saved
-in snapshots/fixed.npz, checked against each other; its codes, its decoding under a label, its samplers, and
-its data reloaded as training had it."""
+"""A trained run loaded from its folder: model.keras, config.json and the fixed validation subset training
+saved in snapshots/fixed.npz, checked against each other; its codes, its decoding under a label, its samplers,
+and its data reloaded as training had it."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from keras_vae.trained import geometry
 
 @dataclass
 class LoadedRun:
-    """A trained run: its folder, options (config.json), model, and fixed images (in [0, 1]) with their labels."""
+    """A trained run: its folder, options (config.json), model, and fixed images (in [0, 1]) with their
+    labels."""
 
     folder: Run
     config: dict
@@ -39,7 +40,9 @@ class LoadedRun:
         folder = Run(Path(path))
         config = folder.read_config()
         if not (folder.snapshots / "fixed.npz").exists():
-            raise RunError(f"{folder.root} has no snapshots/fixed.npz: it was not trained by this version of keras-vae")
+            raise RunError(
+                f"{folder.root} has no snapshots/fixed.npz: it was not trained by this version of keras-vae"
+            )
         model = folder.load_model()
         fixed = read_fixed(folder.snapshots)
         check_fixed(folder, config, fixed)
@@ -74,14 +77,20 @@ class LoadedRun:
         if label is None:
             return None
         if not self.model.conditional:
-            raise ConfigError(f"label is for a cvae run, and {self.name} is a {self.family}: leave it out", "label")
+            raise ConfigError(
+                f"label is for a cvae run, and {self.name} is a {self.family}: leave it out", "label"
+            )
         names = self.class_names or []
         if label in names:
             return names.index(label)
         if re.fullmatch(r"[0-9]{1,9}", label) and int(label) < self.model.classes:
             return int(label)
         known = f"the class names {', '.join(names)} or " if names else ""
-        raise ConfigError(f"label {label!r} is not a class of {self.name}: give {known}a number from 0 to {self.model.classes - 1}", "label")
+        raise ConfigError(
+            f"label {label!r} is not a class of {self.name}: give {known}a number from 0 to "
+            f"{self.model.classes - 1}",
+            "label",
+        )
 
     @cached_property
     def codes(self) -> list[np.ndarray]:
@@ -102,12 +111,15 @@ class LoadedRun:
         """Codes decoded; a CVAE's under one label, or without one, under the classes in turn."""
         if not self.model.conditional:
             return decode(self.model, z)
-        return decode(self.model, z, cycled(self.model.classes, len(z)) if label is None else np.full(len(z), label))
+        return decode(
+            self.model, z, cycled(self.model.classes, len(z)) if label is None else np.full(len(z), label)
+        )
 
     def sampler(self, name: str | None = None) -> Sampler:
         """The sampler of that name (choices.SAMPLERS), else the family's own: prior for a model with one (a
-        variational model's N(0, I), a VQ-VAE's over its codes), gmm for an AE, which has none. Made once; fitted
-        on training_codes when first sampled from (sample_codes), so its description costs no encoding."""
+        variational model's N(0, I), a VQ-VAE's over its codes), gmm for an AE, which has none. Made once;
+        fitted on training_codes when first sampled from (sample_codes), so its description costs no
+        encoding."""
         if name is None:
             name = "prior" if self.model.variational or self.model.discrete else "gmm"
         if name not in SAMPLERS:
@@ -117,8 +129,9 @@ class LoadedRun:
         return self.samplers[name]
 
     def new_sampler(self, name: str) -> Sampler:
-        """prior: N(0, I), or a VQ-VAE's learned prior over its codes (its codes' per-position frequencies until it
-        has one); gmm: the Gaussian mixture of the training codes (a VQ-VAE's code vectors, snapped to the codebook)."""
+        """prior: N(0, I), or a VQ-VAE's learned prior over its codes (its codes' per-position frequencies
+        until it has one); gmm: the Gaussian mixture of the training codes (a VQ-VAE's code vectors, snapped
+        to the codebook)."""
         images = min(SUBSET, self.config["data"]["train_images"])
         if name == "gmm":
             return MixtureSampler(images, self.codebook if self.model.discrete else None)
@@ -133,15 +146,21 @@ class LoadedRun:
             chosen.fit(self.training_codes)
         return chosen.sample(n, rng)
 
-    def samples(self, n: int = 64, rng: np.random.Generator | int = 0, label: int | None = None, sampler: str | None = None) -> np.ndarray:
-        """Images decoded from n codes of a sampler (the family's own by default); a CVAE's under label, or the
-        classes in turn."""
+    def samples(
+        self,
+        n: int = 64,
+        rng: np.random.Generator | int = 0,
+        label: int | None = None,
+        sampler: str | None = None,
+    ) -> np.ndarray:
+        """Images decoded from n codes of a sampler (the family's own by default); a CVAE's under label, or
+        the classes in turn."""
         return self.decode(self.sample_codes(n, np.random.default_rng(rng), sampler), label)
 
     @cached_property
     def code_prior(self) -> keras.Model | None:
-        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None; refused in one line
-        unless it records that it was trained on this run's model and codebook (prior_origin)."""
+        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None; refused in one
+        line unless it records that it was trained on this run's model and codebook (prior_origin)."""
         from keras_vae.origins import mismatch, read_origin
 
         if not os.path.lexists(self.folder.prior):
@@ -155,10 +174,16 @@ class LoadedRun:
 
     @property
     def prior_origin(self) -> dict:
-        """What a VQ-VAE's prior must have been trained on: this run's model.keras, its codebook and code positions."""
+        """What a VQ-VAE's prior must have been trained on: this run's model.keras, its codebook and code
+        positions."""
         from keras_vae.origins import file_digest
 
-        return {"kind": "prior", "model": file_digest(self.folder.model), "codebook_size": self.model.codebook_size, "positions": self.latent_dim}
+        return {
+            "kind": "prior",
+            "model": file_digest(self.folder.model),
+            "codebook_size": self.model.codebook_size,
+            "positions": self.latent_dim,
+        }
 
     @property
     def codebook(self) -> np.ndarray:
@@ -170,8 +195,8 @@ class LoadedRun:
         return self.load_data()
 
     def load_data(self, data_dir: Path | None = None):
-        """The run's data as training had it, refused in one line when it now gives images of another shape; or,
-        with data_dir, that folder's images, resized and cropped to the run's shape."""
+        """The run's data as training had it, refused in one line when it now gives images of another shape;
+        or, with data_dir, that folder's images, resized and cropped to the run's shape."""
         from keras_vae.data import ImageOptions, load_dataset
 
         config = self.folder.read_options()
@@ -179,22 +204,26 @@ class LoadedRun:
             height, width, channels = self.image_shape
             options = ImageOptions((height, width), config.crop == "center", channels)
             return load_dataset(None, data_dir, config.val_fraction, config.seed, options)
-        data = load_dataset(config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options)
+        data = load_dataset(
+            config.dataset, config.data_dir, config.val_fraction, config.seed, config.image_options
+        )
         if tuple(data.input_shape) != self.image_shape:
             raise RunError(
-                f"{self.name} was trained on {'x'.join(map(str, self.image_shape))} images, and its data ({data.source}) now gives "
+                f"{self.name} was trained on {'x'.join(map(str, self.image_shape))} images, and its data "
+                f"({data.source}) now gives "
                 f"{'x'.join(map(str, data.input_shape))}: restore the data, or train a new run on it"
             )
         return data
 
     @cached_property
     def training_codes(self) -> np.ndarray:
-        """The deterministic codes of a random SUBSET training images (Dataset.sample), which the samplers that
-        need codes are fitted on."""
+        """The deterministic codes of a random SUBSET training images (Dataset.sample), which the samplers
+        that need codes are fitted on."""
         return encode_means(self.model, *self.dataset.sample("train", SUBSET))
 
     def grid(self, coordinates: np.ndarray) -> np.ndarray:
-        """A 2-D latent decoded on coordinates x coordinates, high z[1] at the top (a CVAE's under its first class)."""
+        """A 2-D latent decoded on coordinates x coordinates, high z[1] at the top (a CVAE's under its first
+        class)."""
         from keras_vae import plots
 
         return plots.tile(self.decode(geometry.grid(coordinates), label=0), len(coordinates))
@@ -206,10 +235,22 @@ def check_fixed(run: Run, config: dict, fixed: dict[str, np.ndarray]) -> None:
     shape, latent_dim = tuple(config["data"]["input_shape"]), config["options"]["latent_dim"]
     names = config["data"].get("class_names")
     problems = [
-        (fixed["images"].shape[1:] != shape, f"images of shape {fixed['images'].shape[1:]}, config.json says {shape}"),
-        (fixed["noise"].shape[1] != latent_dim, f"noise of {fixed['noise'].shape[1]} dimensions, config.json says {latent_dim}"),
-        (bool(names) and int(fixed["labels"].max(initial=0)) >= len(names or []), f"labels beyond the {len(names or [])} class names of config.json"),
+        (
+            fixed["images"].shape[1:] != shape,
+            f"images of shape {fixed['images'].shape[1:]}, config.json says {shape}",
+        ),
+        (
+            fixed["noise"].shape[1] != latent_dim,
+            f"noise of {fixed['noise'].shape[1]} dimensions, config.json says {latent_dim}",
+        ),
+        (
+            bool(names) and int(fixed["labels"].max(initial=0)) >= len(names or []),
+            f"labels beyond the {len(names or [])} class names of config.json",
+        ),
     ]
     for wrong, problem in problems:
         if wrong:
-            raise RunError(f"{run.snapshots / 'fixed.npz'} does not fit its run: {problem}; train the run again with --overwrite")
+            raise RunError(
+                f"{run.snapshots / 'fixed.npz'} does not fit its run: {problem}; train the run again with "
+                "--overwrite"
+            )

@@ -1,6 +1,7 @@
-"""The metrics of a model on images, as pure functions that load nothing: likelihood bounds (compute_likelihood),
-reconstructions (compute_reconstruction), and what the latent space says (active units, KL per dimension,
-collapse, the use of a VQ-VAE's codes). keras_vae.trained.evaluate puts them together for a run.
+"""The metrics of a model on images, as pure functions that load nothing: likelihood bounds
+(compute_likelihood), reconstructions (compute_reconstruction), and what the latent space says (active units,
+KL per dimension, collapse, the use of a VQ-VAE's codes). keras_vae.trained.evaluate puts them together for a
+run.
 
 Everything here works on NumPy arrays in float64 after the model has run, so it is the same on every backend.
 """
@@ -16,7 +17,6 @@ import numpy as np
 from keras_vae.budget import decodes_in_one_step
 from keras_vae.losses import reconstruction_loss
 from keras_vae.models.coding import PREDICT_BATCH, conditioned, decode, encode_means
-
 
 SAMPLES = 1 << 19
 """The most latent samples (images times k) evaluate holds at once."""
@@ -44,7 +44,8 @@ def active_units(z_means: np.ndarray, threshold: float = 0.01) -> int:
 
 
 def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
-    """losses.kl_per_dimension in NumPy float64, for what evaluate sums over many images (test_losses ties them)."""
+    """losses.kl_per_dimension in NumPy float64, for what evaluate sums over many images (test_losses ties
+    them)."""
     return 0.5 * (np.square(z_mean) + np.exp(z_log_var) - 1.0 - z_log_var)
 
 
@@ -54,15 +55,18 @@ COLLAPSED_KL = 0.1
 
 def collapse_note(kl_dimensions: np.ndarray, active: int) -> str | None:
     """What to say when a posterior has collapsed (no dimension with a mean KL of COLLAPSED_KL nats: the codes
-    carry next to nothing of their images, which then all decode alike), and what to try; None when it has not.
-    Active units (the spread of the means) are reported beside it, not judged: a deep-conv VAE of 2 epochs had
-    none, its means spread by less than 0.1, yet a KL of 40 nats, its posteriors far narrower still."""
+    carry next to nothing of their images, which then all decode alike), and what to try; None when it has
+    not. Active units (the spread of the means) are reported beside it, not judged: a deep-conv VAE of 2
+    epochs had none, its means spread by less than 0.1, yet a KL of 40 nats, its posteriors far narrower
+    still."""
     if kl_dimensions.max() >= COLLAPSED_KL:
         return None
     return (
         f"the posterior has collapsed: a KL of {kl_dimensions.sum():.3g} nats per image, {active} of "
-        f"{len(kl_dimensions)} latent dimensions active, so the codes say next to nothing of the images, which all "
-        "decode alike; train again with a longer --kl-warmup-steps, a lower --learning-rate, more --steps, or a "
+        f"{len(kl_dimensions)} latent dimensions active, so the codes say next to nothing of the images, "
+        "which all "
+        "decode alike; train again with a longer --kl-warmup-steps, a lower --learning-rate, more --steps, "
+        "or a "
         "--beta below 1"
     )
 
@@ -98,7 +102,11 @@ def likelihood_model(decoder: keras.Model, k: int, recon_loss: str) -> keras.Mod
     x = keras.Input(decoder.output_shape[1:])
     z = keras.Input((k, latent_dim))
     labels = [keras.Input(label_input[0].shape[1:])] if label_input else []
-    x_hat = decoder([keras.ops.reshape(z, (-1, latent_dim)), *(keras.ops.repeat(a, k, axis=0) for a in labels)] if labels else keras.ops.reshape(z, (-1, latent_dim)))
+    x_hat = decoder(
+        [keras.ops.reshape(z, (-1, latent_dim)), *(keras.ops.repeat(a, k, axis=0) for a in labels)]
+        if labels
+        else keras.ops.reshape(z, (-1, latent_dim))
+    )
     nll = reconstruction_loss(keras.ops.repeat(x, k, axis=0), x_hat, recon_loss, "sum")
     return keras.Model([x, z, *labels], -keras.ops.reshape(nll, (-1, k)))
 
@@ -109,7 +117,13 @@ def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
 
 
 def importance_weights(
-    model, likelihood: keras.Model, x: np.ndarray, recon_loss: str, rng: np.random.Generator, decodes_per_step: int | None = None, labels=None
+    model,
+    likelihood: keras.Model,
+    x: np.ndarray,
+    recon_loss: str,
+    rng: np.random.Generator,
+    decodes_per_step: int | None = None,
+    labels=None,
 ):
     """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z);
     a CVAE's given the images' labels. The samples are decoded decodes_per_step at a time (whole images' k;
@@ -117,9 +131,15 @@ def importance_weights(
     k = likelihood.output_shape[-1]
     inputs = conditioned(model, x, labels)
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(inputs, verbose=0))
-    z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * rng.standard_normal((len(x), k, z_mean.shape[-1]))
+    z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * rng.standard_normal(
+        (len(x), k, z_mean.shape[-1])
+    )
     one_hot = inputs[1:] if model.conditional else []
-    log_px = likelihood.predict([x, z.astype("float32"), *one_hot], batch_size=max(1, (decodes_per_step or decodes_in_one_step(x.shape[1:])) // k), verbose=0)
+    log_px = likelihood.predict(
+        [x, z.astype("float32"), *one_hot],
+        batch_size=max(1, (decodes_per_step or decodes_in_one_step(x.shape[1:])) // k),
+        verbose=0,
+    )
     log_px = log_px.astype("float64") + log_likelihood_constant(recon_loss, x.shape[1:])
     log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean[:, None], z_log_var[:, None])
     return log_w, log_px, z_mean, z_log_var
@@ -142,16 +162,18 @@ def in_batches(x: Batches, size: int) -> Iterator[tuple[np.ndarray, np.ndarray |
 
 
 def compute_likelihood(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> dict:
-    """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample
-    importance-weighted bound on -log p(x), in nats per image and bits per dimension; beside them the
-    reconstruction loss (summed over pixels) of the decoded z_mean, comparable with an AE's or a VQ-VAE's. Images go through in
-    batches (x is an array or a stream of (images, labels) batches of at most batch_size(k)), so memory stays
-    bounded whatever k and the number of images are."""
+    """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample importance-weighted
+    bound on -log p(x), in nats per image and bits per dimension; beside them the reconstruction loss (summed
+    over pixels) of the decoded z_mean, comparable with an AE's or a VQ-VAE's. Images go through in batches (x
+    is an array or a stream of (images, labels) batches of at most batch_size(k)), so memory stays bounded
+    whatever k and the number of images are."""
     rng = np.random.default_rng(seed)
     likelihood = likelihood_model(model.decoder, k, recon_loss)
     neg_recon, kl, iw_nll, means, kl_dims, matches, through_mean = [], [], [], [], [], [], []
     for batch, labels in in_batches(x, batch_size(k)):
-        log_w, log_px, z_mean, z_log_var = importance_weights(model, likelihood, batch, recon_loss, rng, labels=labels)
+        log_w, log_px, z_mean, z_log_var = importance_weights(
+            model, likelihood, batch, recon_loss, rng, labels=labels
+        )
         neg_recon.append(-log_px.mean(axis=1))
         kl_dims.append(kl_per_dimension(z_mean, z_log_var))
         kl.append(kl_dims[-1].sum(axis=1))

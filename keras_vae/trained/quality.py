@@ -1,10 +1,10 @@
-"""How good a model's samples are: the Fréchet distance between generated and held-out images in a feature space,
-and the precision and recall of the two sets in that space (Kynkäänniemi et al. 2019).
+"""How good a model's samples are: the Fréchet distance between generated and held-out images in a feature
+space, and the precision and recall of the two sets in that space (Kynkäänniemi et al. 2019).
 
-The feature space is a small classifier keras-vae trains on a run's training images when they have labels (saved
-as RUN/classifier.keras and reused), the principal components of the training images' pixels when they have none,
-or InceptionV3 from a weights file the user gives (the standard FID). Everything after the features is NumPy in
-float64, the same on every backend.
+The feature space is a small classifier keras-vae trains on a run's training images when they have labels
+(saved as RUN/classifier.keras and reused), the principal components of the training images' pixels when they
+have none, or InceptionV3 from a weights file the user gives (the standard FID). Everything after the features
+is NumPy in float64, the same on every backend.
 """
 
 from __future__ import annotations
@@ -28,15 +28,19 @@ PREDICT_BATCH = 256
 
 
 def psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """The symmetric square root of a symmetric positive semi-definite matrix (negative rounding errors clipped)."""
+    """The symmetric square root of a symmetric positive semi-definite matrix (negative rounding errors
+    clipped)."""
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-def gaussian_frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
+def gaussian_frechet_distance(
+    mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
+) -> float:
     """The squared Fréchet (2-Wasserstein) distance between N(mean_a, cov_a) and N(mean_b, cov_b):
-    |mean_a - mean_b|² + tr(cov_a + cov_b - 2 (cov_a^½ cov_b cov_a^½)^½). The middle matrix is symmetric, so its
-    root's trace is the sum of the roots of its eigenvalues, with none of scipy.linalg.sqrtm's complex parts."""
+    |mean_a - mean_b|² + tr(cov_a + cov_b - 2 (cov_a^½ cov_b cov_a^½)^½). The middle matrix is symmetric, so
+    its root's trace is the sum of the roots of its eigenvalues, with none of scipy.linalg.sqrtm's complex
+    parts."""
     root_a = psd_sqrt(cov_a)
     middle = root_a @ cov_b @ root_a
     cross = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
@@ -45,7 +49,8 @@ def gaussian_frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """The Fréchet distance between Gaussians fitted to two sets of feature vectors (rows), as FID computes it."""
+    """The Fréchet distance between Gaussians fitted to two sets of feature vectors (rows), as FID computes
+    it."""
     a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
     return gaussian_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
@@ -56,10 +61,14 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def neighbour_radii(features: np.ndarray, k: int = NEIGHBOURS, chunk: int = 1024) -> np.ndarray:
     """Each vector's squared distance to its k-th nearest neighbour among the others."""
-    return np.concatenate([
-        np.partition(squared_distances(features[start : start + chunk], features), k, axis=1)[:, k]  # k = 0: itself
-        for start in range(0, len(features), chunk)
-    ])
+    return np.concatenate(
+        [
+            np.partition(squared_distances(features[start : start + chunk], features), k, axis=1)[
+                :, k
+            ]  # k = 0: itself
+            for start in range(0, len(features), chunk)
+        ]
+    )
 
 
 def coverage_of(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> float:
@@ -72,24 +81,32 @@ def coverage_of(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chun
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019): the share of samples inside the manifold of the
-    real features (the union of each real vector's ball out to its k-th neighbour), and the share of real
+    """Improved precision and recall (Kynkäänniemi et al. 2019): the share of samples inside the manifold of
+    the real features (the union of each real vector's ball out to its k-th neighbour), and the share of real
     vectors inside the samples' manifold."""
     real, fake = np.asarray(real, "float64"), np.asarray(fake, "float64")
     if min(len(real), len(fake)) <= k:
-        raise ConfigError(f"images must be more than k = {k} on each side for precision and recall, got {len(real)} and {len(fake)}", "images")
-    return coverage_of(fake, real, neighbour_radii(real, k)), coverage_of(real, fake, neighbour_radii(fake, k))
+        raise ConfigError(
+            f"images must be more than k = {k} on each side for precision and recall, got {len(real)} and "
+            f"{len(fake)}",
+            "images",
+        )
+    return coverage_of(fake, real, neighbour_radii(real, k)), coverage_of(
+        real, fake, neighbour_radii(fake, k)
+    )
 
 
 def class_shares(probabilities: np.ndarray) -> np.ndarray:
     """The share of samples a classifier assigns to each class."""
-    return np.bincount(np.argmax(probabilities, axis=1), minlength=probabilities.shape[1]) / len(probabilities)
+    return np.bincount(np.argmax(probabilities, axis=1), minlength=probabilities.shape[1]) / len(
+        probabilities
+    )
 
 
 @dataclass
 class FeatureSpace:
-    """Where images are compared: `embed(images)` gives feature vectors; `classify(images)`, where there is one,
-    a classifier's class probabilities; `name` and `note` say what it is and what it cannot see."""
+    """Where images are compared: `embed(images)` gives feature vectors; `classify(images)`, where there is
+    one, a classifier's class probabilities; `name` and `note` say what it is and what it cannot see."""
 
     name: str
     embed: object
@@ -117,10 +134,17 @@ def classifier_origin(data) -> dict:
     """What a run's classifier must have been trained on to be used: the run's data, as it is now."""
     from keras_vae.origins import data_fingerprint
 
-    return {"kind": "classifier", "data": data_fingerprint(data), "input_shape": list(data.input_shape), "classes": data.classes}
+    return {
+        "kind": "classifier",
+        "data": data_fingerprint(data),
+        "input_shape": list(data.input_shape),
+        "classes": data.classes,
+    }
 
 
-def train_classifier(data, path: Path, origin: dict, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS, batch_size: int = 128):
+def train_classifier(
+    data, path: Path, origin: dict, seed: int = 0, epochs: int = CLASSIFIER_EPOCHS, batch_size: int = 128
+):
     """The classifier, trained on a data set's training split with a fixed seed (so runs on the same data get
     the same one), written to path with its origin (classifier_origin) and its accuracy on the held-out split;
     the model and the origin written."""
@@ -130,9 +154,15 @@ def train_classifier(data, path: Path, origin: dict, seed: int = 0, epochs: int 
 
     keras.utils.set_random_seed(seed)
     model = build_classifier(data.input_shape, data.classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data.prepared("train", seed).batch(batch_size), epochs=epochs, shuffle=False, verbose=0)  # the stream shuffles
-    accuracy = model.evaluate(data.prepared("val", None).batch(batch_size), verbose=0, return_dict=True)["accuracy"]
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        data.prepared("train", seed).batch(batch_size), epochs=epochs, shuffle=False, verbose=0
+    )  # the stream shuffles
+    accuracy = model.evaluate(data.prepared("val", None).batch(batch_size), verbose=0, return_dict=True)[
+        "accuracy"
+    ]
     written = origin | {"held_out_accuracy": round(float(accuracy), 4)}
     save_with_origin(model, path, written)
     return model, written
@@ -158,26 +188,39 @@ def pixel_space(train_images: np.ndarray) -> FeatureSpace:
     return FeatureSpace(
         f"the {pca.n_components_} principal components of the training images' pixels",
         lambda images: pca.transform(images.reshape(len(images), -1)),
-        note="the data has no labels, so no classifier stands in: the features are the principal components of "
+        note="the data has no labels, so no classifier stands in: the features are the principal "
+        "components of "
         "the pixels, which see blur and layout more than content; give --fid-weights for InceptionV3's",
     )
 
 
 def inception_space(weights: Path) -> FeatureSpace:
-    """InceptionV3's 2,048 pooled features from the user's weights file (no download), images resized to 299 x 299
-    and made RGB, scaled to [-1, 1] as InceptionV3 expects: the standard FID."""
+    """InceptionV3's 2,048 pooled features from the user's weights file (no download), images resized to 299 x
+    299 and made RGB, scaled to [-1, 1] as InceptionV3 expects: the standard FID."""
     import keras
 
     if not Path(weights).is_file():
-        raise ConfigError(f"fid_weights {weights} is not a file: give an InceptionV3 weights file (no top), e.g. from keras.applications", "fid_weights")
+        raise ConfigError(
+            f"fid_weights {weights} is not a file: give an InceptionV3 weights file (no top), e.g. from "
+            "keras.applications",
+            "fid_weights",
+        )
     try:
-        network = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg", input_shape=(INCEPTION_SIDE, INCEPTION_SIDE, 3))
-        with warnings.catch_warnings():  # Keras warns once per layer of a file that does not fit, before it raises
+        network = keras.applications.InceptionV3(
+            include_top=False, weights=None, pooling="avg", input_shape=(INCEPTION_SIDE, INCEPTION_SIDE, 3)
+        )
+        with (
+            warnings.catch_warnings()
+        ):  # Keras warns once per layer of a file that does not fit, before it raises
             warnings.simplefilter("ignore")
             network.load_weights(str(weights))
     except (ValueError, OSError, KeyError) as error:
         first = str(error).splitlines()[0] if str(error) else ""
-        raise ConfigError(f"fid_weights {weights} does not hold InceptionV3's weights without its top ({type(error).__name__}: {first})", "fid_weights") from None
+        raise ConfigError(
+            f"fid_weights {weights} does not hold InceptionV3's weights without its top "
+            f"({type(error).__name__}: {first})",
+            "fid_weights",
+        ) from None
 
     def embed(images: np.ndarray) -> np.ndarray:
         batches = []
@@ -195,9 +238,10 @@ TRUSTED_ACCURACY = 0.8
 
 
 def run_feature_space(path: Path, data) -> FeatureSpace:
-    """A run's feature space: with labels, the classifier at path, trained and written there first unless the one
-    there records that it was trained on this very data (origins); without, the pixels' principal components.
-    Its note says when it was trained again, and when its held-out accuracy is too low to trust."""
+    """A run's feature space: with labels, the classifier at path, trained and written there first unless the
+    one there records that it was trained on this very data (origins); without, the pixels' principal
+    components. Its note says when it was trained again, and when its held-out accuracy is too low to
+    trust."""
     import keras
 
     from keras_vae.origins import check_replaceable, mismatch, read_origin
@@ -219,8 +263,10 @@ def run_feature_space(path: Path, data) -> FeatureSpace:
     notes = [f"{stale}, so it was trained again"] if stale else []
     if accuracy < TRUSTED_ACCURACY:
         notes.append(
-            f"the classifier is right on only {accuracy:.1%} of the held-out images, so its features may miss what "
-            "tells the classes apart and the distances in them say little; give --fid-weights for InceptionV3's"
+            f"the classifier is right on only {accuracy:.1%} of the held-out images, so its features may "
+            "miss what "
+            "tells the classes apart and the distances in them say little; give --fid-weights for "
+            "InceptionV3's"
         )
     space = classifier_space(classifier)
     space.name = f"{space.name} ({accuracy:.1%} right on held-out images)"
@@ -229,12 +275,16 @@ def run_feature_space(path: Path, data) -> FeatureSpace:
 
 
 def sample_quality(
-    space: FeatureSpace, real: np.ndarray, labels: np.ndarray, fake: np.ndarray, fid: FeatureSpace | None = None
+    space: FeatureSpace,
+    real: np.ndarray,
+    labels: np.ndarray,
+    fake: np.ndarray,
+    fid: FeatureSpace | None = None,
 ) -> dict:
     """The Fréchet distance, precision and recall of fake against real images in a feature space, beside the
     distance between two halves of the real images (what the distance is at best for that many images); with a
-    classifier, its accuracy on the real images, its mean confidence on the samples and how they spread over its
-    classes; with fid, the FID in InceptionV3's features."""
+    classifier, its accuracy on the real images, its mean confidence on the samples and how they spread over
+    its classes; with fid, the FID in InceptionV3's features."""
     real_features, fake_features = space.embed(real), space.embed(fake)
     half = len(real_features) // 2
     precision, recall = precision_recall(real_features, fake_features)
@@ -268,14 +318,23 @@ def run_sample_quality(
     seed: int = 0,
     space: FeatureSpace | None = None,
 ) -> dict:
-    """sample_quality of a run (trained.LoadedRun) against a seeded random, class-stratified subset of its data's
-    held-out split (Dataset.sample), with as many samples from a sampler (the family's own by default): in the
-    run's own feature space (run_feature_space), or in space, which compare shares between runs of the same data."""
+    """sample_quality of a run (trained.LoadedRun) against a seeded random, class-stratified subset of its
+    data's held-out split (Dataset.sample), with as many samples from a sampler (the family's own by default):
+    in the run's own feature space (run_feature_space), or in space, which compare shares between runs of the
+    same data."""
     if images <= NEIGHBOURS + 1:
-        raise ConfigError(f"quality_images must be more than {NEIGHBOURS + 1}, or 0 to leave sample quality out, got {images}", "quality_images")
+        raise ConfigError(
+            f"quality_images must be more than {NEIGHBOURS + 1}, or 0 to leave sample quality out, got "
+            f"{images}",
+            "quality_images",
+        )
     space = space or run_feature_space(run.folder.target(run.folder.classifier), run.dataset)
     fid = inception_space(fid_weights) if fid_weights else None
     real, labels = run.dataset.sample("val", images, seed)
     fake = run.samples(len(real), seed, sampler=sampler)
-    quality = {"sampler": run.sampler(sampler).description, "features": space.name, **sample_quality(space, real, labels, fake, fid)}
+    quality = {
+        "sampler": run.sampler(sampler).description,
+        "features": space.name,
+        **sample_quality(space, real, labels, fake, fid),
+    }
     return quality | ({"features_note": space.note} if space.note else {})

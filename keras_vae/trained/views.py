@@ -21,7 +21,9 @@ GRID = 15
 def draw_reconstructions(ax, run: LoadedRun, n: int = 8) -> None:
     accuracy = pixel_accuracy(run.images, run.reconstructions)
     pairs = np.concatenate([run.images[:n], run.reconstructions[:n]])
-    plots.draw_image(ax, plots.tile(pairs, n), f"{run.name}: inputs over reconstructions\npixel accuracy {accuracy:.1%}")
+    plots.draw_image(
+        ax, plots.tile(pairs, n), f"{run.name}: inputs over reconstructions\npixel accuracy {accuracy:.1%}"
+    )
 
 
 def draw_latent(ax, run: LoadedRun) -> None:
@@ -32,25 +34,40 @@ def draw_latent(ax, run: LoadedRun) -> None:
 
 
 def draw_samples(ax, run: LoadedRun, columns: int = 8, sampler: str | None = None) -> None:
-    """Decoded draws of a sampler (the family's own by default); a CVAE's as a class x samples grid: one row per
-    class, one z per column."""
+    """Decoded draws of a sampler (the family's own by default); a CVAE's as a class x samples grid: one row
+    per class, one z per column."""
     if not run.model.conditional:
-        plots.draw_image(ax, plots.tile(run.samples(sampler=sampler)), f"{run.name}: decoded samples\n{run.sampler(sampler).description}")
+        plots.draw_image(
+            ax,
+            plots.tile(run.samples(sampler=sampler)),
+            f"{run.name}: decoded samples\n{run.sampler(sampler).description}",
+        )
         return
     classes = min(run.model.classes, MAX_CLASS_ROWS)
     z = run.sample_codes(columns, np.random.default_rng(0), sampler)
     rows = np.concatenate([run.decode(z, label) for label in range(classes)])
     names = ", ".join(run.class_name(label) for label in range(classes))
-    plots.draw_image(ax, plots.tile(rows, columns), f"{run.name}: one class a row ({names}), one z a column\n{run.sampler(sampler).description}")
+    plots.draw_image(
+        ax,
+        plots.tile(rows, columns),
+        f"{run.name}: one class a row ({names}), one z a column\n{run.sampler(sampler).description}",
+    )
 
 
 def draw_grid(ax, run: LoadedRun, radius: float = 1.5) -> None:
     picture = run.grid(np.linspace(-radius, radius, GRID))
     condition = f" (class {run.class_name(0)})" if run.model.conditional else ""
-    plots.draw_image(ax, picture, f"{run.name}: decoded latent grid{condition}", extent=(-radius, radius, -radius, radius))
+    plots.draw_image(
+        ax, picture, f"{run.name}: decoded latent grid{condition}", extent=(-radius, radius, -radius, radius)
+    )
 
 
-VIEWS = {"reconstructions": draw_reconstructions, "latent": draw_latent, "samples": draw_samples, "latent_grid": draw_grid}
+VIEWS = {
+    "reconstructions": draw_reconstructions,
+    "latent": draw_latent,
+    "samples": draw_samples,
+    "latent_grid": draw_grid,
+}
 SIZES = {"reconstructions": (8, 2.6)}
 CONTINUOUS_VIEWS = ("latent", "latent_grid")
 """The views of a continuous latent space, which a VQ-VAE's codes are not."""
@@ -73,7 +90,10 @@ def figures(run: LoadedRun, radius: float, sampler: str | None = None) -> dict[s
             "codebook_usage": lambda: codebook_usage(run),
             "samples": lambda: view("samples", run, sampler=sampler),
         }
-    drawings = {"reconstructions": lambda: view("reconstructions", run), "latent": lambda: view("latent", run)}
+    drawings = {
+        "reconstructions": lambda: view("reconstructions", run),
+        "latent": lambda: view("latent", run),
+    }
     if run.latent_dim > 2:
         drawings["latent_tsne"] = lambda: latent_tsne(run)
     if run.latent_dim == 2:
@@ -95,7 +115,9 @@ def view(name: str, run: LoadedRun, **options) -> Figure:
 def latent_tsne(run: LoadedRun) -> Figure:
     figure, (ax,) = plots.panels(1, 6)
     title = f"{run.name}: t-SNE of latent means"
-    plots.draw_latent(ax, geometry.tsne(run.z), run.labels, run.class_names, title, axes=("t-SNE 1", "t-SNE 2"))
+    plots.draw_latent(
+        ax, geometry.tsne(run.z), run.labels, run.class_names, title, axes=("t-SNE 1", "t-SNE 2")
+    )
     return figure
 
 
@@ -119,7 +141,10 @@ def codebook_usage(run: LoadedRun) -> Figure:
     codes = run.model.codebook_size
     counts = np.sort(code_counts(run.z, codes))[::-1]
     figure, (ax,) = plots.panels(1, 7)
-    title = f"{run.name}: codebook use over {len(run.z):,} images ({int(np.sum(counts > 0))} of {codes} codes used, perplexity {perplexity(counts):.1f})"
+    title = (
+        f"{run.name}: codebook use over {len(run.z):,} images ({int(np.sum(counts > 0))} of {codes} "
+        f"codes used, perplexity {perplexity(counts):.1f})"
+    )
     plots.draw_bars(ax, counts / counts.sum(), title, "code, most used first", "fraction of positions")
     return figure
 
@@ -138,7 +163,9 @@ def interpolation(run: LoadedRun, steps: int = 10) -> Figure:
     decoded = run.decode(z, int(run.labels[0]) if run.model.conditional else None)
     strip = np.concatenate([run.images[:1], decoded, run.images[other : other + 1]])
     figure, ax = plots.plt.subplots(figsize=(12, 1.8))
-    plots.draw_image(ax, plots.tile(strip, len(strip)), f"{run.name}: interpolation between two test images (ends: the inputs)")
+    plots.draw_image(
+        ax,
+        plots.tile(strip, len(strip)),
+        f"{run.name}: interpolation between two test images (ends: the inputs)",
+    )
     return figure
-
-

@@ -102,7 +102,9 @@ def _place(products, size: tuple[int, int], strides: tuple[int, int], full_size:
         shifted = _pad(products[..., tap * filters : (tap + 1) * filters], ((0, 0, 0), rows, cols, (0, 0, 0)))
         phases[row_phase, col_phase] = phases.get((row_phase, col_phase), 0.0) + shifted
     zeros = jnp.zeros((products.shape[0], *phase_size, filters), products.dtype)
-    phase_rows = [jnp.stack([phases.get((a, b), zeros) for b in range(col_stride)], axis=3) for a in range(row_stride)]
+    phase_rows = [
+        jnp.stack([phases.get((a, b), zeros) for b in range(col_stride)], axis=3) for a in range(row_stride)
+    ]
     grid = jnp.stack(phase_rows, axis=2)
     full = grid.reshape(products.shape[0], phase_size[0] * row_stride, phase_size[1] * col_stride, filters)
     return full[:, : full_size[0], : full_size[1]]
@@ -126,6 +128,7 @@ _place.defvjp(
 def _crop(x, start: tuple[int, int], size: tuple[int, int]):
     """Rows and columns start .. start + size of x, with zeros where that runs past its end."""
     rows, cols = (
-        (-first, first + length - x.shape[1 + axis], 0) for axis, (first, length) in enumerate(zip(start, size))
+        (-first, first + length - x.shape[1 + axis], 0)
+        for axis, (first, length) in enumerate(zip(start, size))
     )
     return _pad(x, ((0, 0, 0), rows, cols, (0, 0, 0)))

@@ -1,5 +1,6 @@
 """CPU convolutions for the PyTorch backend: the NHWC tensors viewed as channels-last NCHW, so no layout is
-copied (Keras's own ops copy to NCHW and back). The seam (keras_vae.backends) takes them for tensors on the CPU.
+copied (Keras's own ops copy to NCHW and back). The seam (keras_vae.backends) takes them for tensors on the
+CPU.
 """
 
 import keras
@@ -16,7 +17,9 @@ def on_cpu(x) -> bool:
 def conv(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' convolution, its bias added by the kernel."""
     kernel = keras.ops.convert_to_tensor(kernel).permute(3, 2, 0, 1)
-    (top, bottom), (left, right) = (same_padding(x.shape[1 + i], kernel.shape[2 + i], strides[i]) for i in (0, 1))
+    (top, bottom), (left, right) = (
+        same_padding(x.shape[1 + i], kernel.shape[2 + i], strides[i]) for i in (0, 1)
+    )
     if (top, left) != (bottom, right):
         x, top, left = F.pad(x, (0, 0, left, right, top, bottom)), 0, 0
     y = F.conv2d(x.permute(0, 3, 1, 2), kernel, _tensor(bias), strides, (top, left))
@@ -27,7 +30,9 @@ def conv_transpose(x, kernel, strides: tuple[int, int], bias=None):
     """A 'same' transposed convolution: Keras's 'same' output is torch's full output from index
     max(size - stride, 0) // 2 on, for stride * the input's length."""
     kernel = keras.ops.convert_to_tensor(kernel)
-    if any(size < stride for size, stride in zip(kernel.shape[:2], strides)):  # Keras's output then pads with zeros
+    if any(
+        size < stride for size, stride in zip(kernel.shape[:2], strides)
+    ):  # Keras's output then pads with zeros
         return keras_conv_transpose(x, kernel, strides, bias)
     padding = tuple(max(size - stride, 0) // 2 for size, stride in zip(kernel.shape[:2], strides))
     y = F.conv_transpose2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), None, strides, padding)
