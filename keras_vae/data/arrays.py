@@ -17,6 +17,8 @@ from keras_vae.files import MB, check_regular, megabytes
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+NPZ_DAMAGE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError)
+"""What np.load and zipfile raise on the damaged bytes of a .npz: a zip of .npy headers and arrays."""
 
 
 def memory_bytes() -> int:
@@ -177,16 +179,7 @@ def load_npz(path: Path, options: ImageOptions, val_fraction: float, seed: int) 
     try:
         with np.load(path, allow_pickle=False) as arrays:
             arrays = {key: arrays[key] for key in arrays.files}
-    except (
-        OSError,
-        ValueError,
-        EOFError,
-        zipfile.BadZipFile,
-        zlib.error,
-        KeyError,
-        NotImplementedError,
-    ) as error:
-        # np.load parses a zip of .npy headers: damaged bytes raise any of these
+    except NPZ_DAMAGE as error:
         raise DataError(
             f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]
         ) from error
@@ -220,16 +213,7 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     )
                     shape, _, dtype = read(member)
                 headers[name.removesuffix(".npy")] = (shape, dtype)
-    except (
-        OSError,
-        ValueError,
-        EOFError,
-        zipfile.BadZipFile,
-        zlib.error,
-        KeyError,
-        NotImplementedError,
-        SyntaxError,
-    ) as error:
+    except (*NPZ_DAMAGE, SyntaxError) as error:  # a header that is not a Python literal
         raise DataError(
             f"cannot read {path} as .npz: {type(error).__name__}: {error}".splitlines()[0]
         ) from error
