@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from keras_vae.backends import Processes, alone
 from keras_vae.errors import KerasVAEError
 from keras_vae.files import check_free_space, write_atomic, write_csv_atomic
 from keras_vae.runs import RunError, committed_backup
@@ -34,9 +36,20 @@ class Backup(keras.callbacks.Callback):
         super().__init__()
         self.folder = folder
 
-    def restore(self, model: keras.Model) -> int:
-        """Load the last committed epoch into a compiled model; return how many epochs it had finished."""
-        epoch, path = committed_backup(self.folder)
+    def restore(self, model: keras.Model, processes: Processes = Processes()) -> int:
+        """Load the last committed epoch into a compiled model; return how many epochs it had finished. Of
+        several processes, process 0 reads the file and hands its bytes to the others, and all of them load it
+        at once (a variable of a JAX cluster takes a value only from every process together)."""
+        epoch, path = committed_backup(self.folder) if processes.writes else (0, None)
+        if processes.count == 1:
+            return self.load(model, path, epoch)
+        epoch, state = processes.share((epoch, path.read_bytes() if path else None))
+        with tempfile.TemporaryDirectory() as folder:
+            received = Path(folder) / "resume.weights.h5"
+            received.write_bytes(state or b"")
+            return self.load(model, received if state else None, epoch)
+
+    def load(self, model: keras.Model, path: Path | None, epoch: int) -> int:
         if path is None:
             return 0
         model.optimizer.build(model.trainable_variables)
@@ -50,7 +63,8 @@ class Backup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         committed = self.folder / f"epoch_{epoch + 1:04d}.weights.h5"
-        write_atomic(committed, self.model.save_weights)
+        with alone():
+            write_atomic(committed, self.model.save_weights)
         for path in self.folder.glob("epoch_*.weights.h5"):
             if path != committed:
                 path.unlink()
@@ -177,7 +191,8 @@ class BestModel(keras.callbacks.Callback):
         value = float((logs or {}).get(self.monitor, math.nan))
         if value < self.best:
             self.best = value
-            write_atomic(self.path, self.model.save)
+            with alone():
+                write_atomic(self.path, self.model.save)
 
 
 class RichProgress(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_vae.backends import alone, process_local
 from keras_vae.files import MB, check_regular, write_atomic
 from keras_vae.models.coding import PREDICT_BATCH, cycled, decode, encode_means
 from keras_vae.runs import RunError
@@ -80,14 +81,14 @@ class Snapshots(keras.callbacks.Callback):
                 folder / "fixed.npz", images=to_uint8(self.images), labels=labels[:SUBSET], noise=self.noise
             )
 
-    def samples(self, latent: np.ndarray) -> np.ndarray:
+    def samples(self, model, latent: np.ndarray) -> np.ndarray:
         """The fixed noise decoded (a CVAE's under the classes in turn); a VQ-VAE's codes drawn from the
         subset's, with the run's seed each epoch."""
-        if self.model.discrete:
+        if model.discrete:
             codes = CodeFrequencySampler().fit(latent).sample(SAMPLES, np.random.default_rng(self.rng_seed))
-            return decode(self.model, codes)
-        labels = cycled(self.model.classes, SAMPLES) if self.model.conditional else None
-        return decode(self.model, self.noise, labels)
+            return decode(model, codes)
+        labels = cycled(model.classes, SAMPLES) if model.conditional else None
+        return decode(model, self.noise, labels)
 
     @staticmethod
     def batch_sizes(images: int) -> set[int]:
@@ -96,16 +97,19 @@ class Snapshots(keras.callbacks.Callback):
         return batches(subset, PREDICT_BATCH) | {min(subset, RECONSTRUCTIONS), SAMPLES}
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        latent = encode_means(self.model, self.images, self.labels)
+        with alone():
+            self.take(process_local(self.model), epoch + 1)
+
+    def take(self, model, epoch: int) -> None:
+        """Write the snapshot of an epoch (counted from 1), and keep only the kept_epochs."""
+        latent = encode_means(model, self.images, self.labels)
         save_npz(
-            self.folder / f"epoch_{epoch + 1:04d}.npz",
+            self.folder / f"epoch_{epoch:04d}.npz",
             latent=latent.astype("float32"),
-            samples=to_uint8(self.samples(latent)),
-            reconstructions=to_uint8(
-                decode(self.model, latent[:RECONSTRUCTIONS], self.labels[:RECONSTRUCTIONS])
-            ),
+            samples=to_uint8(self.samples(model, latent)),
+            reconstructions=to_uint8(decode(model, latent[:RECONSTRUCTIONS], self.labels[:RECONSTRUCTIONS])),
         )
-        kept = kept_epochs(epoch + 1)
+        kept = kept_epochs(epoch)
         for path in self.folder.glob("epoch_*.npz"):
             if EPOCH_NAME.fullmatch(path.name) and epoch_of(path) not in kept:
                 path.unlink()

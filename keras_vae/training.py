@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 
 from keras_vae import __version__
-from keras_vae.backends import Parallel, Processes, distribution, replicate
+from keras_vae.backends import Parallel, Processes, alone, distribution, process_local, replicate
 from keras_vae.budget import check_training_memory
 from keras_vae.callbacks import (
     Backup,
@@ -205,8 +205,7 @@ def train_run(
             steps_per_execution=config.steps_per_execution,
         )
         backup = Backup(run.backup)
-        if processes.writes:
-            backup.restore(model)
+        backup.restore(model, processes)
         if config.distribute:
             replicate(model)
         callbacks = [StopOnNonFinite()]
@@ -239,7 +238,8 @@ def train_run(
                 ) from None
         if not processes.writes:
             return None
-        collapsed = posterior_collapse(model, *fixed)
+        with alone():
+            collapsed = posterior_collapse(process_local(model), *fixed)
     return summarize(
         run, config, data.train.count, time.perf_counter() - started, [collapsed] if collapsed else []
     )

@@ -5,6 +5,7 @@ refused before anything is written, and only one process writes the run folder."
 import csv
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -195,20 +196,64 @@ def test_torch_distribute_without_torchrun_says_what_to_do(data_dir, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-CLUSTERS = {
-    "jax": ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:1234,10.0.0.2:1234"),
-    "tensorflow": ("TF_CONFIG", "{}"),
-}
+def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
+    """keras-vae on count JAX processes of one device each, joined through 127.0.0.1 as Keras's environment
+    describes a cluster; each process's outcome, process 0's first."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = {
+        "KERAS_BACKEND": "jax",
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count),
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+    command = [shutil.which("keras-vae", path=Path(sys.executable).parent), *map(str, args)]
+    started = [
+        subprocess.Popen(
+            command,
+            env={**os.environ, **cluster, "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(count)
+    ]
+    try:
+        outputs = [process.communicate(timeout=300) for process in started]
+    finally:
+        for process in started:
+            process.kill()
+    return [subprocess.CompletedProcess(command, p.returncode, *out) for p, out in zip(started, outputs)]
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="torch trains across machines under torchrun")
-def test_several_machines_are_refused_where_every_one_would_write_the_run(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv(*CLUSTERS[BACKEND])
+@pytest.mark.skipif(BACKEND != "jax", reason="a JAX cluster's processes, joined by keras.distribution")
+def test_two_jax_processes_match_one_and_only_process_0_writes(data_dir, tmp_path):
+    flags = [*TRAIN, "--data-dir", data_dir, "--output-dir", tmp_path]
+    single = keras_vae(*flags, "--name", "single")
+    first, other = jax_cluster(2, *flags, "--name", "distributed", "--distribute")
+    assert single.returncode == first.returncode == other.returncode == 0, (
+        first.stderr[-3000:] + other.stderr[-3000:]
+    )
+    assert first.stdout.count("Data-parallel over 2 devices: 8 images each per step.") == 1
+    assert "keras-vae train" in first.stdout and other.stdout == ""  # process 0 alone prints
+    # Every process reads its own half of each global batch; the loss is the global batch's.
+    np.testing.assert_allclose(losses(tmp_path / "distributed"), losses(tmp_path / "single"), rtol=1e-4)
+    assert files(tmp_path / "distributed") == files(tmp_path / "single")
+    uneven = jax_cluster(2, *flags, "--name", "uneven", "--distribute", "--batch-size", 15)
+    assert [done.returncode for done in uneven] == [2, 2]
+    assert "--distribute splits every batch over 2 devices, and batches of [15] images" in uneven[0].stderr
+    assert not (tmp_path / "uneven").exists()
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's workers are refused")
+def test_tensorflow_workers_are_refused_where_every_one_would_write_the_run(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{}")
     result = CliRunner().invoke(
         app, [*TRAIN, "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "runs"), "--distribute"]
     )
     assert result.exit_code == 2
-    assert f"--distribute on {BACKEND} runs on one machine" in result.output and "torchrun" in result.output
+    assert "--distribute on tensorflow runs on one machine" in result.output and "torchrun" in result.output
     assert not (tmp_path / "runs").exists()
 
 

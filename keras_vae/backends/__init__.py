@@ -1,7 +1,8 @@
 """The backend seam: `TrainStep` (train_step and test_step), `conv` and `conv_transpose` (with the bias, which
 torch adds in the same pass as its crop), `processes()` (a context in which the processes of one run join:
 torchrun's workers, JAX's hosts), `distribution()` (a context in which models build and train data-parallel),
-`replicate(model)` (what a backend does to a model before data-parallel training) and `devices()` for the
+`replicate(model)` (what a backend does to a model before data-parallel training), `alone()` and
+`process_local(model)` (where and with what process 0 saves and predicts on its own) and `devices()` for the
 active Keras backend.
 
 Each module here supplies the same two steps in its backend's idiom, as Keras keeps
@@ -62,9 +63,9 @@ def check_even(batch_sizes: set[int], replicas: int) -> None:
 
 @dataclass(frozen=True)
 class Processes:
-    """The processes that train one run together (torchrun's workers: the other backends train in one
-    process): this one's rank among count. Rank 0 alone writes the run folder; share() hands what it decided
-    (the options, the epoch to resume from) to the others."""
+    """The processes that train one run together (torchrun's workers, or a JAX cluster's processes; TensorFlow
+    trains in one process): this one's rank among count. Rank 0 alone writes the run folder; share() hands
+    what it decided (the options, the epoch to resume from) to the others."""
 
     rank: int = 0
     count: int = 1
@@ -86,7 +87,8 @@ def one_machine(cluster_variable: str):
         raise KerasVAEError(
             f"--distribute on {keras.backend.backend()} runs on one machine, and {cluster_variable} "
             "describes several: "
-            "unset it, or train across machines with --backend torch under torchrun (see README)"
+            "unset it, or train across machines with --backend torch under torchrun or with --backend jax "
+            "(docs/guide/gpus.md)"
         )
     yield Processes()
 
@@ -167,4 +169,6 @@ TrainStep = _module.TrainStep
 devices = _module.devices
 distribution = _module.distribution
 processes = _module.processes
+alone = _module.alone
+process_local = _module.process_local
 replicate = _module.replicate

@@ -8,11 +8,16 @@ mixed_float16), as Keras's own JAX trainer does.
 """
 
 import contextlib
+import os
+import pickle
+import sys
 
 import jax
 import keras
+import numpy as np
+from jax.experimental import multihost_utils
 
-from keras_vae.backends import Parallel, check_even, inputs_of, one_machine
+from keras_vae.backends import Parallel, Processes, check_even, inputs_of
 
 
 class TrainStep:
@@ -59,28 +64,109 @@ class TrainStep:
         return logs, (trainable, non_trainable, metrics_variables)
 
 
+CLUSTER = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+"""Where Keras reads a JAX cluster from: the coordinator's address (process 0's, host:port), with
+KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID beside it (JAX finds them itself under
+SLURM)."""
+
+
+@contextlib.contextmanager
 def processes():
-    """One process: several hosts (KERAS_DISTRIBUTION_JOB_ADDRESSES) are refused. Tried on two CPU processes,
-    Keras's multi-host DataParallel ran out of data in the first epoch and then hung."""
-    return one_machine("KERAS_DISTRIBUTION_JOB_ADDRESSES")
+    """Join the processes of the JAX cluster the environment describes (CLUSTER):
+    keras.distribution.initialize starts jax.distributed, with gloo carrying the collectives of CPUs. Without
+    one, this process alone."""
+    if CLUSTER not in os.environ:
+        yield Processes()
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    with native_stdout_to_stderr():  # gloo says "[Gloo] Rank 0 is connected to 1 peer ranks" on stdout
+        keras.distribution.initialize()
+    try:
+        yield Processes(jax.process_index(), jax.process_count())
+    finally:
+        jax.distributed.shutdown()
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr():
+    """What native code writes to standard output goes to standard error meanwhile, so that stdout holds only
+    what keras-vae prints."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def broadcast(value):
+    """Process 0's value (anything pickle takes), on every process: its size first, then its bytes."""
+    mine = np.frombuffer(pickle.dumps(value), np.uint8)
+    size = int(multihost_utils.broadcast_one_to_all(np.int64(len(mine))))
+    sent = multihost_utils.broadcast_one_to_all(
+        np.resize(mine, size)
+    )  # the others' bytes only fill the shape
+    return pickle.loads(np.asarray(sent, np.uint8).tobytes())
 
 
 @contextlib.contextmanager
 def distribution(batch_sizes: set[int]):
-    """keras.distribution.DataParallel over every device: each batch split across them, the variables
-    replicated."""
+    """keras.distribution.DataParallel over every device of every process: each batch split across them, the
+    variables replicated. Of several processes, each reads its own part of every batch (shard), which Keras
+    joins into the global batch, so none reads the whole data."""
     devices = keras.distribution.list_devices()
     check_even(batch_sizes, len(devices))
     previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    parallel = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+    keras.distribution.set_distribution(parallel)
     try:
-        yield Parallel(len(devices))
+        yield Parallel(len(devices), (jax.process_index(), jax.process_count()))
+    finally:
+        keras.distribution.set_distribution(previous)
+        _local_copies.clear()
+
+
+def replicate(model) -> None:
+    """Of several processes, give every one process 0's weights and optimizer state (restored from a resume
+    state, maybe); DataParallel replicates the variables as they are made."""
+    if jax.process_count() == 1:
+        return
+    model.optimizer.build(model.trainable_variables)
+    variables = [*model.variables, *model.optimizer.variables]
+    for variable, value in zip(variables, broadcast([np.asarray(v.value) for v in variables])):
+        variable.assign(value)
+
+
+@contextlib.contextmanager
+def alone():
+    """A context for what process 0 does on its own (saving, predicting for the run folder): outside a
+    distribution over several processes, whose every new variable or array would wait for all of them (Keras's
+    saving makes a throwaway optimizer, and its variables would)."""
+    previous = keras.distribution.distribution()
+    if jax.process_count() > 1:
+        keras.distribution.set_distribution(None)
+    try:
+        yield
     finally:
         keras.distribution.set_distribution(previous)
 
 
-def replicate(model) -> None:
-    """Nothing to do: DataParallel replicates the variables as they are made."""
+_local_copies: dict[int, keras.Model] = {}
+
+
+def process_local(model):
+    """The model itself, or where several processes train it, a copy whose variables live on this process
+    alone, with the model's current weights: what process 0 encodes and decodes with on its own (a prediction
+    of the shared model would need every process). Call it inside alone()."""
+    if jax.process_count() == 1:
+        return model
+    if id(model) not in _local_copies:
+        _local_copies[id(model)] = keras.models.clone_model(model)
+    copy = _local_copies[id(model)]
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def devices() -> list[str]:

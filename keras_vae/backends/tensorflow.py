@@ -47,6 +47,16 @@ def replicate(model) -> None:
     """Nothing to do: MirroredStrategy replicates the variables as they are made."""
 
 
+def alone():
+    """Nothing to step out of: process 0 saves and predicts on its own as it is."""
+    return contextlib.nullcontext()
+
+
+def process_local(model):
+    """The model itself: its one process predicts with it."""
+    return model
+
+
 def devices() -> list[str]:
     return [
         f"{device.device_type}:{device.name.rsplit(':', 1)[-1]}"

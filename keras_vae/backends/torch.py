@@ -110,5 +110,15 @@ def replicate(model) -> None:
     _replicated[model] = DistributedDataParallel(LossTerms(model))
 
 
+def alone():
+    """Nothing to step out of: process 0 saves and predicts on its own as it is."""
+    return contextlib.nullcontext()
+
+
+def process_local(model):
+    """The model itself: every process holds all of it, so process 0 predicts with it alone."""
+    return model
+
+
 def devices() -> list[str]:
     return ["cpu"] + [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
