@@ -15,7 +15,6 @@ Each module here supplies the same two steps in its backend's idiom, as Keras ke
 
 import contextlib
 import importlib
-import os
 from dataclasses import dataclass
 
 import keras
@@ -77,20 +76,6 @@ class Processes:
     def share(self, value):
         """Rank 0's value, on every process."""
         return value if self.count == 1 else _module.broadcast(value)
-
-
-@contextlib.contextmanager
-def one_machine(cluster_variable: str):
-    """The processes of a backend that trains data-parallel on one machine: one. A cluster the environment
-    describes is refused, since every host would write the same run folder."""
-    if cluster_variable in os.environ:
-        raise KerasVAEError(
-            f"--distribute on {keras.backend.backend()} runs on one machine, and {cluster_variable} "
-            "describes several: "
-            "unset it, or train across machines with --backend torch under torchrun or with --backend jax "
-            "(docs/guide/gpus.md)"
-        )
-    yield Processes()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 optimizer (a LossScaleOptimizer under mixed_float16) as Keras's own TensorFlow trainer does."""
 
 import contextlib
+import os
 
 import tensorflow as tf
 
-from keras_vae.backends import Parallel, check_even, inputs_of, one_machine
+from keras_vae.backends import Parallel, Processes, check_even, inputs_of
+from keras_vae.errors import KerasVAEError
 
 
 class TrainStep:
@@ -26,10 +28,20 @@ class TrainStep:
         return self.update_trackers(self.compute_terms(x, training=False), batch_size)
 
 
+@contextlib.contextmanager
 def processes():
-    """One process: several workers (TF_CONFIG, MultiWorkerMirroredStrategy) would each write the run
-    folder."""
-    return one_machine("TF_CONFIG")
+    """One process. Several workers (TF_CONFIG) are refused: under MultiWorkerMirroredStrategy, Keras's
+    TensorFlow trainer reduces each step's scalar logs along an axis they do not have (reduce_per_replica's
+    strategy.reduce("MEAN", v, axis=0); keras-team/keras#20585), so fit fails at its first step, whatever the
+    model: tried with two workers on 127.0.0.1 (Keras 3.15.1, TensorFlow 2.21)."""
+    if "TF_CONFIG" in os.environ:
+        raise KerasVAEError(
+            "--distribute on tensorflow runs on one machine, and TF_CONFIG describes several workers, which "
+            "Keras 3 cannot train (its trainer fails to reduce their logs: keras-team/keras#20585): unset "
+            "it, or train across machines with --backend jax or with --backend torch under torchrun "
+            "(docs/guide/gpus.md)"
+        )
+    yield Processes()
 
 
 @contextlib.contextmanager
