@@ -40,14 +40,18 @@ class Backup(keras.callbacks.Callback):
         """Load the last committed epoch into a compiled model; return how many epochs it had finished. Of
         several processes, process 0 reads the file and hands its bytes to the others, and all of them load it
         at once (a variable of a JAX cluster takes a value only from every process together)."""
-        epoch, path = committed_backup(self.folder) if processes.writes else (0, None)
         if processes.count == 1:
-            return self.load(model, path, epoch)
-        epoch, state = processes.share((epoch, path.read_bytes() if path else None))
+            return self.load(model, *reversed(committed_backup(self.folder)))
+        epoch, state = processes.decide(self.committed_state)
         with tempfile.TemporaryDirectory() as folder:
             received = Path(folder) / "resume.weights.h5"
             received.write_bytes(state or b"")
             return self.load(model, received if state else None, epoch)
+
+    def committed_state(self) -> tuple[int, bytes | None]:
+        """The last committed epoch and the bytes of its resume state (None before the first)."""
+        epoch, path = committed_backup(self.folder)
+        return epoch, path.read_bytes() if path else None
 
     def load(self, model: keras.Model, path: Path | None, epoch: int) -> int:
         if path is None:

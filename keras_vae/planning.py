@@ -90,13 +90,15 @@ def plan_training(
     source = Path(options["data_dir"]).stem if options["data_dir"] else options["dataset"]
     names = run_names(model, name, source, options["arch"], options["latent_dim"])
     plan = Plan({kind: Run(Path(output_dir) / run) for kind, run in names.items()})
-    if processes.writes:
+
+    def opened() -> tuple:
         for run in names.values():
             stack.enter_context(lock(output_dir, run))
-        plan = open_runs(plan, names, options, given, output_dir, resume, overwrite)
-    plan.configs, plan.starting, plan.finished, plan.notes = processes.share(
-        (plan.configs, plan.starting, plan.finished, plan.notes)
-    )
+        done = open_runs(plan, names, options, given, output_dir, resume, overwrite)
+        plan.runs = done.runs  # on rank 0, the runs as open_run left them
+        return done.configs, done.starting, done.finished, done.notes
+
+    plan.configs, plan.starting, plan.finished, plan.notes = processes.decide(opened)
     return plan
 
 

@@ -175,7 +175,7 @@ def train_run(
             config.k if "k" in MODELS[config.model].build_options else 1,
             classes,
         )
-    done = processes.share(resume_point(run, config) if processes.writes else None)
+    done = processes.decide(lambda: resume_point(run, config))
     if processes.writes:
         remove_temporaries(run, older_than=0)
         run.check_inside()

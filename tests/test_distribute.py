@@ -228,7 +228,7 @@ def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="a JAX cluster's processes, joined by keras.distribution")
-def test_two_jax_processes_match_one_and_only_process_0_writes(data_dir, tmp_path):
+def test_two_jax_processes_match_one_only_process_0_writes_and_all_say_its_refusals(data_dir, tmp_path):
     flags = [*TRAIN, "--data-dir", data_dir, "--output-dir", tmp_path]
     single = keras_vae(*flags, "--name", "single")
     first, other = jax_cluster(2, *flags, "--name", "distributed", "--distribute")
@@ -240,6 +240,10 @@ def test_two_jax_processes_match_one_and_only_process_0_writes(data_dir, tmp_pat
     # Every process reads its own half of each global batch; the loss is the global batch's.
     np.testing.assert_allclose(losses(tmp_path / "distributed"), losses(tmp_path / "single"), rtol=1e-4)
     assert files(tmp_path / "distributed") == files(tmp_path / "single")
+    # What process 0 refuses while it decides (here: a run that exists), every process says, and none waits.
+    again = jax_cluster(2, *flags, "--name", "distributed", "--distribute")
+    assert [done.returncode for done in again] == [2, 2]
+    assert all("distributed exists" in done.stderr and "--overwrite" in done.stderr for done in again)
     uneven = jax_cluster(2, *flags, "--name", "uneven", "--distribute", "--batch-size", 15)
     assert [done.returncode for done in uneven] == [2, 2]
     assert "--distribute splits every batch over 2 devices, and batches of [15] images" in uneven[0].stderr

@@ -15,12 +15,16 @@ Each module here supplies the same two steps in its backend's idiom, as Keras ke
 
 import contextlib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import keras
 
 from keras_vae.choices import BACKENDS
 from keras_vae.errors import KerasVAEError
+
+T = TypeVar("T")
 
 KERNEL_BACKENDS = ("jax", "torch")
 """The backends with CPU convolution kernels of their own (keras_vae.backends.kernels)."""
@@ -63,8 +67,8 @@ def check_even(batch_sizes: set[int], replicas: int) -> None:
 @dataclass(frozen=True)
 class Processes:
     """The processes that train one run together (torchrun's workers, or a JAX cluster's processes; TensorFlow
-    trains in one process): this one's rank among count. Rank 0 alone writes the run folder; share() hands
-    what it decided (the options, the epoch to resume from) to the others."""
+    trains in one process): this one's rank among count. Rank 0 alone writes the run folder; decide() hands
+    what it decided (the options, the epoch to resume from, the resume state) to the others."""
 
     rank: int = 0
     count: int = 1
@@ -76,6 +80,23 @@ class Processes:
     def share(self, value):
         """Rank 0's value, on every process."""
         return value if self.count == 1 else _module.broadcast(value)
+
+    def decide(self, decision: Callable[[], T]) -> T:
+        """decision() run on rank 0, and what came of it on every process: its value, or the error it raised
+        for the user (KerasVAEError), raised again on each, so that no process waits on a decision that
+        failed."""
+        if self.count == 1:
+            return decision()
+        outcome = None
+        if self.writes:
+            try:
+                outcome = (decision(), None)
+            except KerasVAEError as error:
+                outcome = (None, error)
+        value, error = self.share(outcome)
+        if error is not None:
+            raise error
+        return value
 
 
 @dataclass(frozen=True)
