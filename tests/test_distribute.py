@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -196,9 +197,9 @@ def test_torch_distribute_without_torchrun_says_what_to_do(data_dir, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
-    """keras-vae on count JAX processes of one device each, joined through 127.0.0.1 as Keras's environment
-    describes a cluster; each process's outcome, process 0's first."""
+def start_jax_cluster(count: int, *args) -> list[subprocess.Popen]:
+    """keras-vae started on count JAX processes of one device each, joined through 127.0.0.1 as Keras's
+    environment describes a cluster; process 0 first."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -209,7 +210,7 @@ def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
         "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
     }
     command = [shutil.which("keras-vae", path=Path(sys.executable).parent), *map(str, args)]
-    started = [
+    return [
         subprocess.Popen(
             command,
             env={**os.environ, **cluster, "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)},
@@ -219,12 +220,20 @@ def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
         )
         for rank in range(count)
     ]
+
+
+def finished(started: list[subprocess.Popen], timeout: float = 300) -> list[subprocess.CompletedProcess]:
+    """Each process's outcome, once all have ended (killed if one takes longer than timeout)."""
     try:
-        outputs = [process.communicate(timeout=300) for process in started]
+        outputs = [process.communicate(timeout=timeout) for process in started]
     finally:
         for process in started:
             process.kill()
-    return [subprocess.CompletedProcess(command, p.returncode, *out) for p, out in zip(started, outputs)]
+    return [subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(started, outputs)]
+
+
+def jax_cluster(count: int, *args) -> list[subprocess.CompletedProcess]:
+    return finished(start_jax_cluster(count, *args))
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="a JAX cluster's processes, joined by keras.distribution")
@@ -248,6 +257,25 @@ def test_two_jax_processes_match_one_only_process_0_writes_and_all_say_its_refus
     assert [done.returncode for done in uneven] == [2, 2]
     assert "--distribute splits every batch over 2 devices, and batches of [15] images" in uneven[0].stderr
     assert not (tmp_path / "uneven").exists()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="a JAX cluster's processes, joined by keras.distribution")
+def test_a_killed_jax_process_ends_the_others_and_resume_finishes_the_run(data_dir, tmp_path):
+    flags = [*TRAIN, "--data-dir", data_dir, "--output-dir", tmp_path, "--name", "run", "--distribute"]
+    started = start_jax_cluster(2, *flags, "--epochs", 100_000)
+    history = tmp_path / "run" / "history.csv"
+    deadline = time.monotonic() + 240
+    while not (history.exists() and len(losses(tmp_path / "run")) >= 3) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    started[1].kill()
+    killed = time.monotonic()
+    first, _ = finished(started, timeout=240)
+    # JAX's coordination service finds the dead process by its missing heartbeats (100 s) and ends the rest.
+    assert first.returncode != 0 and time.monotonic() - killed < 200
+    done = len(losses(tmp_path / "run"))
+    resumed = jax_cluster(2, *flags, "--epochs", done + 2, "--resume")
+    assert [outcome.returncode for outcome in resumed] == [0, 0], resumed[0].stderr[-3000:]
+    assert len(losses(tmp_path / "run")) == done + 2 and not (tmp_path / "run" / "backup").exists()
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's workers are refused")

@@ -323,3 +323,18 @@ def test_a_first_run_without_mnist_prints_no_tensorflow_datasets_warning(monkeyp
         for _ in range(2):  # the second builder finds the folder the first one made
             default_source("mnist", None)
     assert not [record for record in caplog.records if record.name == "absl"], caplog.text
+
+
+def test_each_process_of_a_cluster_takes_its_own_part_of_every_shuffled_epoch(tmp_path):
+    for i in range(10):
+        write(tmp_path / f"{i}.png", gradient(4, 4, 1, 10 * i))
+    data = load_dataset(data_dir=tmp_path, val_fraction=0.1)
+    elements = data.train.elements
+
+    def images(seed, shard=(0, 1)):
+        return [image.tobytes() for image, _ in elements(seed, shard).as_numpy_iterator()]
+
+    whole = images(5)
+    halves = [images(5, (index, 2)) for index in range(2)]
+    assert halves == [whole[0::2], whole[1::2]]  # every 2nd element of the same shuffled order
+    assert len(whole) == data.train.count == 9

@@ -134,14 +134,14 @@ def in_memory(
 def array_split(images: np.ndarray, labels: np.ndarray) -> Split:
     """A split of arrays in memory; a shuffled stream draws a new order of indices each epoch."""
 
-    def elements(seed: int | None):
+    def elements(seed: int | None, shard: tuple[int, int] = (0, 1)):
         import tensorflow as tf
 
         x, y = tf.constant(images), tf.constant(labels)
         order = tf.data.Dataset.range(len(images))
         if seed is not None:
             order = order.shuffle(len(images), seed, reshuffle_each_iteration=True)
-        return order.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        return order.shard(shard[1], shard[0]).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
 
     return Split(len(images), elements, lambda: labels)
 

@@ -140,13 +140,13 @@ def file_split(paths: list[str], labels: np.ndarray, indices: np.ndarray, channe
     order = np.sort(indices)
     names, labels = [paths[i] for i in order], labels[order]
 
-    def elements(seed: int | None):
+    def elements(seed: int | None, shard: tuple[int, int] = (0, 1)):
         import tensorflow as tf
 
         files = tf.data.Dataset.from_tensor_slices((as_bytes(names), labels))
         if seed is not None:
             files = files.shuffle(len(names), seed, reshuffle_each_iteration=True)
-        return files.map(
+        return files.shard(shard[1], shard[0]).map(
             lambda path, label: (decode(path, channels), label), num_parallel_calls=tf.data.AUTOTUNE
         )
 

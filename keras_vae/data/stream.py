@@ -56,11 +56,13 @@ class ImageOptions:
 
 @dataclass
 class Split:
-    """One split as a stream: `elements(seed)` makes a tf.data.Dataset of (image HWC, int64 label), in a fixed
-    order when seed is None, else reshuffled each iteration; `count` elements in all."""
+    """One split as a stream: `elements(seed, shard)` makes a tf.data.Dataset of (image HWC, int64 label), in
+    a fixed order when seed is None, else reshuffled each iteration; `count` elements in all. With shard
+    (index, count), every count-th element of that order from index, taken before an image is decoded where
+    the source can (a folder's files)."""
 
     count: int
-    elements: Callable[[int | None], object]
+    elements: Callable[[int | None, tuple[int, int]], object]
     labels: Callable[[], np.ndarray] | None = None
     """Every element's label in the fixed order, read without decoding an image, where the source can."""
 
@@ -152,9 +154,7 @@ class Dataset:
         import tensorflow as tf
 
         prepare = preparer(self.input_shape, self.crop)
-        elements = getattr(self, split).elements(seed)
-        if shard != (0, 1):
-            elements = elements.shard(shard[1], shard[0])
+        elements = getattr(self, split).elements(seed, shard)
         if only is not None:
             wanted = np.zeros(getattr(self, split).count, bool)
             wanted[only] = True

@@ -167,7 +167,9 @@ def tfds_split(found, split: str, image: str, label: str | None, buffer: int) ->
     """One split of a tfds set as (image, label) pairs; a shuffled stream shuffles its files, then up to
     buffer decoded images (at least 1,000)."""
 
-    def elements(seed: int | None):
+    def elements(seed: int | None, shard: tuple[int, int] = (0, 1)):
+        """The pairs, each process's part taken after they are read (tensorflow-datasets reads whole
+        files)."""
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
@@ -179,7 +181,7 @@ def tfds_split(found, split: str, image: str, label: str | None, buffer: int) ->
         )
         if seed is not None:
             pairs = pairs.shuffle(min(size, max(1000, buffer)), seed, reshuffle_each_iteration=True)
-        return pairs
+        return pairs.shard(shard[1], shard[0])
 
     size = count(found, split)
     return Split(size, elements)
