@@ -18,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from keras_vae.backends import Processes, alone
 from keras_vae.errors import KerasVAEError
-from keras_vae.files import check_free_space, write_atomic, write_csv_atomic
-from keras_vae.runs import RunError, committed_backup
+from keras_vae.files import check_free_space, check_regular, write_atomic, write_csv_atomic
+from keras_vae.runs import MODEL_BYTES, RunError, committed_backup
 
 
 class Backup(keras.callbacks.Callback):
@@ -41,27 +41,33 @@ class Backup(keras.callbacks.Callback):
         several processes, process 0 reads the file and hands its bytes to the others, and all of them load it
         at once (a variable of a JAX cluster takes a value only from every process together)."""
         if processes.count == 1:
-            return self.load(model, *reversed(committed_backup(self.folder)))
-        epoch, state = processes.decide(self.committed_state)
+            epoch, path = committed_backup(self.folder)
+            return self.load(model, path, epoch, path)
+        epoch, state, named = processes.decide(self.committed_state)
         with tempfile.TemporaryDirectory() as folder:
             received = Path(folder) / "resume.weights.h5"
             received.write_bytes(state or b"")
-            return self.load(model, received if state else None, epoch)
+            return self.load(model, received if state else None, epoch, named)
 
-    def committed_state(self) -> tuple[int, bytes | None]:
-        """The last committed epoch and the bytes of its resume state (None before the first)."""
+    def committed_state(self) -> tuple[int, bytes | None, Path | None]:
+        """The last committed epoch, the bytes of its resume state and its file (None before the first)."""
         epoch, path = committed_backup(self.folder)
-        return epoch, path.read_bytes() if path else None
+        if path is None:
+            return epoch, None, None
+        check_regular(path, MODEL_BYTES, "resume state")
+        return epoch, path.read_bytes(), path
 
-    def load(self, model: keras.Model, path: Path | None, epoch: int) -> int:
+    def load(self, model: keras.Model, path: Path | None, epoch: int, named: Path | None) -> int:
+        """Load path, the resume state named (the run's file it came from), into model."""
         if path is None:
             return 0
+        check_regular(path, MODEL_BYTES, "resume state")  # a FIFO would block the read, a folder fail it
         model.optimizer.build(model.trainable_variables)
         try:
             model.load_weights(path)
         except Exception as error:  # h5py and Keras raise many kinds for a damaged file
             raise RunError(
-                f"cannot resume from {path} ({type(error).__name__}): start the run again with --overwrite"
+                f"cannot resume from {named} ({type(error).__name__}): start the run again with --overwrite"
             ) from error
         return epoch
 

@@ -89,21 +89,16 @@ def plan_training(
         raise ConfigError("give --dataset or --data-dir, not both")
     source = Path(options["data_dir"]).stem if options["data_dir"] else options["dataset"]
     names = run_names(model, name, source, options["arch"], options["latent_dim"])
-    plan = Plan({kind: Run(Path(output_dir) / run) for kind, run in names.items()})
 
-    def opened() -> tuple:
+    def opened() -> Plan:
         for run in names.values():
             stack.enter_context(lock(output_dir, run))
-        done = open_runs(plan, names, options, given, output_dir, resume, overwrite)
-        plan.runs = done.runs  # on rank 0, the runs as open_run left them
-        return done.configs, done.starting, done.finished, done.notes
+        return open_runs(names, options, given, output_dir, resume, overwrite)
 
-    plan.configs, plan.starting, plan.finished, plan.notes = processes.decide(opened)
-    return plan
+    return processes.decide(opened)
 
 
 def open_runs(
-    plan: Plan,
     names: dict[str, str],
     options: dict,
     given: set[str],

@@ -383,6 +383,18 @@ def test_a_snapshot_that_is_a_fifo_is_refused(run_copy):
     one_line(cli("explore", run_copy), "fixed.npz is not a regular file")
 
 
+def test_a_resume_state_that_is_a_fifo_is_refused_not_read(tmp_path):
+    from keras_vae import build_model
+    from keras_vae.callbacks import Backup
+    from keras_vae.errors import KerasVAEError
+
+    model = build_model("ae", "dense", 2, (8, 8, 1))
+    model.compile(optimizer="adam")
+    os.mkfifo(tmp_path / "epoch_0001.weights.h5")
+    with pytest.raises(KerasVAEError, match="weights.h5 is not a regular file: give the resume state"):
+        Backup(tmp_path).restore(model)
+
+
 def test_generate_writes_any_number_in_chunks_and_bounds_a_png(trained, tmp_path):
     from keras_vae.trained import LoadedRun
 

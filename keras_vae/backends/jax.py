@@ -105,9 +105,8 @@ def broadcast(value):
     """Process 0's value (anything pickle takes), on every process: its size first, then its bytes."""
     mine = np.frombuffer(pickle.dumps(value), np.uint8)
     size = int(multihost_utils.broadcast_one_to_all(np.int64(len(mine))))
-    sent = multihost_utils.broadcast_one_to_all(
-        np.resize(mine, size)
-    )  # the others' bytes only fill the shape
+    # The other processes' bytes only give the array its shape.
+    sent = multihost_utils.broadcast_one_to_all(np.resize(mine, size))
     return pickle.loads(np.asarray(sent, np.uint8).tobytes())
 
 
@@ -129,14 +128,9 @@ def distribution(batch_sizes: set[int]):
 
 
 def replicate(model) -> None:
-    """Of several processes, give every one process 0's weights and optimizer state (restored from a resume
-    state, maybe); DataParallel replicates the variables as they are made."""
-    if jax.process_count() == 1:
-        return
-    model.optimizer.build(model.trainable_variables)
-    variables = [*model.variables, *model.optimizer.variables]
-    for variable, value in zip(variables, broadcast([np.asarray(v.value) for v in variables])):
-        variable.assign(value)
+    """Nothing to do: DataParallel replicates the variables as they are made, and JAX refuses to place a value
+    that is not the same on every process, so every process starts from the same seeded weights and loads the
+    same resume state (callbacks.Backup.restore)."""
 
 
 @contextlib.contextmanager

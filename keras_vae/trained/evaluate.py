@@ -48,7 +48,7 @@ def evaluate_run(
     if not 1 <= k <= MAX_K:
         raise ConfigError(f"k must lie between 1 and {MAX_K}, got {k}", "k")
     run = LoadedRun.load(path)
-    config = run.folder.read_options()
+    config = run.options
     model = run.model
     run.sampler(sampler)  # a wrong sampler is refused before anything runs
     if fid_weights and not quality_images:

@@ -47,7 +47,7 @@ def generate(
         )
     run = LoadedRun.load(path)
     chosen = run.label_of(label)
-    described = run.sampler(sampler).description
+    run.sampler(sampler)  # a wrong sampler is refused before anything is written
     out = run.folder.output(out, "generated.png", overwrite)
     rng = np.random.default_rng(seed)
     if suffix == ".png":
@@ -55,7 +55,7 @@ def generate(
 
         picture = plots.tile(to_uint8(run.samples(n, rng, chosen, sampler)))
         write_atomic(out, lambda temporary: imageio.imwrite(temporary, picture.squeeze()))
-        return out, described
+        return out, run.sampler(sampler).description  # said once fitted: on the codes it was fitted on
     shape = (n, *run.images.shape[1:])
     check_free_space(out.parent, math.prod(shape) * 4, f"{n} images as .npy")
 
@@ -67,7 +67,7 @@ def generate(
         del array
 
     write_atomic(out, write)
-    return out, described
+    return out, run.sampler(sampler).description
 
 
 def train_prior(

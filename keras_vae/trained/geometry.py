@@ -11,10 +11,12 @@ class Plane:
     PCA fitted on the codes given."""
 
     def __init__(self, codes: np.ndarray):
-        from sklearn.decomposition import PCA
-
         self.latent_dim = codes.shape[1]
-        self.pca = PCA(2, random_state=0).fit(codes) if self.latent_dim > 2 else None
+        self.pca = None
+        if self.latent_dim > 2:
+            from sklearn.decomposition import PCA
+
+            self.pca = PCA(2, random_state=0).fit(codes)
 
     @property
     def axes(self) -> tuple[str, str]:

@@ -48,6 +48,13 @@ class LoadedRun:
         check_fixed(folder, config, fixed)
         return cls(folder, config, model, fixed["images"].astype("float32") / 255, fixed["labels"])
 
+    @cached_property
+    def options(self):
+        """The run's TrainConfig from the config.json that load read, checked as the command line's are."""
+        from keras_vae.config import TrainConfig
+
+        return TrainConfig.from_dict(self.config["options"])
+
     @property
     def name(self) -> str:
         return self.folder.root.name
@@ -199,7 +206,7 @@ class LoadedRun:
         or, with data_dir, that folder's images, resized and cropped to the run's shape."""
         from keras_vae.data import ImageOptions, load_dataset
 
-        config = self.folder.read_options()
+        config = self.options
         if data_dir is not None:
             height, width, channels = self.image_shape
             options = ImageOptions((height, width), config.crop == "center", channels)
