@@ -181,9 +181,8 @@ def train_run(
         run.check_inside()
         fixed = data.sample("val", SUBSET, config.seed)
     keras.utils.set_random_seed(config.seed)
-    splitting = (
-        distribution(batch_sizes(config, data)) if config.distribute else contextlib.nullcontext(Parallel())
-    )
+    sizes = batch_sizes(config, data, processes)
+    splitting = distribution(sizes) if config.distribute else contextlib.nullcontext(Parallel())
     with splitting as parallel, dtype_policy(config.dtype_policy):
         if processes.writes:
             write_config(run, config, data)
@@ -309,13 +308,12 @@ def last_good_model(run: Run) -> str:
     )
 
 
-def batch_sizes(config: TrainConfig, data: Dataset) -> set[int]:
-    """Every batch size a run feeds its model: training's, validation's and the snapshots'."""
-    return (
-        batches(data.train.count, config.batch_size)
-        | batches(data.val.count, config.batch_size)
-        | Snapshots.batch_sizes(data.val.count)
-    )
+def batch_sizes(config: TrainConfig, data: Dataset, processes: Processes) -> set[int]:
+    """Every batch size a run feeds its data-parallel model: training's, validation's and, in one process, the
+    snapshots' (of several, process 0 predicts them on its own)."""
+    snapshots = Snapshots.batch_sizes(data.val.count) if processes.count == 1 else set()
+    fed = batches(data.train.count, config.batch_size) | batches(data.val.count, config.batch_size)
+    return fed | snapshots
 
 
 def summarize(run: Run, config: TrainConfig, train_images: int, seconds: float, notes: list[str]) -> dict:

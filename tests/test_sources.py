@@ -338,3 +338,43 @@ def test_each_process_of_a_cluster_takes_its_own_part_of_every_shuffled_epoch(tm
     halves = [images(5, (index, 2)) for index in range(2)]
     assert halves == [whole[0::2], whole[1::2]]  # every 2nd element of the same shuffled order
     assert len(whole) == data.train.count == 9
+
+
+def test_each_process_reads_only_its_own_equal_part_of_a_tfds_split(tmp_path, monkeypatch):
+    """A real tensorflow-datasets set, prepared from arrays: of a cluster of 3, each process asks
+    tensorflow-datasets for one of three equal parts of the split's 19 records (one left over), and the parts
+    are disjoint."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+
+    class Twenty(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            features = {
+                "image": tfds.features.Image(shape=(4, 4, 1)),
+                "label": tfds.features.ClassLabel(num_classes=10),
+            }
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i in range(20):
+                yield i, {"image": np.full((4, 4, 1), i, "uint8"), "label": i % 10}
+
+    found = Twenty(data_dir=tmp_path)
+    found.download_and_prepare()
+    asked, read = [], found.as_dataset
+    monkeypatch.setattr(
+        found, "as_dataset", lambda split, **options: asked.append(split) or read(split, **options)
+    )
+    split = source.tfds_split(found, "train[1:]", "image", "label", buffer=1000)
+    parts = [
+        [int(image[0, 0, 0]) for image, _ in split.elements(7, (index, 3)).as_numpy_iterator()]
+        for index in range(3)
+    ]
+    whole = {int(example["image"][0, 0, 0]) for example in read("train[1:]").as_numpy_iterator()}
+    assert [len(part) for part in parts] == [6, 6, 6] and len(set(sum(parts, []))) == 18
+    assert set(sum(parts, [])) < whole
+    assert asked[1:] == tfds.even_splits("train[1:]", n=3, drop_remainder=True)

@@ -18,6 +18,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from keras_vae.backends import Parallel, Processes, check_even, inputs_of
+from keras_vae.backends.lifeline import lifeline
 
 
 class TrainStep:
@@ -73,16 +74,20 @@ SLURM)."""
 @contextlib.contextmanager
 def processes():
     """Join the processes of the JAX cluster the environment describes (CLUSTER):
-    keras.distribution.initialize starts jax.distributed, with gloo carrying the collectives of CPUs. Without
-    one, this process alone."""
+    keras.distribution.initialize starts jax.distributed, with gloo carrying the collectives of CPUs, and a
+    lifeline to the coordinator's host ends every process in one line when one goes. Without a cluster, this
+    process alone."""
     if CLUSTER not in os.environ:
         yield Processes()
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     with native_stdout_to_stderr():  # gloo says "[Gloo] Rank 0 is connected to 1 peer ranks" on stdout
         keras.distribution.initialize()
+    joined = Processes(jax.process_index(), jax.process_count())
+    coordinator = os.environ[CLUSTER].split(",")[0].rsplit(":", 1)[0].strip("[]")
     try:
-        yield Processes(jax.process_index(), jax.process_count())
+        with lifeline(joined.rank, joined.count, coordinator, joined.share):
+            yield joined
     finally:
         jax.distributed.shutdown()
 

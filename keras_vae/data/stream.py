@@ -58,8 +58,9 @@ class ImageOptions:
 class Split:
     """One split as a stream: `elements(seed, shard)` makes a tf.data.Dataset of (image HWC, int64 label), in
     a fixed order when seed is None, else reshuffled each iteration; `count` elements in all. With shard
-    (index, count), every count-th element of that order from index, taken before an image is decoded where
-    the source can (a folder's files)."""
+    (index, count), one process's part: every count-th element of that order from index, taken before an
+    image is decoded (a folder's files, arrays in memory), or where the source reads records of its own
+    (tensorflow-datasets), the index-th of count equal parts of its records, shuffled within itself."""
 
     count: int
     elements: Callable[[int | None, tuple[int, int]], object]

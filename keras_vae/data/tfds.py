@@ -168,20 +168,21 @@ def tfds_split(found, split: str, image: str, label: str | None, buffer: int) ->
     buffer decoded images (at least 1,000)."""
 
     def elements(seed: int | None, shard: tuple[int, int] = (0, 1)):
-        """The pairs, each process's part taken after they are read (tensorflow-datasets reads whole
-        files)."""
+        """The pairs; of a shard (index, count), only the index-th of count equal parts of the split's records
+        (tensorflow-datasets' even_splits), which is all a process reads, shuffled within itself."""
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
+        part = split if shard[1] == 1 else tfds.even_splits(split, n=shard[1], drop_remainder=True)[shard[0]]
         examples = found.as_dataset(
-            split=split, shuffle_files=seed is not None, read_config=tfds.ReadConfig(shuffle_seed=seed)
+            split=part, shuffle_files=seed is not None, read_config=tfds.ReadConfig(shuffle_seed=seed)
         )
         pairs = examples.map(
             lambda example: (example[image], example[label] if label else tf.constant(UNLABELLED, tf.int64))
         )
         if seed is not None:
             pairs = pairs.shuffle(min(size, max(1000, buffer)), seed, reshuffle_each_iteration=True)
-        return pairs.shard(shard[1], shard[0])
+        return pairs
 
     size = count(found, split)
     return Split(size, elements)
