@@ -1,12 +1,13 @@
-"""One process against two on the same machine: `keras-vae train --distribute` of the conv AE on the MNIST
+"""One process against several on the same machine: `keras-vae train --distribute` of the conv AE on the MNIST
 test set (10,000 images from ../shared/data/mnist-test, as IDX files), the same global batch and seed, on JAX
 (a cluster of processes on 127.0.0.1, as Keras's environment describes it) and on torch (torchrun). Images/s
 is history.csv's for the last epoch (the first one compiles) -> docs/benchmarks.md.
 
-    python benchmarks/processes.py [--epochs 2] [--batch-size 128] [--backends jax torch]
+    python benchmarks/processes.py [--epochs 2] [--batch-size 128] [--backends jax torch] [--processes 2]
+    python benchmarks/processes.py --processes 8 --one-gpu-each --batch-size 1024   # a machine of 8 GPUs
 
-On a machine with several GPUs the same commands run one process per GPU: for JAX, set
-KERAS_DISTRIBUTION_NUM_PROCESSES to the GPU count and CUDA_VISIBLE_DEVICES to one GPU per process.
+With --one-gpu-each, every process sees one GPU: JAX's through CUDA_VISIBLE_DEVICES=RANK, torchrun's
+through LOCAL_RANK; the one-process baseline runs on GPU 0.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist-t
 KERAS_VAE = shutil.which("keras-vae", path=Path(sys.executable).parent)
 
 
-def launchers(backend: str, processes: int, port: int) -> list[tuple[list[str], dict[str, str]]]:
+def launchers(
+    backend: str, processes: int, port: int, one_gpu_each: bool
+) -> list[tuple[list[str], dict[str, str]]]:
     """The commands that start one run's processes, each with its environment."""
     if processes == 1:
-        return [([KERAS_VAE], {})]
+        return [([KERAS_VAE], {"CUDA_VISIBLE_DEVICES": "0"} if one_gpu_each else {})]
     if backend == "torch":
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
         return [([*torchrun, str(processes), "--no-python", KERAS_VAE], {})]
@@ -36,8 +39,17 @@ def launchers(backend: str, processes: int, port: int) -> list[tuple[list[str], 
         "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
         "KERAS_DISTRIBUTION_NUM_PROCESSES": str(processes),
     }
+    gpu = {"CUDA_VISIBLE_DEVICES": "{rank}"} if one_gpu_each else {}
     return [
-        ([KERAS_VAE], {**cluster, "KERAS_DISTRIBUTION_PROCESS_ID": str(rank)}) for rank in range(processes)
+        (
+            [KERAS_VAE],
+            {
+                **cluster,
+                "KERAS_DISTRIBUTION_PROCESS_ID": str(rank),
+                **{key: value.format(rank=rank) for key, value in gpu.items()},
+            },
+        )
+        for rank in range(processes)
     ]
 
 
@@ -74,7 +86,7 @@ def images_per_s(backend: str, processes: int, args: argparse.Namespace, out: Pa
         subprocess.Popen(
             [*command, *flags], env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        for command, extra in launchers(backend, processes, port)
+        for command, extra in launchers(backend, processes, port, args.one_gpu_each)
     ]
     for process in started:
         _, error = process.communicate(timeout=1800)
@@ -89,6 +101,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--backends", nargs="+", default=["jax", "torch"])
+    parser.add_argument("--processes", type=int, default=2, help="how many to set against one")
+    parser.add_argument("--one-gpu-each", action="store_true", help="one GPU per process")
     args = parser.parse_args()
     print(
         f"| backend | processes | images/s | scaling efficiency | ({os.cpu_count()} CPU cores, batch "
@@ -98,9 +112,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for backend in args.backends:
             one = images_per_s(backend, 1, args, Path(out))
-            two = images_per_s(backend, 2, args, Path(out))
+            many = images_per_s(backend, args.processes, args, Path(out))
             print(f"| {backend} | 1 | {one:,.0f} | - |")
-            print(f"| {backend} | 2 | {two:,.0f} | {two / (2 * one):.0%} |", flush=True)
+            print(
+                f"| {backend} | {args.processes} | {many:,.0f} | {many / (args.processes * one):.0%} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
