@@ -51,8 +51,8 @@ SeedOption = typer.Option(
 SamplerOption = typer.Option(
     None,
     help="prior: z ~ N(0, I) (a VQ-VAE: its learned prior from train-prior, else its codes' frequencies); "
-    "gmm: a Gaussian "
-    "mixture fitted on the training codes. Default: gmm for an AE, which has no prior, else prior.",
+    "gmm: a Gaussian mixture fitted on the training codes; flow: the learned flow over the codes that "
+    "train-prior fits. Default: gmm for an AE, which has no prior, else prior.",
 )
 MemoryCheckOption = typer.Option(
     True,

@@ -165,14 +165,22 @@ def generate(
 
 def train_prior(
     run: Optional[Path] = RunArgument,
-    epochs: int = typer.Option(30, min=1, max=MAX_PRIOR_EPOCHS),
+    epochs: Optional[int] = typer.Option(
+        None,
+        min=1,
+        max=MAX_PRIOR_EPOCHS,
+        help="Default: 30 for a PixelCNN; 200 for a flow, which stops early at its best on held-out codes.",
+    ),
     batch_size: int = typer.Option(128, min=1),
     seed: int = SeedOption,
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run's prior.keras."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run's learned prior (prior.keras or flow.keras)."
+    ),
     backend: Backend = BackendOption,
 ) -> None:
-    """Train a VQ-VAE run's learned prior over its codes (a small PixelCNN) into RUN/prior.keras; generate,
-    explore and evaluate then sample from it."""
+    """Train a run's learned prior over its codes: a VQ-VAE's PixelCNN into RUN/prior.keras (its --sampler
+    prior), any other model's RealNVP flow into RUN/flow.keras (its --sampler flow); generate, explore and
+    evaluate then sample from it, and serve (?sampler=flow) from a flow."""
     use_backend(backend, with_tensorflow=True)
     with user_errors():
         from keras_vae.trained.generate import train_prior as train_run_prior

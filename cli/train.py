@@ -32,6 +32,7 @@ from keras_vae.choices import (
     MAX_IMAGE_SIDE,
     MAX_K,
     MAX_LATENT_DIM,
+    MAX_PSEUDO_INPUTS,
     MAX_STEPS,
     MAX_STEPS_PER_EXECUTION,
 )
@@ -76,7 +77,9 @@ def train(
         "and decoder "
         "conditioned on the label (labelled data only); vq-vae: --latent-dim discrete codes from a "
         "--codebook-size "
-        "codebook; both: an AE and a VAE, one run each.",
+        "codebook; rae: a deterministic AE with --embedding-weight on |z|² and --decoder-decay, sampled by a "
+        "Gaussian mixture (Ghosh et al. 2020); vamp-vae: a VAE whose prior is a mixture of its posteriors at "
+        "--pseudo-inputs learned images (Tomczak & Welling 2018); both: an AE and a VAE, one run each.",
     ),
     arch: Arch = typer.Option(
         Arch.dense,
@@ -123,6 +126,18 @@ def train(
     alpha: float = typer.Option(1.0, min=0, help="β-TCVAE: weight of the index-code mutual information."),
     gamma: float = typer.Option(
         1.0, min=0, help="β-TCVAE: weight of the dimension-wise KL (--beta weighs the total correlation)."
+    ),
+    pseudo_inputs: int = typer.Option(
+        500,
+        min=1,
+        max=MAX_PSEUDO_INPUTS,
+        help="VampPrior VAE: learned pseudo-inputs whose posteriors make its prior (the paper's 500).",
+    ),
+    embedding_weight: float = typer.Option(
+        1e-4, min=0, help="RAE: weight of the L2 penalty |z|²/2 on the codes."
+    ),
+    decoder_decay: float = typer.Option(
+        1e-7, min=0, help="RAE: weight decay of the decoder (|θ|²/2 added to the loss)."
     ),
     codebook_size: int = typer.Option(512, min=2, max=MAX_CODEBOOK, help="VQ-VAE: vectors in the codebook."),
     embedding_dim: int = typer.Option(

@@ -3,10 +3,11 @@ arguments against them and the CLI makes its Enums and ranges from them. Nothing
 CLI reads them before a backend is chosen and --help stays instant."""
 
 BACKENDS = ("tensorflow", "jax", "torch")
-FAMILIES = ("vae", "ae", "iwae", "betatc-vae", "cvae", "vq-vae")
+FAMILIES = ("vae", "ae", "iwae", "betatc-vae", "cvae", "vq-vae", "rae", "vamp-vae")
 """The model families, as keras_vae.models.registry.MODELS builds them."""
-VARIATIONAL = ("vae", "iwae", "betatc-vae", "cvae")
-"""The families whose encoder gives z_mean, z_log_var and a sampled z, and whose prior is N(0, I)."""
+VARIATIONAL = ("vae", "iwae", "betatc-vae", "cvae", "vamp-vae")
+"""The families whose encoder gives z_mean, z_log_var and a sampled z, under a prior: N(0, I), or a VampPrior
+VAE's mixture of its posteriors at learned pseudo-inputs."""
 SUMMED_ONLY = ("iwae",)
 """The families whose bound needs log p(x | z): their reconstruction loss is summed over pixels."""
 SINGLE_PROCESS = ("vq-vae",)
@@ -19,7 +20,9 @@ CROPS = ("none", "center")
 LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 SPLITS = ("train", "val")
-SAMPLERS = ("prior", "gmm")
+SAMPLERS = ("prior", "gmm", "flow")
+"""prior: the model's own (N(0, I), a VQ-VAE's learned one); gmm: a Gaussian mixture of the training codes;
+flow: a continuous model's learned flow over its codes (train-prior)."""
 ANIMATIONS = ("latent", "samples", "reconstructions", "traversal", "interpolation")
 EXPORT_FORMATS = ("saved_model", "onnx", "keras")
 EMBED_FORMATS = (".npy", ".csv")
@@ -34,6 +37,8 @@ MAX_K = 10_000
 MAX_IMAGE_SIDE = 4096
 MAX_STEPS_PER_EXECUTION = 10_000
 MAX_CODEBOOK = 65_536
+MAX_PSEUDO_INPUTS = 65_536
+"""The encoder takes every pseudo-input at every step."""
 MAX_QUALITY_IMAGES = 10_000
 """Precision and recall find each image's neighbours among all the others."""
 MAX_PRIOR_EPOCHS = 10_000

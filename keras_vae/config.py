@@ -71,6 +71,12 @@ class TrainConfig:
     gamma: float = 1.0
     """β-TCVAE: the weights of the mutual information and the dimension-wise KL (beta weighs the total
     correlation)."""
+    pseudo_inputs: int = 500
+    """VampPrior VAE: the learned pseudo-inputs whose posteriors make its prior (the paper's 500)."""
+    embedding_weight: float = 1e-4
+    decoder_decay: float = 1e-7
+    """RAE: the weights of the L2 penalty on the codes and of the decoder's weight decay (pythae's
+    defaults)."""
     codebook_size: int = 512
     embedding_dim: int = 4
     commitment: float = 0.25
@@ -123,6 +129,9 @@ class TrainConfig:
                 self.model not in SUMMED_ONLY or self.reduction == "sum",
                 f"must be sum for an {self.model}: its bound needs log p(x|z)",
             ),
+            ("pseudo_inputs", self.pseudo_inputs >= 1, "must be >= 1"),
+            ("embedding_weight", 0 <= self.embedding_weight < math.inf, "must be a finite number >= 0"),
+            ("decoder_decay", 0 <= self.decoder_decay < math.inf, "must be a finite number >= 0"),
             ("codebook_size", self.codebook_size >= 2, "must be >= 2"),
             ("embedding_dim", self.embedding_dim >= 1, "must be >= 1"),
             ("commitment", 0 <= self.commitment < math.inf, "must be a finite number >= 0"),

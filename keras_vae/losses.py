@@ -189,3 +189,36 @@ def check_loss_options(
         raise ValueError(f"beta must be >= 0, got {beta}")
     if reconstruction_weight < 0:
         raise ValueError(f"reconstruction_weight must be >= 0, got {reconstruction_weight}")
+
+
+def mixture_log_density(z, means, log_vars):
+    """log (1/K) Σ_k N(z; means_k, exp(log_vars_k)) of each code: z (n, d), the K components (K, d)."""
+    per_component = ops.sum(log_normal(z[:, None, :], means[None], log_vars[None]), axis=-1)
+    return ops.logsumexp(per_component, axis=1) - math.log(means.shape[0])
+
+
+def vamp_terms(
+    x,
+    x_hat,
+    z,
+    z_mean,
+    z_log_var,
+    prior_means,
+    prior_log_vars,
+    *,
+    recon_loss: str = "bce",
+    reduction: str = "sum",
+    beta=1.0,
+    reconstruction_weight: float = 1.0,
+) -> dict:
+    """The ELBO's terms under a VampPrior: the KL estimated by the sampled z, log q(z|x) - log p(z), with p
+    the mixture of the prior's components (Tomczak & Welling 2018, eq. 9)."""
+    z, z_mean, z_log_var, prior_means, prior_log_vars = (
+        ops.cast(a, "float32") for a in (z, z_mean, z_log_var, prior_means, prior_log_vars)
+    )
+    recon = ops.mean(
+        reconstruction_loss(ops.cast(x, "float32"), ops.cast(x_hat, "float32"), recon_loss, reduction)
+    )
+    log_q = ops.sum(log_normal(z, z_mean, z_log_var), axis=-1)
+    kl = ops.mean(log_q - mixture_log_density(z, prior_means, prior_log_vars))
+    return {"loss": reconstruction_weight * recon + beta * kl, "reconstruction_loss": recon, "kl_loss": kl}

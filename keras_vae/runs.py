@@ -55,6 +55,8 @@ class Run:
     export = property(lambda self: self.root / "export")
     prior = property(lambda self: self.root / "prior.keras")
     """A VQ-VAE's learned prior over its codes (keras-vae train-prior)."""
+    flow = property(lambda self: self.root / "flow.keras")
+    """A continuous model's learned flow over its codes (keras-vae train-prior)."""
     classifier = property(lambda self: self.root / "classifier.keras")
     """The classifier whose features sample quality is measured in (evaluate trains it once)."""
     aside = property(lambda self: self.root.with_name(f".{self.root.name}.replaced"))
@@ -214,6 +216,7 @@ OWN_FILES = (
     "model.keras",
     "history.csv",
     "prior.keras",
+    "flow.keras",
     "classifier.keras",
     "backup",
     "snapshots",

@@ -82,13 +82,13 @@ class Snapshots(keras.callbacks.Callback):
             )
 
     def samples(self, model, latent: np.ndarray) -> np.ndarray:
-        """The fixed noise decoded (a CVAE's under the classes in turn); a VQ-VAE's codes drawn from the
-        subset's, with the run's seed each epoch."""
+        """The fixed noise decoded (a CVAE's under the classes in turn; a VampPrior VAE's made codes of its
+        prior); a VQ-VAE's codes drawn from the subset's, with the run's seed each epoch."""
         if model.discrete:
             codes = CodeFrequencySampler().fit(latent).sample(SAMPLES, np.random.default_rng(self.rng_seed))
             return decode(model, codes)
         labels = cycled(model.classes, SAMPLES) if model.conditional else None
-        return decode(model, self.noise, labels)
+        return decode(model, model.prior_draw(self.noise), labels)
 
     @staticmethod
     def batch_sizes(images: int) -> set[int]:

@@ -109,7 +109,7 @@ def test_every_fixed_choice_is_an_enum_of_the_librarys_values_and_each_family_se
     assert SINGLE_PROCESS == tuple(name for name, family in MODELS.items() if family.discrete)
     shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
     assert (
-        "vae|ae|iwae|betatc-vae|cvae|vq-vae|both" in shown
+        "vae|ae|iwae|betatc-vae|cvae|vq-vae|rae|vamp-vae|both" in shown
         and "dense|conv|deep-conv" in shown
         and "env var: KERAS_BACKEND" in shown
     )

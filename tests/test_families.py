@@ -1,6 +1,6 @@
-"""The model families beyond the AE and the VAE (IWAE, β-TCVAE, CVAE, VQ-VAE): each loss against NumPy on
-small arrays, the identities their bounds obey, the codebook's updates and straight-through gradient,
-training, the .keras round trip on this backend and the others, and every command."""
+"""The model families beyond the AE and the VAE (IWAE, β-TCVAE, CVAE, VQ-VAE, RAE, VampPrior VAE): each loss
+against NumPy on small arrays, the identities their bounds obey, the codebook's updates and straight-through
+gradient, training, the .keras round trip on this backend and the others, and every command."""
 
 import os
 import subprocess
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import keras_vae
 from cli.main import app
-from keras_vae.losses import betatc_terms, iwae_terms, vq_terms
+from keras_vae.losses import betatc_terms, iwae_terms, vamp_terms, vq_terms
 from keras_vae.models.quantizer import VectorQuantizer
 
 RNG = np.random.default_rng(7)
@@ -127,7 +127,7 @@ def test_more_importance_samples_tighten_the_bound():
 
 
 LABELS = np.arange(32) % 4
-FAMILY_OPTIONS = {"cvae": {"classes": 4}, "vq-vae": {"codebook_size": 16}}
+FAMILY_OPTIONS = {"cvae": {"classes": 4}, "vq-vae": {"codebook_size": 16}, "vamp-vae": {"pseudo_inputs": 8}}
 
 
 def inputs_for(family: str, images: np.ndarray, labels: np.ndarray = LABELS):
@@ -218,7 +218,52 @@ def test_a_cvae_decodes_each_label_to_its_own_image_and_its_terms_are_the_vaes(i
     assert terms["loss"] == pytest.approx(terms["reconstruction_loss"] + terms["kl_loss"], rel=1e-6)
 
 
-@pytest.mark.parametrize("family", ["iwae", "betatc-vae", "cvae", "vq-vae"])
+def test_vamp_terms_estimate_the_kl_from_the_sample_against_the_mixture_of_pseudo_input_posteriors():
+    prior_means = RNG.normal(size=(5, D)).astype("float32")
+    prior_log_vars = RNG.normal(scale=0.3, size=(5, D)).astype("float32")
+    z = Z[:B]
+    terms = numpy_terms(vamp_terms(X, X_HAT[:B], z, Z_MEAN, Z_LOG_VAR, prior_means, prior_log_vars, beta=0.5))
+    log_p = logsumexp(
+        np.stack([log_normal(z, prior_means[k], prior_log_vars[k]) for k in range(5)], axis=1), axis=1
+    ) - np.log(5)
+    kl = np.mean(log_normal(z, Z_MEAN, Z_LOG_VAR) - log_p)
+    recon = -log_bernoulli(X, X_HAT[:B]).mean()
+    assert terms["kl_loss"] == pytest.approx(kl, rel=1e-5)
+    assert terms["loss"] == pytest.approx(recon + 0.5 * kl, rel=1e-5)
+
+
+def test_a_vamp_vaes_prior_is_its_encoders_posteriors_at_the_pseudo_inputs_everywhere_it_is_used():
+    from keras_vae.trained.metrics import prior_log_density
+
+    model = keras_vae.build_model(
+        "vamp-vae", arch="dense", latent_dim=D, input_shape=(2, 3, 1), pseudo_inputs=4
+    )
+    means, log_vars = model.prior_components()
+    z_mean, z_log_var, _ = (to_numpy(a) for a in model.encoder(to_numpy(model.pseudo_images())))
+    np.testing.assert_allclose(means, z_mean, rtol=1e-6)
+    np.testing.assert_allclose(log_vars, z_log_var, rtol=1e-6)
+    z = RNG.normal(size=(3, 5, D))
+    brute = logsumexp(np.stack([log_normal(z, means[k], log_vars[k]) for k in range(4)], -1), -1) - np.log(4)
+    np.testing.assert_allclose(prior_log_density(model, chunk=4)(z), brute, rtol=1e-9)
+    drawn = model.prior_draw(np.zeros((6, D), "float32"))  # noise 0: the components' means in turn
+    np.testing.assert_allclose(drawn, means[[0, 1, 2, 3, 0, 1]], rtol=1e-6)
+
+
+def test_rae_loss_is_the_reconstruction_the_code_penalty_and_the_decoders_weight_decay():
+    model = keras_vae.build_model(
+        "rae", arch="dense", latent_dim=2, input_shape=(2, 3, 1), embedding_weight=0.3, decoder_decay=0.01
+    )
+    terms = numpy_terms(model.compute_terms(X, training=False))
+    z, x_hat = to_numpy(model.encoder(X)), to_numpy(model(X)).astype("float64")
+    embedding = np.mean(0.5 * np.sum(z.astype("float64") ** 2, axis=1))
+    decay = sum(np.sum(to_numpy(weight).astype("float64") ** 2) for weight in model.decoder.trainable_weights)
+    assert terms["reconstruction_loss"] == pytest.approx(-log_bernoulli(X, x_hat).mean(), rel=1e-4)
+    assert terms["embedding_loss"] == pytest.approx(embedding, rel=1e-5)
+    expected = terms["reconstruction_loss"] + 0.3 * embedding + 0.5 * 0.01 * decay
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("family", ["iwae", "betatc-vae", "cvae", "vq-vae", "rae", "vamp-vae"])
 def test_training_lowers_each_familys_loss(family, images):
     keras.utils.set_random_seed(0)
     model = keras_vae.build_model(
@@ -235,6 +280,8 @@ OPTIONS = {
     "betatc-vae": {"alpha": 0.5, "beta": 6.0, "gamma": 2.0, "dataset_size": 320},
     "cvae": {"beta": 2.0},
     "vq-vae": {"codebook_size": 16, "commitment": 0.5, "codebook_update": "ema"},
+    "rae": {"embedding_weight": 0.01, "decoder_decay": 1e-3},
+    "vamp-vae": {"pseudo_inputs": 5, "beta": 0.5},
 }
 BUILD = {"cvae": {"classes": 4}, "vq-vae": {"embedding_dim": 3}}
 LOAD_ELSEWHERE = (
@@ -323,6 +370,8 @@ def test_train_explore_and_evaluate_each_family(tmp_path):
         ("betatc-vae", ["--beta", 4], "total_correlation", "kl_per_dimension"),
         ("cvae", [], "kl_loss", "samples"),
         ("vq-vae", ["--codebook-size", 16], "dead_codes", "codebook_usage"),
+        ("rae", ["--embedding-weight", 0.01], "embedding_loss", "latent"),
+        ("vamp-vae", ["--pseudo-inputs", 6], "kl_loss", "samples"),
     )
     for family, flags, logged, figure in families:
         trained = CliRunner().invoke(
@@ -337,7 +386,13 @@ def test_train_explore_and_evaluate_each_family(tmp_path):
             app, ["evaluate", str(tmp_path / "runs" / family), "--k", "20", "--json"]
         )
         assert evaluated.exit_code == 0 and f'"model": "{family}"' in evaluated.stdout, evaluated.output
-    assert '"perplexity"' in evaluated.stdout and "iw_nll" not in evaluated.stdout
+        if family == "vq-vae":
+            assert '"perplexity"' in evaluated.stdout and "iw_nll" not in evaluated.stdout
+        if family == "vamp-vae":  # its KL, estimated from the samples, does not split by dimension
+            assert '"iw_nll"' in evaluated.stdout and "kl_per_dimension" not in evaluated.stdout
+            assert not (tmp_path / "runs" / family / "figures" / "kl_per_dimension.png").exists()
+            generated = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / family), "--n", "4"])
+            assert "the VampPrior, a mixture of the posteriors at 6 learned pseudo-inputs" in generated.stderr
     runs = [str(tmp_path / "runs" / family) for family, *_ in families]
     compared = CliRunner().invoke(app, ["compare", *runs, "--out", str(tmp_path / "compare")])
     assert compared.exit_code == 0, compared.output

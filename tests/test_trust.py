@@ -117,11 +117,9 @@ def test_warm_up_defaults_and_bounds():
 def test_collapse_is_named_only_when_no_dimension_carries_information():
     from keras_vae.trained.metrics import collapse_note
 
-    assert collapse_note(np.array([2.0, 0.01]), active=1) is None
-    assert (
-        collapse_note(np.array([20.0, 20.0]), active=0) is None
-    )  # means close together, posteriors far narrower
-    note = collapse_note(np.array([0.05, 0.02]), active=1)
+    assert collapse_note(2.0, 2.01, active=1, dimensions=2) is None
+    assert collapse_note(20.0, 40.0, active=0, dimensions=2) is None  # means close, posteriors far narrower
+    note = collapse_note(0.05, 0.07, active=1, dimensions=2)
     assert note.startswith(
         "the posterior has collapsed: a KL of 0.07 nats per image, 1 of 2 latent dimensions active"
     )
@@ -406,7 +404,8 @@ def test_notes_say_what_the_run_has(runs):
     from keras_vae.trained import LoadedRun
 
     assert "fitted on 32 training images' codes" in LoadedRun.load(runs["vae"]).sampler("gmm").description
-    assert "serve" not in cli("train-prior", "--help").stdout
+    shown = " ".join(cli("train-prior", "--help").stdout.split())
+    assert "RUN/prior.keras" in shown and "RUN/flow.keras" in shown and "serve (?sampler=flow)" in shown
 
 
 def test_a_tfds_split_gives_its_labels_in_order_and_samples_from_them(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_vae.backends import TrainStep
@@ -53,7 +54,9 @@ class _Autoencoding(TrainStep, keras.Model):
     discrete = False
     """Whether its codes are indices into a codebook."""
     variational = False
-    """Whether its encoder gives a posterior q(z|x), (z_mean, z_log_var, z), under the prior N(0, I)."""
+    """Whether its encoder gives a posterior q(z|x), (z_mean, z_log_var, z), under a prior."""
+    learned_prior = False
+    """Whether that prior is learned (prior_components), not N(0, I)."""
     classes = 0
     """How many classes a conditional model's labels tell apart."""
     build_options: tuple[str, ...] = ()
@@ -101,6 +104,15 @@ class _Autoencoding(TrainStep, keras.Model):
     def code_decoder(self) -> keras.Model:
         """What decodes the codes means_encoder gives."""
         return self.decoder
+
+    def prior_components(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The means and log-variances of a learned Gaussian-mixture prior's components; None for N(0, I) (or
+        no prior)."""
+        return None
+
+    def prior_draw(self, noise: np.ndarray) -> np.ndarray:
+        """Codes of the model's prior made from standard normal noise: the noise itself under N(0, I)."""
+        return noise
 
     def update_trackers(self, terms: dict, batch_size) -> dict:
         """Add one batch's terms to the epoch means, weighted by batch size; return the means."""

@@ -7,9 +7,18 @@ import keras
 
 from keras_vae.architectures import build_decoder, build_encoder, check_architecture
 from keras_vae.choices import VARIATIONAL
-from keras_vae.models import CVAE, IWAE, VAE, VQVAE, AutoEncoder, BetaTCVAE
+from keras_vae.models import CVAE, IWAE, RAE, VAE, VQVAE, AutoEncoder, BetaTCVAE, VampVAE
 
-MODELS = {"vae": VAE, "ae": AutoEncoder, "iwae": IWAE, "betatc-vae": BetaTCVAE, "cvae": CVAE, "vq-vae": VQVAE}
+MODELS = {
+    "vae": VAE,
+    "ae": AutoEncoder,
+    "iwae": IWAE,
+    "betatc-vae": BetaTCVAE,
+    "cvae": CVAE,
+    "vq-vae": VQVAE,
+    "rae": RAE,
+    "vamp-vae": VampVAE,
+}
 
 
 def build_model(

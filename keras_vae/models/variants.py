@@ -1,12 +1,15 @@
-"""The VAE's variants, each a VAE with another objective or input: IWAE (a tighter bound), β-TCVAE (the KL
-split apart) and the conditional VAE."""
+"""The VAE's variants, each a VAE with another objective, input or prior: IWAE (a tighter bound), β-TCVAE (the
+KL split apart), the conditional VAE and the VampPrior VAE (a prior learned from the encoder)."""
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
-from keras_vae.losses import betatc_terms, iwae_terms
+from keras_vae.losses import betatc_terms, iwae_terms, vamp_terms
 from keras_vae.models.base import VAE
 
 
@@ -134,3 +137,64 @@ class CVAE(VAE):
         return self.elbo_terms(
             images, self.decoder([z, labels], training=training), z_mean, z_log_var, training
         )
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class VampVAE(VAE):
+    """A VAE with the VampPrior (Tomczak & Welling 2018): its prior is the mixture (1/K) Σ_k q(z | u_k) of the
+    encoder's own posteriors at K learned pseudo-inputs u_k (images of the input's shape, pixels clipped to
+    [0, 1]), and its KL, which has no closed form, is estimated from the sampled z as log q(z|x) - log p(z),
+    as in the paper. prior_components gives the mixture, which its sampler draws from."""
+
+    build_options = (*VAE.build_options, "pseudo_inputs")
+    learned_prior = True
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, pseudo_inputs: int = 500, **kwargs):
+        if pseudo_inputs < 1:
+            raise ValueError(f"pseudo_inputs must be >= 1, got {pseudo_inputs}")
+        super().__init__(encoder, decoder, **kwargs)
+        self.pseudo_inputs = pseudo_inputs
+        self.pseudo_pixels = self.add_weight(
+            shape=(pseudo_inputs, math.prod(self.image_shape)),
+            initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=0),
+            name="pseudo_pixels",
+        )
+
+    def pseudo_images(self):
+        return ops.reshape(ops.clip(self.pseudo_pixels, 0.0, 1.0), (self.pseudo_inputs, *self.image_shape))
+
+    def prior_terms(self, training: bool):
+        """The means and log-variances of the prior's K components: the encoder's at the pseudo-inputs."""
+        means, log_vars, _ = self.encoder(self.pseudo_images(), training=training)
+        return means, log_vars
+
+    def compute_terms(self, x, training: bool) -> dict:
+        z_mean, z_log_var, z = self.encoder(x, training=training)
+        x_hat = self.decoder(z, training=training)
+        prior_means, prior_log_vars = self.prior_terms(training)
+        return vamp_terms(
+            x,
+            x_hat,
+            z,
+            z_mean,
+            z_log_var,
+            prior_means,
+            prior_log_vars,
+            recon_loss=self.recon_loss,
+            reduction=self.reduction,
+            beta=self.beta * self.kl_weight(training),
+            reconstruction_weight=self.reconstruction_weight,
+        )
+
+    def prior_components(self) -> tuple[np.ndarray, np.ndarray]:
+        means, log_vars = self.prior_terms(training=False)
+        return tuple(np.asarray(ops.convert_to_numpy(a), "float64") for a in (means, log_vars))
+
+    def prior_draw(self, noise: np.ndarray) -> np.ndarray:
+        """Codes of the prior from standard normal noise, the i-th from component i mod K."""
+        means, log_vars = self.prior_components()
+        chosen = np.arange(len(noise)) % self.pseudo_inputs
+        return (means[chosen] + np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pseudo_inputs": self.pseudo_inputs}

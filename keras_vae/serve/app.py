@@ -7,7 +7,7 @@ JSON API over the runs it was given, addressed by their place in that list, so n
     GET  /api/runs/I/points        the fixed images on the plane with their labels (?epoch=N: at that epoch)
     POST /api/runs/I/decode        {"points": [[x, y], ...]} or {"z": [[...], ...]}, optional "label": PNGs
     GET  /api/runs/I/images/J      a fixed image, its reconstruction and its code
-    GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm (the run's own by
+    GET  /api/runs/I/samples       ?n=N (1 to 256) new images from ?sampler=prior|gmm|flow (the run's own by
                                    default), and which sampler made them
 
 Every error is JSON, {"error": "..."}, with status 400 (a bad request, or a client gone mid-body), 403

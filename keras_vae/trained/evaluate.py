@@ -79,9 +79,9 @@ def evaluate_run(
         model, data.pairs("val", batch_size(1)), config.recon_loss, config.reduction
     )
     note = NO_LIKELIHOOD[model.discrete]
-    if model.discrete and run.code_prior is not None:
+    if model.discrete and run.learned_prior is not None:
         from keras_vae.samplers.pixelcnn import code_nll
 
         codes = np.concatenate([encode_means(model, batch) for batch in data.batches("val", 1024)])
-        metrics["prior_code_nll"], note = code_nll(run.code_prior, codes), WITH_CODE_PRIOR
+        metrics["prior_code_nll"], note = code_nll(run.learned_prior, codes), WITH_CODE_PRIOR
     return {**about, **metrics, **quality, "note": note}

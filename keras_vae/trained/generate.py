@@ -1,5 +1,5 @@
-"""`keras-vae generate` and `train-prior`: new images from a run's sampler, and the learned prior a VQ-VAE's
-sampler draws its codes from."""
+"""`keras-vae generate` and `train-prior`: new images from a run's sampler, and the learned prior over a run's
+codes (a VQ-VAE's PixelCNN, any other model's flow) that its samplers draw from."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from keras_vae.errors import ConfigError
 from keras_vae.files import check_free_space, write_atomic
 from keras_vae.models.coding import encode_means
 from keras_vae.runs import RunError
-from keras_vae.samplers import PixelCNNSampler
+from keras_vae.samplers import FlowSampler, PixelCNNSampler
 from keras_vae.snapshots import to_uint8
 from keras_vae.trained.loaded import LoadedRun
 
@@ -71,33 +71,32 @@ def generate(
 
 
 def train_prior(
-    path: str | Path, epochs: int, batch_size: int = 128, seed: int = 0, overwrite: bool = False
+    path: str | Path, epochs: int | None = None, batch_size: int = 128, seed: int = 0, overwrite: bool = False
 ) -> tuple[Path, dict]:
-    """Fit a VQ-VAE run's learned prior over its codes (samplers.PixelCNNSampler) on the codes of all its
-    training images and write it to RUN/prior.keras, which generate, explore, evaluate and serve then sample
-    from; an existing prior is replaced only with overwrite. Returns where, and its negative log-likelihood of
-    training and held-out codes in nats per image."""
+    """Fit a run's learned prior on the codes of all its training images: a VQ-VAE's PixelCNN over its codes
+    (samplers.PixelCNNSampler, RUN/prior.keras, its --sampler prior), any other model's RealNVP flow
+    (samplers.FlowSampler, RUN/flow.keras, its --sampler flow), which generate, explore, evaluate and serve
+    then sample from; an existing one is replaced only with overwrite. Returns where, and its negative
+    log-likelihood of training and held-out codes (nats per image). epochs defaults to the sampler's own."""
     from keras_vae.origins import check_replaceable, save_with_origin
 
-    if epochs < 1:
+    if epochs is not None and epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}", "epochs")
     run = LoadedRun.load(path)
-    if not run.model.discrete:
-        raise ConfigError(
-            f"{run.name} is a {run.family}, whose prior is N(0, I): train-prior is for a vq-vae run (other "
-            "runs take --sampler gmm)"
-        )
-    check_replaceable(run.folder.prior)
-    if run.folder.prior.exists() and not overwrite:
-        raise RunError(f"{run.folder.prior} exists: give --overwrite to train it again")
+    target = run.prior_path
+    check_replaceable(target)
+    if target.exists() and not overwrite:
+        raise RunError(f"{target} exists: give --overwrite to train it again")
     codes = {
-        split: np.concatenate([encode_means(run.model, batch) for batch in run.dataset.batches(split, 1024)])
+        split: np.concatenate([encode_means(run.model, *batch) for batch in run.dataset.pairs(split, 1024)])
         for split in ("train", "val")
     }
-    fitted = PixelCNNSampler(
-        codebook_size=run.model.codebook_size, epochs=epochs, batch_size=batch_size, seed=seed
-    ).fit(codes["train"], codes["val"])
-    save_with_origin(
-        fitted.prior, run.folder.target(run.folder.prior), run.prior_origin | {"codes": len(codes["train"])}
-    )
-    return run.folder.prior, fitted.nll
+    options = {"batch_size": batch_size, "seed": seed} | ({"epochs": epochs} if epochs else {})
+    if run.model.discrete:
+        fitted = PixelCNNSampler(codebook_size=run.model.codebook_size, **options)
+        prior = fitted.fit(codes["train"], codes["val"]).prior
+    else:
+        fitted = FlowSampler(**options)
+        prior = fitted.fit(codes["train"], codes["val"]).flow
+    save_with_origin(prior, run.folder.target(target), run.prior_origin | {"codes": len(codes["train"])})
+    return target, fitted.nll

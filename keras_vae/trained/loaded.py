@@ -18,7 +18,15 @@ from keras_vae.errors import ConfigError
 from keras_vae.files import check_regular
 from keras_vae.models.coding import conditioned, cycled, decode, encode_means
 from keras_vae.runs import MODEL_BYTES, Run, RunError
-from keras_vae.samplers import CodeFrequencySampler, MixtureSampler, NormalSampler, PixelCNNSampler, Sampler
+from keras_vae.samplers import (
+    CodeFrequencySampler,
+    FlowSampler,
+    MixtureSampler,
+    NormalSampler,
+    PixelCNNSampler,
+    PseudoInputSampler,
+    Sampler,
+)
 from keras_vae.snapshots import SUBSET, read_fixed
 from keras_vae.trained import geometry
 
@@ -136,15 +144,35 @@ class LoadedRun:
         return self.samplers[name]
 
     def new_sampler(self, name: str) -> Sampler:
-        """prior: N(0, I), or a VQ-VAE's learned prior over its codes (its codes' per-position frequencies
+        """prior: N(0, I), a VampPrior VAE's mixture of its posteriors at its pseudo-inputs, or a VQ-VAE's
+        learned prior over its codes (its codes' per-position frequencies
         until it has one); gmm: the Gaussian mixture of the training codes (a VQ-VAE's code vectors, snapped
-        to the codebook)."""
+        to the codebook); flow: a continuous model's learned flow (train-prior), refused in one line without
+        one."""
         images = min(SUBSET, self.config["data"]["train_images"])
         if name == "gmm":
             return MixtureSampler(images, self.codebook if self.model.discrete else None)
+        if name == "flow":
+            return self.flow_sampler()
+        if self.model.learned_prior:
+            return PseudoInputSampler(*self.model.prior_components())
         if not self.model.discrete:
             return NormalSampler(self.latent_dim)
-        return PixelCNNSampler(self.code_prior) if self.code_prior else CodeFrequencySampler(images)
+        return PixelCNNSampler(self.learned_prior) if self.learned_prior else CodeFrequencySampler(images)
+
+    def flow_sampler(self) -> FlowSampler:
+        if self.model.discrete:
+            raise ConfigError(
+                f"{self.name} is a vq-vae, whose codes are discrete: its learned prior is --sampler prior "
+                "(keras-vae train-prior trains it)",
+                "sampler",
+            )
+        if self.learned_prior is None:
+            raise RunError(
+                f"{self.name} has no learned flow over its codes yet: train one with keras-vae train-prior "
+                f"{self.folder.root}"
+            )
+        return FlowSampler(self.learned_prior)
 
     def sample_codes(self, n: int, rng: np.random.Generator, sampler: str | None = None) -> np.ndarray:
         """n codes as code_decoder takes them, from a sampler (the family's own by default)."""
@@ -164,33 +192,43 @@ class LoadedRun:
         the classes in turn."""
         return self.decode(self.sample_codes(n, np.random.default_rng(rng), sampler), label)
 
+    @property
+    def prior_path(self) -> Path:
+        """Where train-prior keeps the run's learned prior: a VQ-VAE's PixelCNN in RUN/prior.keras, any other
+        model's flow in RUN/flow.keras."""
+        return self.folder.prior if self.model.discrete else self.folder.flow
+
     @cached_property
-    def code_prior(self) -> keras.Model | None:
-        """A VQ-VAE's learned prior (RUN/prior.keras, from keras-vae train-prior), or None; refused in one
-        line unless it records that it was trained on this run's model and codebook (prior_origin)."""
+    def learned_prior(self) -> keras.Model | None:
+        """The run's learned prior (prior_path, from keras-vae train-prior), or None; refused in one line
+        unless it records that it was trained on this run's model and codes (prior_origin)."""
         from keras_vae.origins import mismatch, read_origin
 
-        if not os.path.lexists(self.folder.prior):
+        path = self.prior_path
+        if not os.path.lexists(path):
             return None
         remedy = f"train it again with keras-vae train-prior {self.folder.root} --overwrite"
-        check_regular(self.folder.prior, MODEL_BYTES, "prior")
-        stale = mismatch(self.folder.prior, read_origin(self.folder.prior), self.prior_origin)
+        check_regular(path, MODEL_BYTES, path.stem)
+        stale = mismatch(path, read_origin(path), self.prior_origin)
         if stale:
             raise RunError(f"{stale}: {remedy}")
-        return self.folder.load_keras(self.folder.prior, "prior", remedy)
+        return self.folder.load_keras(path, path.stem, remedy)
 
     @property
     def prior_origin(self) -> dict:
-        """What a VQ-VAE's prior must have been trained on: this run's model.keras, its codebook and code
-        positions."""
+        """What a learned prior must have been trained on: this run's model.keras and codes (a VQ-VAE's
+        codebook and code positions, another model's latent size)."""
         from keras_vae.origins import file_digest
 
-        return {
-            "kind": "prior",
-            "model": file_digest(self.folder.model),
-            "codebook_size": self.model.codebook_size,
-            "positions": self.latent_dim,
-        }
+        origin = {"model": file_digest(self.folder.model)}
+        if self.model.discrete:
+            return {
+                "kind": "prior",
+                **origin,
+                "codebook_size": self.model.codebook_size,
+                "positions": self.latent_dim,
+            }
+        return {"kind": "flow", **origin, "latent_dim": self.latent_dim}
 
     @property
     def codebook(self) -> np.ndarray:

@@ -53,17 +53,18 @@ COLLAPSED_KL = 0.1
 """Nats of mean KL below which a latent dimension carries next to nothing of its image."""
 
 
-def collapse_note(kl_dimensions: np.ndarray, active: int) -> str | None:
-    """What to say when a posterior has collapsed (no dimension with a mean KL of COLLAPSED_KL nats: the codes
-    carry next to nothing of their images, which then all decode alike), and what to try; None when it has
-    not. Active units (the spread of the means) are reported beside it, not judged: a deep-conv VAE of 2
+def collapse_note(strongest: float, total: float, active: int, dimensions: int) -> str | None:
+    """What to say when a posterior has collapsed (no dimension with a mean KL of COLLAPSED_KL nats, strongest
+    being the largest; under a learned prior, whose KL does not split by dimension, the whole KL below it: the
+    codes carry next to nothing of their images, which then all decode alike), and what to try; None when it
+    has not. Active units (the spread of the means) are reported beside it, not judged: a deep-conv VAE of 2
     epochs had none, its means spread by less than 0.1, yet a KL of 40 nats, its posteriors far narrower
     still."""
-    if kl_dimensions.max() >= COLLAPSED_KL:
+    if strongest >= COLLAPSED_KL:
         return None
     return (
-        f"the posterior has collapsed: a KL of {kl_dimensions.sum():.3g} nats per image, {active} of "
-        f"{len(kl_dimensions)} latent dimensions active, so the codes say next to nothing of the images, "
+        f"the posterior has collapsed: a KL of {total:.3g} nats per image, {active} of "
+        f"{dimensions} latent dimensions active, so the codes say next to nothing of the images, "
         "which all "
         "decode alike; train again with a longer --kl-warmup-steps, a lower --learning-rate, more --steps, "
         "or a "
@@ -71,19 +72,29 @@ def collapse_note(kl_dimensions: np.ndarray, active: int) -> str | None:
     )
 
 
-def model_collapse_note(model, kl_dimensions: np.ndarray, active: int) -> str | None:
-    """collapse_note for a variational model's posterior; None for a model trained on the KL alone, for which
-    collapse is the point."""
-    return None if model.reconstruction_weight == 0 else collapse_note(kl_dimensions, active)
+def model_collapse_note(model, kl_dimensions: np.ndarray | None, kl: float, z_mean: np.ndarray) -> str | None:
+    """collapse_note for a variational model's posterior, from its mean KL per dimension, or under a learned
+    prior (kl_dimensions None) its mean KL; None for a model trained on the KL alone, for which collapse is
+    the point."""
+    if model.reconstruction_weight == 0:
+        return None
+    strongest = kl if kl_dimensions is None else float(kl_dimensions.max())
+    return collapse_note(strongest, kl, active_units(z_mean), z_mean.shape[1])
 
 
 def posterior_collapse(model, images: np.ndarray, labels: np.ndarray | None = None) -> str | None:
-    """model_collapse_note of a variational model's posterior over images; None for the other families."""
+    """model_collapse_note of a variational model's posterior over images (under a learned prior, its KL
+    estimated from one seeded sample per image); None for the other families."""
     if not model.variational:
         return None
     outputs = model.encoder.predict(conditioned(model, images, labels), batch_size=PREDICT_BATCH, verbose=0)
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in outputs)
-    return model_collapse_note(model, kl_per_dimension(z_mean, z_log_var).mean(0), active_units(z_mean))
+    if model.learned_prior:
+        z = z_mean + np.exp(0.5 * z_log_var) * np.random.default_rng(0).standard_normal(z_mean.shape)
+        kl = float(np.mean(log_normal(z, z_mean, z_log_var) - prior_log_density(model)(z)))
+        return model_collapse_note(model, None, kl, z_mean)
+    kl_dimensions = kl_per_dimension(z_mean, z_log_var).mean(0)
+    return model_collapse_note(model, kl_dimensions, float(kl_dimensions.sum()), z_mean)
 
 
 def log_likelihood_constant(recon_loss: str, image_shape: tuple[int, ...]) -> float:
@@ -116,6 +127,32 @@ def log_normal(z: np.ndarray, mean, log_var) -> np.ndarray:
     return np.sum(-0.5 * (math.log(2 * math.pi) + log_var + np.square(z - mean) / np.exp(log_var)), axis=-1)
 
 
+def prior_log_density(model, chunk: int = 16_384):
+    """log p(z) of a variational model's prior, in NumPy float64, as a function of codes (..., d): N(0, I),
+    or a learned prior's mixture (1/K) Σ_k N(z; means_k, exp(log_vars_k)), taken chunk codes at a time as
+    matrix products, so that no (codes, K, d) array is made."""
+    components = model.prior_components()
+    if components is None:
+        return lambda z: log_normal(z, 0.0, 0.0)
+    means, log_vars = components
+    precision = np.exp(-log_vars)
+    constant = -0.5 * (
+        means.shape[1] * math.log(2 * math.pi) + log_vars.sum(axis=1) + np.sum(means**2 * precision, axis=1)
+    )
+
+    def density(z: np.ndarray) -> np.ndarray:
+        flat = z.reshape(-1, means.shape[1])
+        out = np.empty(len(flat))
+        for start in range(0, len(flat), chunk):
+            part = flat[start : start + chunk]
+            per = constant - 0.5 * (part**2) @ precision.T + part @ (means * precision).T
+            top = per.max(axis=1, keepdims=True)
+            out[start : start + chunk] = top[:, 0] + np.log(np.mean(np.exp(per - top), axis=1))
+        return out.reshape(z.shape[:-1])
+
+    return density
+
+
 def importance_weights(
     model,
     likelihood: keras.Model,
@@ -124,10 +161,12 @@ def importance_weights(
     rng: np.random.Generator,
     decodes_per_step: int | None = None,
     labels=None,
+    log_prior=None,
 ):
     """log w = log p(x|z) + log p(z) - log q(z|x) for k samples z ~ q(z|x) per image: (N, k), and log p(x|z);
-    a CVAE's given the images' labels. The samples are decoded decodes_per_step at a time (whole images' k;
-    budget.decodes_in_one_step by default, which evaluate's memory estimate counts)."""
+    a CVAE's given the images' labels; log_prior is prior_log_density(model), made once per run. The samples
+    are decoded decodes_per_step at a time (whole images' k; budget.decodes_in_one_step by default, which
+    evaluate's memory estimate counts)."""
     k = likelihood.output_shape[-1]
     inputs = conditioned(model, x, labels)
     z_mean, z_log_var, _ = (np.asarray(a, "float64") for a in model.encoder.predict(inputs, verbose=0))
@@ -141,7 +180,8 @@ def importance_weights(
         verbose=0,
     )
     log_px = log_px.astype("float64") + log_likelihood_constant(recon_loss, x.shape[1:])
-    log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal(z, z_mean[:, None], z_log_var[:, None])
+    log_prior = (log_prior or prior_log_density(model))(z)
+    log_w = log_px + log_prior - log_normal(z, z_mean[:, None], z_log_var[:, None])
     return log_w, log_px, z_mean, z_log_var
 
 
@@ -162,21 +202,23 @@ def in_batches(x: Batches, size: int) -> Iterator[tuple[np.ndarray, np.ndarray |
 
 
 def compute_likelihood(model, x: Batches, k: int, recon_loss: str, seed: int = 0) -> dict:
-    """-ELBO (Monte Carlo reconstruction over k samples, closed-form KL) and the k-sample importance-weighted
+    """-ELBO (Monte Carlo reconstruction over k samples; the KL closed-form under N(0, I), else estimated from
+    the same k samples, and then not split by dimension) and the k-sample importance-weighted
     bound on -log p(x), in nats per image and bits per dimension; beside them the reconstruction loss (summed
     over pixels) of the decoded z_mean, comparable with an AE's or a VQ-VAE's. Images go through in batches (x
     is an array or a stream of (images, labels) batches of at most batch_size(k)), so memory stays bounded
     whatever k and the number of images are."""
     rng = np.random.default_rng(seed)
     likelihood = likelihood_model(model.decoder, k, recon_loss)
+    log_prior = prior_log_density(model)
     neg_recon, kl, iw_nll, means, kl_dims, matches, through_mean = [], [], [], [], [], [], []
     for batch, labels in in_batches(x, batch_size(k)):
         log_w, log_px, z_mean, z_log_var = importance_weights(
-            model, likelihood, batch, recon_loss, rng, labels=labels
+            model, likelihood, batch, recon_loss, rng, labels=labels, log_prior=log_prior
         )
         neg_recon.append(-log_px.mean(axis=1))
         kl_dims.append(kl_per_dimension(z_mean, z_log_var))
-        kl.append(kl_dims[-1].sum(axis=1))
+        kl.append(np.mean(log_px - log_w, axis=1) if model.learned_prior else kl_dims[-1].sum(axis=1))
         top = log_w.max(axis=1, keepdims=True)
         iw_nll.append(-(top[:, 0] + np.log(np.mean(np.exp(log_w - top), axis=1))))
         means.append(z_mean)
@@ -185,20 +227,24 @@ def compute_likelihood(model, x: Batches, k: int, recon_loss: str, seed: int = 0
         through_mean.append(keras.ops.convert_to_numpy(reconstruction_loss(batch, x_hat, recon_loss, "sum")))
     neg_recon, kl, iw_nll, means = (np.concatenate(a) for a in (neg_recon, kl, iw_nll, means))
     dims, kl_dims = batch[0].size, np.concatenate(kl_dims).mean(axis=0)
-    collapsed = model_collapse_note(model, kl_dims, active_units(means))
-    return {
-        "images": len(means),
-        "k": k,
-        "neg_elbo": float(np.mean(neg_recon + kl)),
-        "reconstruction": float(np.mean(neg_recon)),
-        "reconstruction_through_mean": float(np.mean(np.concatenate(through_mean))),
-        "kl": float(np.mean(kl)),
-        "iw_nll": float(np.mean(iw_nll)),
-        "iw_bits_per_dim": float(np.mean(iw_nll) / (dims * math.log(2))),
-        "pixel_accuracy": float(sum(matches) / (len(means) * dims)),
-        "active_units": active_units(means),
-        "kl_per_dimension": kl_dims.round(4).tolist(),
-    } | ({"collapse_note": collapsed} if collapsed else {})
+    by_dimension = None if model.learned_prior else kl_dims
+    collapsed = model_collapse_note(model, by_dimension, float(np.mean(kl)), means)
+    return (
+        {
+            "images": len(means),
+            "k": k,
+            "neg_elbo": float(np.mean(neg_recon + kl)),
+            "reconstruction": float(np.mean(neg_recon)),
+            "reconstruction_through_mean": float(np.mean(np.concatenate(through_mean))),
+            "kl": float(np.mean(kl)),
+            "iw_nll": float(np.mean(iw_nll)),
+            "iw_bits_per_dim": float(np.mean(iw_nll) / (dims * math.log(2))),
+            "pixel_accuracy": float(sum(matches) / (len(means) * dims)),
+            "active_units": active_units(means),
+        }
+        | ({} if model.learned_prior else {"kl_per_dimension": kl_dims.round(4).tolist()})
+        | ({"collapse_note": collapsed} if collapsed else {})
+    )
 
 
 def compute_reconstruction(model, x: Batches, recon_loss: str, reduction: str) -> dict:

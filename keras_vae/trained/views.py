@@ -101,7 +101,7 @@ def figures(run: LoadedRun, radius: float, sampler: str | None = None) -> dict[s
         drawings["latent_grid_quantiles"] = lambda: quantile_grid(run)
     drawings["samples"] = lambda: view("samples", run, sampler=sampler)
     drawings["interpolation"] = lambda: interpolation(run)
-    if run.model.variational:
+    if run.model.variational and not run.model.learned_prior:  # a learned prior's KL does not split so
         drawings["kl_per_dimension"] = lambda: kl_bars(run)
     return drawings
 
