@@ -205,18 +205,17 @@ class VAE(_Autoencoding):
             self.kl_scale.assign(ops.minimum(1.0, step / (self.kl_warmup_steps + 1)))
         return self.kl_scale.value
 
+    def loss_options(self, training: bool) -> dict:
+        """This model's options of the ELBO's terms, the KL weighed by beta as the warm-up scales it."""
+        return {
+            "recon_loss": self.recon_loss,
+            "reduction": self.reduction,
+            "beta": self.beta * self.kl_weight(training),
+            "reconstruction_weight": self.reconstruction_weight,
+        }
+
     def elbo_terms(self, images, x_hat, z_mean, z_log_var, training: bool) -> dict:
-        """The ELBO's terms with this model's options, the KL weighed by beta as the warm-up scales it."""
-        return loss_terms(
-            images,
-            x_hat,
-            z_mean,
-            z_log_var,
-            recon_loss=self.recon_loss,
-            reduction=self.reduction,
-            beta=self.beta * self.kl_weight(training),
-            reconstruction_weight=self.reconstruction_weight,
-        )
+        return loss_terms(images, x_hat, z_mean, z_log_var, **self.loss_options(training))
 
     def get_config(self) -> dict:
         return {

@@ -24,8 +24,6 @@ class RAE(AutoEncoder):
         self,
         encoder: keras.Model,
         decoder: keras.Model,
-        recon_loss: str = "bce",
-        reduction: str = "sum",
         embedding_weight: float = 1e-4,
         decoder_decay: float = 1e-7,
         **kwargs,
@@ -33,7 +31,7 @@ class RAE(AutoEncoder):
         for name, value in (("embedding_weight", embedding_weight), ("decoder_decay", decoder_decay)):
             if not 0 <= value < float("inf"):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        super().__init__(encoder, decoder, recon_loss, reduction, **kwargs)
+        super().__init__(encoder, decoder, **kwargs)
         self.embedding_weight, self.decoder_decay = embedding_weight, decoder_decay
 
     def compute_terms(self, x, training: bool) -> dict:

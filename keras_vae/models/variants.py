@@ -172,19 +172,8 @@ class VampVAE(VAE):
         z_mean, z_log_var, z = self.encoder(x, training=training)
         x_hat = self.decoder(z, training=training)
         prior_means, prior_log_vars = self.prior_terms(training)
-        return vamp_terms(
-            x,
-            x_hat,
-            z,
-            z_mean,
-            z_log_var,
-            prior_means,
-            prior_log_vars,
-            recon_loss=self.recon_loss,
-            reduction=self.reduction,
-            beta=self.beta * self.kl_weight(training),
-            reconstruction_weight=self.reconstruction_weight,
-        )
+        options = self.loss_options(training)
+        return vamp_terms(x, x_hat, z, z_mean, z_log_var, prior_means, prior_log_vars, **options)
 
     def prior_components(self) -> tuple[np.ndarray, np.ndarray]:
         means, log_vars = self.prior_terms(training=False)
