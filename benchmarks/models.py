@@ -58,6 +58,8 @@ PICTURES = {
     "vq-vae": "reconstructions",
 }
 """The figure of each family that the README shows, copied to docs/images/models/FAMILY.png."""
+PEERS = "<!-- peers:"
+"""Where the section that benchmarks/peers.py writes into the same page begins."""
 
 
 def keras_vae(*args: str) -> str:
@@ -197,7 +199,9 @@ def main() -> None:
         "",
         *(cvae_lines(fractions) if fractions else []),
     ]
-    args.out.write_text("\n".join(lines))
+    kept = args.out.read_text() if args.out.exists() else ""
+    peers = kept[kept.index(PEERS) :] if PEERS in kept else ""  # what benchmarks/peers.py wrote stays
+    args.out.write_text("\n".join(lines) + ("\n" + peers if peers else ""))
     print("\n".join(lines))
 
 
