@@ -1,12 +1,13 @@
 """A lifeline between the processes of one cluster, so that none waits on a collective for a process that has
-gone: rank 0 listens, every other rank holds a TCP connection to it. A process that leaves says how ("ok" when
-its part is done, "error" when it stops on an error); one that goes without a word (killed, crashed, its host
-lost) closes its end by the kernel's hand, or stops answering keep-alives. Each process watches its
-connections on threads of its own and, when a peer has gone, says so in one line and exits: at once for a
-process that went silently, after a grace period for one that stopped on an error (the same error ends this
-process first, with its own line, when rank 0 decided it for all). Rank 0 learns of every loss: it tells the
-other ranks which process went, waits for them to go, and goes last, for JAX's coordination service lives in
-it.
+gone: rank 0 listens, every other rank holds a TCP connection to it. A process that leaves says how ("ok"
+when its part is done, "error" when it stops on an error); one that goes without a word (killed, crashed,
+its host lost) closes its end by the kernel's hand, or stops answering keep-alives. Each process watches
+its connections on threads of its own and, when a peer has gone, says so in one line and exits: at once for
+a process that went silently, after a grace period for one that stopped on an error (the same error ends
+this process first, with its own line, when rank 0 decided it for all). A block that fails (a collective
+with a killed process fails too) first waits a moment to learn whether a lost peer is why, so that the one
+line, not JAX's shutdown of a broken cluster, ends it. Rank 0 learns of every loss: it tells the other
+ranks which process went, waits for them to go, and goes last, for JAX's coordination service lives in it.
 
 JAX's own coordination service finds a lost process only by its missing heartbeats (100 s), and then ends the
 others with a native stack trace."""
@@ -21,6 +22,9 @@ from collections.abc import Callable, Iterator
 
 GRACE_SECONDS = 10.0
 """How long a process waits for its own error after a peer stopped on one."""
+CAUSE_SECONDS = 2.0
+"""How long a process whose block failed waits to learn whether a lost peer is why: a collective with a killed
+process fails at about the moment the kernel closes the killed process's connections."""
 FAREWELL_SECONDS = 10.0
 """How long rank 0 waits for the others to go before it goes (with it goes JAX's coordination service, whose
 loss the others would otherwise report in a native stack trace of their own)."""
@@ -54,6 +58,10 @@ class Watch:
         self.rank = rank
         self.connections = connections
         self.leaving = threading.Event()
+        """This process has left its block, either way; finished: without an error."""
+        self.finished = threading.Event()
+        self.lost = threading.Event()
+        """A peer has gone before the run finished: this process is ending for it."""
         self.gone = {peer: threading.Event() for peer in connections}
         self.ending = threading.Lock()
 
@@ -67,10 +75,11 @@ class Watch:
         except OSError:
             words = []
         self.gone[peer].set()
-        if self.leaving.is_set() or words == ["ok"]:
+        if self.finished.is_set() or words == ["ok"]:
             return
         if words == ["error"] and self.leaving.wait(GRACE_SECONDS):
             return
+        self.lost.set()
         if words[:1] == ["lost"]:
             self.end(int(words[1]), " ".join(words[2:]))
         else:
@@ -134,6 +143,11 @@ def lifeline(
     try:
         yield
         word = "ok"
+        watch.finished.set()
+    except BaseException:
+        if watch.lost.wait(CAUSE_SECONDS):  # a lost peer failed the block: the watch ends this process
+            time.sleep(FAREWELL_SECONDS + CAUSE_SECONDS)
+        raise
     finally:
         watch.leaving.set()
         for connection in watch.connections.values():
