@@ -25,12 +25,14 @@ from cli.options import (
     format_cell,
 )
 from keras_vae.choices import (
+    FLOW_EPOCHS,
     MAX_FPS,
     MAX_K,
     MAX_PRIOR_EPOCHS,
     MAX_QUALITY_IMAGES,
     MAX_RADIUS,
     MIN_FPS,
+    PIXELCNN_EPOCHS,
 )
 
 
@@ -169,7 +171,8 @@ def train_prior(
         None,
         min=1,
         max=MAX_PRIOR_EPOCHS,
-        help="Default: 30 for a PixelCNN; 200 for a flow, which stops early at its best on held-out codes.",
+        help=f"Default: {PIXELCNN_EPOCHS} for a PixelCNN; {FLOW_EPOCHS} for a flow, which stops early at its "
+        "best on held-out codes.",
     ),
     batch_size: int = typer.Option(128, min=1),
     seed: int = SeedOption,

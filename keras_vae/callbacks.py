@@ -44,10 +44,12 @@ class Backup(keras.callbacks.Callback):
             epoch, path = committed_backup(self.folder)
             return self.load(model, path, epoch, path)
         epoch, state, named = processes.decide(self.committed_state)
+        if state is None:
+            return 0
         with tempfile.TemporaryDirectory() as folder:
             received = Path(folder) / "resume.weights.h5"
-            received.write_bytes(state or b"")
-            return self.load(model, received if state else None, epoch, named)
+            received.write_bytes(state)
+            return self.load(model, received, epoch, named)
 
     def committed_state(self) -> tuple[int, bytes | None, Path | None]:
         """The last committed epoch, the bytes of its resume state and its file (None before the first)."""

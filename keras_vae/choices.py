@@ -42,6 +42,9 @@ MAX_PSEUDO_INPUTS = 65_536
 MAX_QUALITY_IMAGES = 10_000
 """Precision and recall find each image's neighbours among all the others."""
 MAX_PRIOR_EPOCHS = 10_000
+PIXELCNN_EPOCHS = 30
+FLOW_EPOCHS = 200
+"""train-prior's epochs by default: a VQ-VAE's PixelCNN; a flow, which stops early at its best."""
 MAX_EPOCHS = 1_000_000
 MAX_STEPS = 1_000_000_000
 """Past anything trainable, and far below the 64-bit counters of the backends."""

@@ -1,7 +1,7 @@
-"""What a run's derived models were made from: classifier.keras (sample quality's feature space) and
-prior.keras (a VQ-VAE's learned prior) carry their origin inside the .keras archive, and are checked against
-it before use, so a file of another run, of data that has since changed, or of another model is never used
-without a word."""
+"""What a run's derived models were made from: classifier.keras (sample quality's feature space), prior.keras
+and flow.keras (a run's learned prior) carry their origin inside the .keras archive, and are checked against
+it before use, so a file of another run or of another model (and a classifier of data that has since changed)
+is never used without a word."""
 
 from __future__ import annotations
 

@@ -299,6 +299,37 @@ def test_a_killed_jax_process_ends_the_others_in_one_line_and_resume_finishes_th
     assert len(losses(output / "run")) == done + 1 and not (output / "run" / "backup").exists()
 
 
+def test_the_lifeline_takes_only_the_processes_of_its_cluster_as_peers():
+    """Process 0 listens on every interface: a stray connection, and one that claims a rank already taken or
+    outside the cluster, are closed, and the real processes are still taken."""
+    import queue
+    import threading
+
+    from keras_vae.backends.lifeline import connect
+
+    port, taken = queue.Queue(), {}
+
+    def listen() -> None:
+        taken.update(connect(0, 3, "127.0.0.1", lambda value: port.put(value) or value, timeout=30))
+
+    listening = threading.Thread(target=listen)
+    listening.start()
+    address = ("127.0.0.1", port.get(timeout=30))
+    claims = [b"GET ", (7).to_bytes(4, "big"), (0).to_bytes(4, "big")]
+    stray = [socket.create_connection(address) for _ in claims]
+    for connection, claim in zip(stray, claims):
+        connection.sendall(claim)
+    first = connect(1, 3, "127.0.0.1", lambda value: address[1], timeout=30)
+    duplicate = socket.create_connection(address)
+    duplicate.sendall((1).to_bytes(4, "big"))
+    second = connect(2, 3, "127.0.0.1", lambda value: address[1], timeout=30)
+    listening.join(timeout=30)
+    assert sorted(taken) == [1, 2] and list(first) == list(second) == [0]
+    assert all(connection.recv(1) == b"" for connection in [*stray, duplicate])  # closed by process 0
+    for connection in [*stray, duplicate, *taken.values(), first[0], second[0]]:
+        connection.close()
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's workers are refused")
 def test_tensorflow_workers_are_refused_where_every_one_would_write_the_run(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{}")

@@ -363,6 +363,25 @@ def labelled_idx(tmp_path):
     ]
 
 
+def reads_back(run) -> None:
+    """embed, serve and export on a run of a new family: codes of its own, samples from its own sampler, and
+    endpoints that match the Keras model."""
+    from test_export import export
+
+    from keras_vae.serve.runs import ServedRun
+
+    out = run.parent.parent / f"{run.name}-z.csv"
+    embedded = CliRunner().invoke(app, ["embed", str(run), "--out", str(out)])
+    header = out.read_text().splitlines()[0]
+    assert embedded.exit_code == 0 and ("z_mean_0" in header if "vamp" in run.name else "z_0" in header)
+    served = ServedRun.load(run)
+    assert served.samples(2)["sampler"] == served.run.sampler().description
+    exported = export(run)
+    assert exported.returncode == 0 and "largest absolute difference" in exported.stdout, exported.stderr[
+        -2000:
+    ]
+
+
 def test_train_explore_and_evaluate_each_family(tmp_path):
     common = labelled_idx(tmp_path)
     families = (
@@ -393,6 +412,8 @@ def test_train_explore_and_evaluate_each_family(tmp_path):
             assert not (tmp_path / "runs" / family / "figures" / "kl_per_dimension.png").exists()
             generated = CliRunner().invoke(app, ["generate", str(tmp_path / "runs" / family), "--n", "4"])
             assert "the VampPrior, a mixture of the posteriors at 6 learned pseudo-inputs" in generated.stderr
+        if family in ("rae", "vamp-vae"):
+            reads_back(tmp_path / "runs" / family)
     runs = [str(tmp_path / "runs" / family) for family, *_ in families]
     compared = CliRunner().invoke(app, ["compare", *runs, "--out", str(tmp_path / "compare")])
     assert compared.exit_code == 0, compared.output

@@ -357,6 +357,15 @@ def test_the_flow_learns_a_ring_that_no_gaussian_fits_and_reads_back_the_same(tm
     )
 
 
+def test_the_flows_held_out_tenth_is_drawn_at_random_not_the_last_codes_given():
+    """Codes as a folder of class subfolders gives them, sorted by class: the last tenth is a class of its
+    own, which a flow that held out the last tenth as given would never see."""
+    rng = np.random.default_rng(3)
+    codes = np.concatenate([rng.normal(0, 0.5, (1800, 2)), rng.normal(6, 0.5, (200, 2))]).astype("float32")
+    drawn = FlowSampler(epochs=30, batch_size=64).fit(codes).sample(2000, np.random.default_rng(4))
+    assert 0.05 < np.mean(np.linalg.norm(drawn - 6, axis=1) < 2) < 0.2
+
+
 def test_train_prior_fits_a_flow_for_a_continuous_model_and_a_pixelcnn_for_a_vq_vae(runs):
     refused = cli("generate", runs["vae"], "--n", 4, "--sampler", "flow")
     assert refused.exit_code == 2 and "no learned flow" in refused.stderr and "train-prior" in refused.stderr

@@ -122,10 +122,13 @@ def connect(
         share(server.getsockname()[1])
         server.settimeout(timeout)
         connections = {}
-        for _ in range(count - 1):
+        while len(connections) < count - 1:
             connection, _ = server.accept()
             connection.settimeout(timeout)
             peer = int.from_bytes(connection.recv(4), "big")
+            if not 0 < peer < count or peer in connections:  # a stray connection, not of this cluster
+                connection.close()
+                continue
             connection.settimeout(None)
             connections[peer] = keep_alive(connection)
     return connections

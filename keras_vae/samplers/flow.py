@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keras_vae.choices import FLOW_EPOCHS
 from keras_vae.samplers.base import Sampler
 
 COUPLINGS = 8
@@ -131,9 +132,12 @@ def train_flow(
     train_codes: np.ndarray, val_codes: np.ndarray, epochs: int, batch_size: int = 128, seed: int = 0
 ) -> tuple[Flow, dict]:
     """A flow fitted on training codes by Keras's own fit (their negative log-likelihood; stopped early at its
-    best on a tenth of them held out), and its negative log-likelihood of the training and held-out codes."""
+    best on a seeded random tenth of them held out), and its negative log-likelihood of the training and
+    held-out codes."""
     keras.utils.set_random_seed(seed)
-    codes = train_codes.astype("float32")
+    # fit's validation_split holds out the last tenth as given, and the codes come in the split's fixed order,
+    # which a folder of class subfolders gives sorted by class
+    codes = np.random.default_rng(seed).permutation(train_codes.astype("float32"))
     flow = Flow(codes.shape[1])
     flow.build()
     flow.whiten(codes)
@@ -150,7 +154,9 @@ class FlowSampler(Sampler):
     name = "flow"
     description = "flow: the learned RealNVP flow over the codes (flow.keras)"
 
-    def __init__(self, flow: Flow | None = None, epochs: int = 200, batch_size: int = 128, seed: int = 0):
+    def __init__(
+        self, flow: Flow | None = None, epochs: int = FLOW_EPOCHS, batch_size: int = 128, seed: int = 0
+    ):
         self.flow, self.fitted = flow, flow is not None
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
 

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_vae.choices import PIXELCNN_EPOCHS
 from keras_vae.samplers.base import Sampler
 
 
@@ -106,7 +107,7 @@ class PixelCNNSampler(Sampler):
         self,
         prior: keras.Model | None = None,
         codebook_size: int = 0,
-        epochs: int = 30,
+        epochs: int = PIXELCNN_EPOCHS,
         batch_size: int = 128,
         seed: int = 0,
     ):
